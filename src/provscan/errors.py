@@ -1,0 +1,63 @@
+"""The one exception tree of provscan.
+
+Configuration and infrastructure problems raise; row problems (a garbage URL, a dead link, an
+undecodable image) never do: they become a status on the row. Third-party exceptions are translated
+into this tree where the dependency is used, so callers catch one base class::
+
+    ProvscanError
+    ├── ConfigError        bad option, config file or policy value
+    ├── ListError          a list that cannot be read or has a malformed line (path, line)
+    ├── ShardError         a shard that is missing, unreadable or lacks a needed column (path)
+    ├── OutputError        the output directory cannot be written
+    ├── IntegrityError     an invariant failed (rows in != rows kept + rows dropped): a bug, never data
+    └── MissingDependency  an optional extra (e.g. ``provscan[pdq]``) is not installed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ProvscanError(Exception):
+    """Base of every error provscan raises on purpose.
+
+    ``str(err)`` is a one-line message that names the file (and line) at fault, ready for the CLI.
+    """
+
+
+class ConfigError(ProvscanError):
+    """A command-line option, config file entry or policy value is invalid."""
+
+
+class _FileError(ProvscanError):
+    """An error about one file, optionally one line of it; the message starts with ``path[:line]: ``."""
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class ListError(_FileError):
+    """A blocklist or registry cannot be read, or one of its lines is malformed.
+
+    Never skipped silently: a dropped hash is a missed match.
+    """
+
+
+class ShardError(_FileError):
+    """A shard is missing or corrupt, or lacks a column the scan needs."""
+
+
+class OutputError(_FileError):
+    """The output directory or one of its files cannot be written."""
+
+
+class IntegrityError(ProvscanError):
+    """An invariant of the scan failed, e.g. rows in != rows kept + rows dropped for a shard."""
+
+
+class MissingDependency(ProvscanError):
+    """An optional extra is needed for what was asked; the message names the ``pip install``."""
