@@ -1,0 +1,123 @@
+"""The DuckDB door: every query provscan runs goes through :class:`Database`.
+
+Keeping DuckDB behind one class pins its moving Python API (arrow export names changed between
+releases, ``fetchone`` vanished in 2.0) to one place, bounds its memory so a 30 M-row shard spills to
+disk instead of growing the process, and translates its exceptions into the provscan tree with the
+file that caused them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from provscan.errors import ProvscanError, ShardError
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+"""DuckDB's own budget; with pyarrow's export buffers the process stays well under 2 GiB."""
+
+
+class Database:
+    """One in-process DuckDB connection with bounded memory and a private spill directory."""
+
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        temp_dir: str | Path | None = None,
+    ) -> None:
+        self._own_tmp = None
+        if temp_dir is None:
+            self._own_tmp = tempfile.TemporaryDirectory(prefix="provscan-duckdb-")
+            temp_dir = self._own_tmp.name
+        self.con = duckdb.connect(config={"memory_limit": memory_limit})
+        self.con.execute(f"SET temp_directory = '{_sql_str(str(temp_dir))}'")
+        self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 2)}")
+        # Findings must come out in a stable order run after run; DuckDB only promises that when asked.
+        self.con.execute("SET preserve_insertion_order = true")
+
+    def close(self) -> None:
+        self.con.close()
+        if self._own_tmp is not None:
+            self._own_tmp.cleanup()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run a statement whose result is not needed (DDL, CREATE TABLE AS ...)."""
+        with translate():
+            self.con.execute(sql, params or []).fetchall()
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Run a query and return the whole result as an Arrow table."""
+        with translate():
+            return self.con.execute(sql, params or []).to_arrow_table()
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with translate():
+            return self.con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        result = self.rows(sql, params)
+        return result[0][0] if result else None
+
+    def batches(self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = 262_144) -> Iterator[pa.RecordBatch]:
+        """Stream a large result in bounded memory."""
+        with translate():
+            reader = self.con.execute(sql, params or []).to_arrow_reader(batch_rows)
+            yield from reader
+
+    def put(self, name: str, table: pa.Table) -> None:
+        """Materialise an Arrow table as a DuckDB temp table (replacing one of the same name)."""
+        with translate():
+            self.con.register("_provscan_put", table)
+            try:
+                self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _provscan_put')
+            finally:
+                self.con.unregister("_provscan_put")
+
+    def drop(self, *names: str) -> None:
+        for name in names:
+            self.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+    def read_parquet_sql(self, path: str | Path) -> str:
+        """The FROM clause that reads one shard with DuckDB's row numbers (0-based, file order)."""
+        return f"read_parquet('{_sql_str(str(path))}', file_row_number = true)"
+
+
+@contextmanager
+def translate(path: str | Path | None = None) -> Iterator[None]:
+    """Map DuckDB exceptions to provscan ones; a file's read errors name the file."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        if path is not None:
+            raise ShardError(path, message) from exc
+        raise ProvscanError(f"duckdb: {message}") from exc
+
+
+def _sql_str(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def sql_literal(value: str) -> str:
+    """A quoted SQL string literal (for the few constants that cannot be parameters)."""
+    return "'" + _sql_str(value) + "'"
+
+
+def sql_ident(name: str) -> str:
+    """A quoted SQL identifier, e.g. a shard column name with spaces or capitals."""
+    return '"' + name.replace('"', '""') + '"'

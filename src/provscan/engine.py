@@ -1,0 +1,133 @@
+"""Scanning one shard: (shard, compiled lists, policy) -> findings, cleaned shard, manifest entry.
+
+This is the unit of work a driver runs and merges (see :mod:`provscan.scan`). It owns the order of
+the stages and the shard's invariant, rows in = rows kept + rows dropped, which it checks against the
+file it actually wrote before anything is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from provscan import urlmatch
+from provscan.compiled import CompiledLists
+from provscan.config import ScanConfig
+from provscan.db import Database, sql_literal
+from provscan.errors import IntegrityError
+from provscan.export import count_rows, export_clean
+from provscan.shards import Columns, Shard, file_sha256
+
+
+@dataclass
+class ShardContext:
+    """What a matcher sees: the database holding ``raw``/``hits``, the shard and the run's settings."""
+
+    db: Database
+    shard: Shard
+    columns: Columns
+    compiled: CompiledLists
+    config: ScanConfig
+    out_dir: Path
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+Matcher = Callable[[ShardContext], None]
+"""A stage that inserts its matches into ``hits`` (and may add counters to ``ctx.stats``)."""
+
+
+@dataclass
+class ShardOutcome:
+    findings: pa.Table
+    removals: list[str]
+    hosts: dict[str, int]  # flagged rows per canonical host, for the summary
+    entry: dict[str, Any]
+    seconds: float
+
+
+def url_matchers(compiled: CompiledLists) -> list[Matcher]:
+    """The URL-list stages this run needs; kinds with no list cost nothing."""
+    stages: list[Matcher] = []
+    if compiled.of_kind("domain"):
+        stages.append(lambda ctx: urlmatch.match_domains(ctx.db))
+    if compiled.of_kind("url", "optout"):
+        stages.append(lambda ctx: urlmatch.match_expressions(ctx.db))
+    if compiled.of_kind("url-sha256"):
+        stages.append(lambda ctx: ctx.stats.__setitem__("expressions_hashed", urlmatch.match_hashed(ctx.db)))
+    return stages
+
+
+def scan_shard(ctx: ShardContext, matchers: list[Matcher], *, clean_path: Path | None) -> ShardOutcome:
+    started = time.perf_counter()
+    db, shard = ctx.db, ctx.shard
+    shard_sha = file_sha256(shard.path)
+    urlmatch.load_rows(db, shard, ctx.columns)
+    rows_in, null_urls, invalid_urls = urlmatch.url_counts(db)
+    for matcher in matchers:
+        matcher(ctx)
+    findings = _findings(db, shard, redact=ctx.config.redact_urls)
+    dropped = np.asarray(
+        db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    removals = [
+        r[0]
+        for r in db.rows(
+            f"""SELECT DISTINCT {_expression_sha256()} FROM raw
+                WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop')"""
+        )
+    ]
+    entry: dict[str, Any] = {
+        "path": shard.given,
+        "sha256": shard_sha,
+        "rows_in": rows_in,
+        "rows_flagged": int(db.scalar("SELECT count(DISTINCT row) FROM hits")),
+        "rows_dropped": int(dropped.size),
+        "rows_out": rows_in - int(dropped.size),
+        "null_urls": null_urls,
+        "invalid_urls": invalid_urls,
+        "findings": findings.num_rows,
+        **ctx.stats,
+    }
+    if clean_path is not None:
+        written = export_clean(shard.path, clean_path, dropped, shard_name=shard.given)
+        on_disk = count_rows(clean_path)
+        if not (written == on_disk == rows_in - dropped.size):
+            raise IntegrityError(
+                f"{shard.given}: rows in {rows_in} != rows kept {on_disk} + rows dropped {dropped.size}"
+            )
+        entry["output"] = str(clean_path)
+        entry["output_sha256"] = file_sha256(clean_path)
+        entry["rows_out"] = on_disk
+    if entry["rows_in"] != entry["rows_out"] + entry["rows_dropped"]:
+        raise IntegrityError(f"{shard.given}: rows in != rows out + rows dropped")
+    hosts = dict(
+        db.rows("SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY r.host")
+    )
+    db.drop("raw", "hits")
+    return ShardOutcome(findings, removals, hosts, entry, time.perf_counter() - started)
+
+
+def _expression_sha256(prefix: str = "") -> str:
+    """SQL for the SHA-256 of a row's full canonical expression (host + path + ?query)."""
+    return (
+        f"sha256({prefix}host || {prefix}path || "
+        f"CASE WHEN {prefix}query IS NULL THEN '' ELSE '?' || {prefix}query END)"
+    )
+
+
+def _findings(db: Database, shard: Shard, *, redact: bool) -> pa.Table:
+    url = "NULL::VARCHAR" if redact else "r.url"
+    return db.arrow(
+        f"""SELECT DISTINCT {sql_literal(shard.given)} AS shard, h.row, r.id, {url} AS url,
+                  CASE WHEN r.host IS NULL THEN NULL ELSE {_expression_sha256('r.')} END AS url_sha256,
+                  h.list, h.kind, h.entry, h.action, h.distance, h.image_hash, h.detail
+           FROM hits h JOIN raw r USING (row)
+           ORDER BY h.row, h.list, h.kind, h.entry, h.image_hash NULLS FIRST, h.detail NULLS FIRST"""
+    )

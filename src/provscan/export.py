@@ -1,0 +1,81 @@
+"""The cleaned export: a shard copied minus its dropped rows, row group by row group.
+
+pyarrow rather than DuckDB ``COPY`` writes it, because the contract is *the same shard*: the same
+Arrow schema with its metadata (pandas index, field metadata), the same types (DuckDB would turn
+``large_string`` into ``string`` and drop metadata), the same per-column compression codec, the same
+row order and row-group boundaries. Memory is one row group at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provscan.errors import OutputError, ShardError
+
+_CODECS = {"UNCOMPRESSED": "none", "SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli", "LZ4": "lz4", "LZ4_RAW": "lz4", "ZSTD": "zstd"}
+
+
+def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *, shard_name: str) -> int:
+    """Write ``source`` minus the rows whose 0-based numbers are in sorted ``dropped``; return rows written.
+
+    The file appears under a temporary name and is renamed only when complete, so a crash never leaves a
+    truncated shard that looks finished.
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        parquet = pq.ParquetFile(source)
+    except (OSError, pa.ArrowException) as exc:
+        raise ShardError(shard_name, f"not a readable parquet file ({exc})") from exc
+    meta = parquet.metadata
+    written = 0
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with pq.ParquetWriter(tmp, parquet.schema_arrow, compression=_compression(meta), write_statistics=True) as writer:
+            start = 0
+            for index in range(meta.num_row_groups):
+                group = parquet.read_row_group(index)
+                stop = start + group.num_rows
+                lo, hi = np.searchsorted(dropped, [start, stop])
+                if hi > lo:
+                    keep = np.ones(group.num_rows, dtype=bool)
+                    keep[dropped[lo:hi] - start] = False
+                    group = group.filter(pa.array(keep))
+                if group.num_rows:
+                    writer.write_table(group, row_group_size=max(group.num_rows, 1))
+                written += group.num_rows
+                start = stop
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(target, f"cannot write cleaned shard: {exc.strerror or exc}") from exc
+    except pa.ArrowException as exc:
+        tmp.unlink(missing_ok=True)
+        raise ShardError(shard_name, f"cannot read while exporting: {exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _compression(meta: pq.FileMetaData) -> dict[str, str] | str:
+    """The codec of each column as the source wrote it (first row group); snappy for an empty file."""
+    if meta.num_row_groups == 0:
+        return "snappy"
+    group = meta.row_group(0)
+    codecs: dict[str, str] = {}
+    for i in range(group.num_columns):
+        column = group.column(i)
+        codecs[column.path_in_schema] = _CODECS.get(column.compression, "snappy")
+    return codecs
+
+
+def count_rows(path: str | Path) -> int:
+    """Rows in a parquet file, from its footer."""
+    return pq.ParquetFile(path).metadata.num_rows
+

@@ -1,0 +1,102 @@
+"""Run outputs: the flagged-row report, the removal list and the JSON documents.
+
+Every file is written under a temporary name in the output directory and renamed when complete, so
+an interrupted run never leaves a file that looks finished; ``manifest.json`` is written last and is
+the mark of a complete run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provscan.errors import OutputError
+from provscan.lists import write_list
+
+FINDINGS_SCHEMA = pa.schema(
+    [
+        ("shard", pa.string()),  # the shard path as given
+        ("row", pa.int64()),  # 0-based row number in the shard
+        ("id", pa.string()),  # the row's id column, if any
+        ("url", pa.string()),  # original URL (null with --redact-urls)
+        ("url_sha256", pa.string()),  # SHA-256 of the row's full canonical expression
+        ("list", pa.string()),
+        ("kind", pa.string()),
+        ("entry", pa.string()),  # the matched entry; for hashed lists the hash
+        ("action", pa.string()),  # drop | flag
+        ("distance", pa.int16()),  # Hamming distance for perceptual kinds, else null
+        ("image_hash", pa.string()),  # the row's image hash that matched
+        ("detail", pa.string()),  # where a licence/consent/image signal came from
+    ]
+)
+
+
+def temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+class FlaggedWriter:
+    """Appends each shard's findings to ``flagged.parquet`` (zstd), renamed into place by :meth:`close`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tmp = temp_name(path)
+        self.rows = 0
+        try:
+            self._writer = pq.ParquetWriter(self._tmp, FINDINGS_SCHEMA, compression="zstd")
+        except OSError as exc:
+            raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
+
+    def write(self, findings: pa.Table) -> None:
+        if findings.num_rows:
+            self._writer.write_table(findings.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA))
+            self.rows += findings.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        _replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def write_removals(path: Path, hashes: Iterable[str]) -> int:
+    """Sorted unique SHA-256 of dropped rows' canonical expressions, as a ``url-sha256`` list."""
+    values = sorted(set(hashes))
+    write_list(
+        path,
+        "url-sha256",
+        values,
+        name="provscan-removals",
+        action="drop",
+        comments=(
+            "SHA-256 of the canonical Safe Browsing expression (host + path + query) of every row provscan dropped.",
+            "Apply to a derivative dataset with: provscan scan SHARDS -b url-sha256:removals.sha256.txt",
+        ),
+    )
+    return len(values)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = temp_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
+    _replace(tmp, path)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc

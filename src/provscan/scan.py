@@ -1,0 +1,140 @@
+"""The driver: check everything up front, run shards one by one, merge, write the manifest last.
+
+``scan()`` is the library entry point; the CLI only parses options and formats its result. Every
+shard is checked (readable, has a URL column) and every list compiled before the first byte of
+output, so a bad input fails fast instead of leaving half a run behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from provscan import __version__
+from provscan.compiled import CompiledLists, compile_lists, install
+from provscan.config import ScanConfig
+from provscan.db import Database
+from provscan.engine import Matcher, ShardContext, scan_shard, url_matchers
+from provscan.errors import OutputError
+from provscan.progress import NullProgress, Progress
+from provscan.report import FlaggedWriter, write_json, write_removals
+from provscan.shards import detect_columns, expand_shards, read_schema
+from provscan.summary import Summary
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    output: Path
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def scan(
+    shards: Sequence[str | Path] | str | Path,
+    config: ScanConfig | None = None,
+    *,
+    progress: Progress | None = None,
+    **overrides: Any,
+) -> ScanResult:
+    """Scan shards against the configured lists and policy; write the report, export and manifest.
+
+    ``overrides`` replace fields of ``config`` (e.g. ``output=``, ``export=False``, ``lists=``).
+    """
+    config = (config or ScanConfig()).with_overrides(**overrides)
+    progress = progress or NullProgress()
+    started = datetime.now(timezone.utc)
+    inputs = [shards] if isinstance(shards, (str, Path)) else list(shards)
+    plan = []
+    for shard in expand_shards(inputs):
+        columns = detect_columns(
+            shard,
+            read_schema(shard),
+            url_column=config.url_column,
+            id_column=config.id_column,
+            license_column=config.licenses.column,
+            hash_columns=config.hash_columns,
+        )
+        plan.append((shard, columns))
+    compiled = compile_lists(config.lists)
+    out = _prepare_output(Path(config.output))
+    summary = Summary()
+    entries: list[dict[str, Any]] = []
+    removals: set[str] = set()
+    flagged = FlaggedWriter(out / "flagged.parquet")
+    progress.start(len(plan), sum(_row_count(s.path) for s, _ in plan))
+    try:
+        with Database(temp_dir=out / ".provscan-tmp") as db:
+            install(db, compiled)
+            matchers = _matchers(compiled, config)
+            for shard, columns in plan:
+                ctx = ShardContext(db, shard, columns, compiled, config, out)
+                clean = out / "clean" / shard.relative if config.export else None
+                outcome = scan_shard(ctx, matchers, clean_path=clean)
+                flagged.write(outcome.findings)
+                removals.update(outcome.removals)
+                summary.add(outcome.entry, outcome.findings, outcome.hosts)
+                entries.append(outcome.entry)
+                progress.advance(outcome.entry["rows_in"], outcome.findings.num_rows)
+        flagged.close()
+    except BaseException:
+        flagged.abort()
+        raise
+    finally:
+        progress.finish()
+        shutil.rmtree(out / ".provscan-tmp", ignore_errors=True)
+    removal_count = write_removals(out / "removals.sha256.txt", removals)
+    summary_data = summary.to_dict()
+    write_json(out / "summary.json", summary_data)
+    manifest = _manifest(config, compiled, entries, started, removal_count)
+    write_json(out / "manifest.json", manifest)
+    return ScanResult(out, manifest, summary_data)
+
+
+def _matchers(compiled: CompiledLists, config: ScanConfig) -> list[Matcher]:
+    return url_matchers(compiled)
+
+
+def _manifest(
+    config: ScanConfig, compiled: CompiledLists, entries: list[dict[str, Any]], started: datetime, removals: int
+) -> dict[str, Any]:
+    totals: Counter[str] = Counter()
+    for entry in entries:
+        for key, value in entry.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] += value
+    if totals["rows_in"] != totals["rows_out"] + totals["rows_dropped"]:
+        raise OutputError("manifest.json", "totals do not add up; refusing to write the manifest")
+    return {
+        "provscan_version": __version__,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "lists": compiled.manifest(),
+        "shards": entries,
+        "totals": {**dict(totals), "shards": len(entries), "removals": removals},
+    }
+
+
+def _prepare_output(out: Path) -> Path:
+    """Create OUT and prove it is writable; remove an old manifest so a failed run cannot look complete."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".provscan-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        for stale in ("manifest.json", "summary.json"):
+            (out / stale).unlink(missing_ok=True)
+    except OSError as exc:
+        raise OutputError(out, f"output directory is not writable: {exc.strerror or exc}") from exc
+    return out
+
+
+def _row_count(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows

@@ -1,0 +1,133 @@
+"""Shard discovery and column detection.
+
+A *shard* is one parquet file; it is the unit of work. Inputs may be files, directories (every
+``*.parquet`` below, sorted, keeping relative paths for the cleaned export) or quoted globs. Everything
+is checked here, before any output is written, so a missing file or column fails the run up front.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provscan.errors import ConfigError, ShardError
+
+URL_COLUMNS = ("URL", "url")
+ID_COLUMNS = ("SAMPLE_ID", "key", "uid", "id")
+LICENSE_COLUMNS = ("LICENSE", "license")
+HASH_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    # kind -> candidate columns: COYO-700M, COYO-Labeled-300M, DataComp, Re-LAION
+    "phash": ("image_phash", "imagehash"),
+    "image-sha256": ("sha256",),
+    "image-md5": ("md5",),
+}
+
+
+@dataclass(frozen=True)
+class Shard:
+    path: Path  # where to read it
+    given: str  # the path as the user gave it (reports use this)
+    relative: str  # output path below clean/
+
+
+@dataclass(frozen=True)
+class Columns:
+    url: str
+    id: str | None
+    license: str | None = None
+    hashes: Mapping[str, str] = field(default_factory=dict)  # kind -> column
+
+
+def expand_shards(inputs: Iterable[str | Path]) -> list[Shard]:
+    """Resolve files, directories and globs into shards; the same clean/ name twice is an error."""
+    shards: list[Shard] = []
+    for item in inputs:
+        text = str(item)
+        path = Path(text)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+            if not found:
+                raise ShardError(text, "directory contains no *.parquet file")
+            shards += [Shard(p, str(p), p.relative_to(path).as_posix()) for p in found]
+        elif path.exists():
+            shards.append(Shard(path, text, path.name))
+        elif glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise ShardError(text, "no file matches this pattern")
+            shards += [Shard(Path(m), m, Path(m).name) for m in matches if Path(m).is_file()]
+        else:
+            raise ShardError(text, "no such file or directory")
+    if not shards:
+        raise ConfigError("no shards given")
+    seen: dict[str, str] = {}
+    for shard in shards:
+        if shard.relative in seen:
+            raise ConfigError(
+                f"{shard.given}: same output name clean/{shard.relative} as {seen[shard.relative]}; "
+                "pass their common directory instead"
+            )
+        seen[shard.relative] = shard.given
+    return shards
+
+
+def read_schema(shard: Shard) -> pa.Schema:
+    """The shard's Arrow schema from its footer; a missing or corrupt file is a ShardError."""
+    try:
+        return pq.read_schema(shard.path)
+    except (OSError, pa.ArrowException) as exc:
+        raise ShardError(shard.given, f"not a readable parquet file ({exc})") from exc
+
+
+def detect_columns(
+    shard: Shard,
+    schema: pa.Schema,
+    *,
+    url_column: str | None = None,
+    id_column: str | None = None,
+    license_column: str | None = None,
+    hash_columns: Mapping[str, str] | None = None,
+) -> Columns:
+    """Pick the URL/id/licence/hash columns: explicit names must exist, else the known layouts."""
+    names = set(schema.names)
+
+    def pick(explicit: str | None, candidates: Sequence[str], what: str, required: bool) -> str | None:
+        if explicit is not None:
+            if explicit not in names:
+                raise ShardError(shard.given, f"no {what} column {explicit!r} (columns: {', '.join(schema.names)})")
+            return explicit
+        found = next((c for c in candidates if c in names), None)
+        if found is None and required:
+            raise ShardError(
+                shard.given,
+                f"no {what} column (looked for {', '.join(candidates)}; columns: {', '.join(schema.names)}); "
+                f"name it with --{what}-column",
+            )
+        return found
+
+    url = pick(url_column, URL_COLUMNS, "url", True)
+    assert url is not None
+    hashes = {kind: col for kind, cands in HASH_COLUMNS.items() if (col := next((c for c in cands if c in names), None))}
+    for kind, col in (hash_columns or {}).items():
+        hashes[kind] = pick(col, (), f"{kind} hash", True)  # type: ignore[assignment]
+    return Columns(
+        url=url,
+        id=pick(id_column, ID_COLUMNS, "id", False),
+        license=pick(license_column, LICENSE_COLUMNS, "license", False),
+        hashes=hashes,
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, streamed: the manifest proves which bytes were scanned and written."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
