@@ -74,7 +74,8 @@ def install(db: Database, compiled: CompiledLists) -> None:
     db.put("l_domain", _entries(compiled.of_kind("domain")))
     urls = _entries(compiled.of_kind(*_URL_EXPRESSION_KINDS))
     # The host part of an expression lets the matcher skip rows no url entry can match.
-    host = pc.extract_regex(urls.column("value"), r"^(?P<host>[^/]*)").field("host") if urls.num_rows else pa.array([], pa.string())
+    values = urls.column("value").combine_chunks()
+    host = pc.struct_field(pc.extract_regex(values, r"^(?P<host>[^/]*)"), [0]) if len(values) else pa.array([], pa.string())
     db.put("l_url", urls.append_column("host", host))
     db.put("l_urlhash", _entries(compiled.of_kind("url-sha256")))
     db.put("l_image", _entries(compiled.of_kind(*EXACT_IMAGE_KINDS), with_kind=True))

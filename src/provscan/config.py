@@ -30,7 +30,7 @@ class ListSpec:
 
 
 @dataclass(frozen=True)
-class LicensePolicy:
+class LicenseConfig:
     """Glob patterns over resolved licence ids (``CC-BY-NC-*``); ``drop`` wins over ``flag``."""
 
     drop: tuple[str, ...] = ()
@@ -39,7 +39,7 @@ class LicensePolicy:
 
 
 @dataclass(frozen=True)
-class ConsentPolicy:
+class ConsentConfig:
     check: bool = False
     action: str = "drop"
     agents: tuple[str, ...] | None = None  # None: the documented default AI crawler list
@@ -59,8 +59,8 @@ class ScanConfig:
     fetch: bool = False
     dihedral: bool = False
     fetch_options: Mapping[str, Any] = field(default_factory=dict)
-    licenses: LicensePolicy = LicensePolicy()
-    consent: ConsentPolicy = ConsentPolicy()
+    licenses: LicenseConfig = LicenseConfig()
+    consent: ConsentConfig = ConsentConfig()
     source: str | None = None  # the TOML file this came from, for the manifest
 
     def with_overrides(self, **changes: Any) -> ScanConfig:
@@ -111,12 +111,12 @@ def load_config(path: str | Path) -> ScanConfig:
         raise ConfigError(f"{path}: [consent] action must be one of {', '.join(ACTIONS)}")
     return ScanConfig(
         lists=lists,
-        licenses=LicensePolicy(
+        licenses=LicenseConfig(
             drop=_strings(path, "licenses.drop", lic.get("drop", [])),
             flag=_strings(path, "licenses.flag", lic.get("flag", [])),
             column=lic.get("column"),
         ),
-        consent=ConsentPolicy(
+        consent=ConsentConfig(
             check=bool(consent.get("check", False)),
             action=consent.get("action", "drop"),
             agents=_strings(path, "consent.agents", consent["agents"]) if "agents" in consent else None,

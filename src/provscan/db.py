@@ -63,7 +63,7 @@ class Database:
     def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run a query and return the whole result as an Arrow table."""
         with translate():
-            return self.con.execute(sql, params or []).to_arrow_table()
+            return self.con.sql(sql, params=params or None).to_arrow_table()
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with translate():
@@ -76,7 +76,7 @@ class Database:
     def batches(self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = 262_144) -> Iterator[pa.RecordBatch]:
         """Stream a large result in bounded memory."""
         with translate():
-            reader = self.con.execute(sql, params or []).to_arrow_reader(batch_rows)
+            reader = self.con.sql(sql, params=params or None).to_arrow_reader(batch_rows)
             yield from reader
 
     def put(self, name: str, table: pa.Table) -> None:

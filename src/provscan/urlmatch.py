@@ -69,11 +69,11 @@ def _canonicalize_rest(db: Database) -> None:
 
 
 def url_counts(db: Database) -> tuple[int, int, int]:
-    """(rows, null or empty URLs, non-empty URLs that are not valid URLs)."""
+    """(rows, null or blank URLs, other URLs that are not valid URLs)."""
     rows, null, invalid = db.rows(
         """SELECT count(*),
-                  count(*) FILTER (WHERE url IS NULL OR trim(url) = ''),
-                  count(*) FILTER (WHERE host IS NULL AND url IS NOT NULL AND trim(url) <> '')
+                  count(*) FILTER (WHERE url IS NULL OR regexp_full_match(url, '[[:space:]]*')),
+                  count(*) FILTER (WHERE host IS NULL AND url IS NOT NULL AND NOT regexp_full_match(url, '[[:space:]]*'))
            FROM raw"""
     )[0]
     return int(rows), int(null), int(invalid)
