@@ -28,7 +28,8 @@ def test_sample_data_with_shipped_config(tmp_path: Path) -> None:
     out = result.output
     flagged = pq.read_table(out / "flagged.parquet")
     assert flagged.num_rows > 0
-    assert set(flagged.column("list").to_pylist()) == {"example-domains", "example-urls", "example-hashed", "example-review"}
+    assert set(flagged.column("list").to_pylist()) == {
+        "example-domains", "example-urls", "example-hashed", "example-review", "example-optout", "license-policy"}
     for entry in result.manifest["shards"]:
         assert entry["rows_in"] == entry["rows_out"] + entry["rows_dropped"]
         clean = pq.read_table(entry["output"])

@@ -72,11 +72,8 @@ def install(db: Database, compiled: CompiledLists) -> None:
     )
     db.put("l_lists", meta)
     db.put("l_domain", _entries(compiled.of_kind("domain")))
-    urls = _entries(compiled.of_kind(*_URL_EXPRESSION_KINDS))
-    # The host part of an expression lets the matcher skip rows no url entry can match.
-    values = urls.column("value").combine_chunks()
-    host = pc.struct_field(pc.extract_regex(values, r"^(?P<host>[^/]*)"), [0]) if len(values) else pa.array([], pa.string())
-    db.put("l_url", urls.append_column("host", host))
+    db.put("l_url", _with_host(_entries(compiled.of_kind(*_URL_EXPRESSION_KINDS))))
+    db.put("l_registry", _with_host(_entries(compiled.of_kind("license-registry"), extra=("license",))))
     db.put("l_urlhash", _entries(compiled.of_kind("url-sha256")))
     db.put("l_image", _entries(compiled.of_kind(*EXACT_IMAGE_KINDS), with_kind=True))
 
@@ -85,7 +82,14 @@ def perceptual_lists(compiled: CompiledLists) -> list[LoadedList]:
     return compiled.of_kind(*PERCEPTUAL_KINDS)
 
 
-def _entries(lists: Sequence[LoadedList], *, with_kind: bool = False) -> pa.Table:
+def _with_host(entries: pa.Table) -> pa.Table:
+    """Add the host part of each expression, which lets matchers skip rows no entry can match."""
+    values = entries.column("value").combine_chunks()
+    host = pc.struct_field(pc.extract_regex(values, r"^(?P<host>[^/]*)"), [0]) if len(values) else pa.array([], pa.string())
+    return entries.append_column("host", host)
+
+
+def _entries(lists: Sequence[LoadedList], *, with_kind: bool = False, extra: Sequence[str] = ()) -> pa.Table:
     parts = []
     for lst in lists:
         n = lst.entries.num_rows
@@ -94,8 +98,10 @@ def _entries(lists: Sequence[LoadedList], *, with_kind: bool = False) -> pa.Tabl
             cols["kind"] = pa.array([lst.kind] * n, pa.string())
         cols["value"] = lst.entries.column("value").cast(pa.string())
         cols["entry"] = lst.entries.column("entry").cast(pa.string())
+        for name in extra:
+            cols[name] = lst.entries.column(name).cast(pa.string())
         parts.append(pa.table(cols))
     if not parts:
-        names = ["list", *(["kind"] if with_kind else []), "value", "entry"]
+        names = ["list", *(["kind"] if with_kind else []), "value", "entry", *extra]
         return pa.table({n: pa.array([], pa.string()) for n in names})
     return pa.concat_tables(parts)

@@ -8,6 +8,7 @@ file it actually wrote before anything is reported.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,8 @@ class ShardContext:
     compiled: CompiledLists
     config: ScanConfig
     out_dir: Path
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)  # per-shard counters for the manifest
+    counts: dict[str, Counter[str]] = field(default_factory=dict)  # breakdowns for summary.json
 
 
 Matcher = Callable[[ShardContext], None]
@@ -47,6 +49,7 @@ class ShardOutcome:
     findings: pa.Table
     removals: list[str]
     hosts: dict[str, int]  # flagged rows per canonical host, for the summary
+    counts: dict[str, Counter[str]]
     entry: dict[str, Any]
     seconds: float
 
@@ -111,7 +114,7 @@ def scan_shard(ctx: ShardContext, matchers: list[Matcher], *, clean_path: Path |
         db.rows("SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY r.host")
     )
     db.drop("raw", "hits")
-    return ShardOutcome(findings, removals, hosts, entry, time.perf_counter() - started)
+    return ShardOutcome(findings, removals, hosts, ctx.counts, entry, time.perf_counter() - started)
 
 
 def _expression_sha256(prefix: str = "") -> str:

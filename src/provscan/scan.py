@@ -23,6 +23,7 @@ from provscan.config import ScanConfig
 from provscan.db import Database
 from provscan.engine import Matcher, ShardContext, scan_shard, url_matchers
 from provscan.errors import OutputError
+from provscan.licensematch import LicenseStage
 from provscan.progress import NullProgress, Progress
 from provscan.report import FlaggedWriter, write_json, write_removals
 from provscan.shards import detect_columns, expand_shards, read_schema
@@ -80,6 +81,8 @@ def scan(
                 flagged.write(outcome.findings)
                 removals.update(outcome.removals)
                 summary.add(outcome.entry, outcome.findings, outcome.hosts)
+                for section, counts in outcome.counts.items():
+                    summary.add_counts(section, counts)
                 entries.append(outcome.entry)
                 progress.advance(outcome.entry["rows_in"], outcome.findings.num_rows)
         flagged.close()
@@ -98,7 +101,8 @@ def scan(
 
 
 def _matchers(compiled: CompiledLists, config: ScanConfig) -> list[Matcher]:
-    return url_matchers(compiled)
+    """Stages in order: URL lists first (a row they drop is never fetched), then licences."""
+    return [*url_matchers(compiled), LicenseStage(config)]
 
 
 def _manifest(

@@ -91,16 +91,25 @@ def match_domains(db: Database) -> None:
     )
 
 
+def candidate_expressions_cte(entries: str) -> str:
+    """CTEs ending in ``ex(row, e)``: the expressions of rows whose host can match an entry of ``entries``.
+
+    ``entries`` is a table with a ``host`` column (the host part of each entry's expression); rows on
+    other hosts are never expanded, which is what keeps ``url`` lists cheap.
+    """
+    return f"""hosts AS (SELECT DISTINCT host FROM raw WHERE host IS NOT NULL),
+        cand AS (SELECT DISTINCT h.host
+                 FROM (SELECT host, unnest({suffixes_sql('host', 1)}) AS s FROM hosts) h
+                 JOIN (SELECT DISTINCT host FROM {entries}) u ON u.host = h.s),
+        ex AS (SELECT row, unnest({expressions_sql('host', 'path', 'query')}) AS e
+               FROM raw SEMI JOIN cand USING (host))"""
+
+
 def match_expressions(db: Database) -> None:
     """``url`` and ``optout`` lists: Safe Browsing expressions, only for rows whose host can match."""
     db.execute(
         f"""INSERT INTO hits
-        WITH hosts AS (SELECT DISTINCT host FROM raw WHERE host IS NOT NULL),
-             cand AS (SELECT DISTINCT h.host
-                      FROM (SELECT host, unnest({suffixes_sql('host', 1)}) AS s FROM hosts) h
-                      JOIN (SELECT DISTINCT host FROM l_url) u ON u.host = h.s),
-             ex AS (SELECT row, unnest({expressions_sql('host', 'path', 'query')}) AS e
-                    FROM raw SEMI JOIN cand USING (host))
+        WITH {candidate_expressions_cte('l_url')}
         SELECT ex.row, u.list, l.kind, l.action, u.entry, NULL, NULL, NULL
         FROM ex JOIN l_url u ON u.value = ex.e JOIN l_lists l ON l.name = u.list"""
     )
