@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 any provscan error (one line naming the file and line a
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,23 @@ def cli() -> None:
 @click.option("--url-column", metavar="C", help="URL column (default: auto-detected).")
 @click.option("--id-column", metavar="C", help="Row id column (default: auto-detected).")
 @click.option("--redact-urls", is_flag=True, help="Leave URLs out of flagged.parquet (hashes only).")
+@click.option("--hash-column", "hash_columns", multiple=True, metavar="KIND=COLUMN", help="Image hash column, e.g. phash=image_phash.")
+@click.option("--images", multiple=True, type=click.Path(exists=True), help="img2dataset output (folder or .tar) to hash locally.")
+@click.option("--fetch", is_flag=True, help="Download each row's image and hash it.")
+@click.option("--dihedral", is_flag=True, help="Also match the 7 rotations/flips of each hashed image.")
+@click.option("--concurrency", type=click.IntRange(1), help="Fetches in flight (default 64).")
+@click.option("--per-host", type=click.IntRange(1), help="Fetches in flight per host (default 8).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Per-URL time limit in seconds (default 30).")
+@click.option("--max-image-bytes", type=click.IntRange(1), help="Largest body to download (default 20 MB).")
+@click.option("--allow-addresses", multiple=True, metavar="CIDR", help="Let fetches reach these private ranges (e.g. 127.0.0.0/8 for tests).")
+@click.option("--allow-private-addresses", is_flag=True, help="Let fetches reach every private address (intranets).")
+@click.option("--check-consent", is_flag=True, help="Check X-Robots-Tag, TDMRep and robots.txt per row (cached per origin).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...], output: str | None, no_export: bool,
-         url_column: str | None, id_column: str | None, redact_urls: bool, quiet: bool) -> None:
+         url_column: str | None, id_column: str | None, redact_urls: bool, hash_columns: tuple[str, ...],
+         images: tuple[str, ...], fetch: bool, dihedral: bool, concurrency: int | None, per_host: int | None,
+         timeout: float | None, max_image_bytes: int | None, allow_addresses: tuple[str, ...],
+         allow_private_addresses: bool, check_consent: bool, quiet: bool) -> None:
     """Match every row of SHARDS (parquet files, directories, quoted globs) against the lists.
 
     \b
@@ -65,7 +80,19 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
             "url_column": url_column,
             "id_column": id_column,
             "redact_urls": True if redact_urls else None,
+            "hash_columns": {**config.hash_columns, **_pairs(hash_columns)} if hash_columns else None,
+            "images": tuple(Path(p) for p in images) if images else None,
+            "fetch": True if fetch else None,
+            "dihedral": True if dihedral else None,
         }
+        fetch_options = {
+            "concurrency": concurrency, "per_host": per_host, "total_timeout": timeout, "max_bytes": max_image_bytes,
+            "allow_cidrs": tuple(allow_addresses) or None, "allow_private": True if allow_private_addresses else None,
+        }
+        if any(v is not None for v in fetch_options.values()):
+            overrides["fetch_options"] = {**config.fetch_options, **{k: v for k, v in fetch_options.items() if v is not None}}
+        if check_consent:
+            overrides["consent"] = replace(config.consent, check=True)
         show = not quiet and sys.stderr.isatty()
         result = run_scan(list(shards), config, progress=LineProgress() if show else NullProgress(), **overrides)
     except ProvscanError as exc:
@@ -73,6 +100,58 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
         return
     if not quiet:
         click.echo(format_summary(result.manifest))
+
+
+def _pairs(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        kind, sep, column = item.partition("=")
+        if not sep or not column or kind not in ALL_KINDS:
+            raise ConfigError(f"--hash-column {item!r}: expected KIND=COLUMN with KIND one of the image kinds")
+        out[kind] = column
+    return out
+
+
+@cli.command(name="hash")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--kind", required=True, type=click.Choice(["image-md5", "image-sha1", "image-sha256", "phash", "dhash", "ahash", "whash", "pdq"]))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="List file to write (default: stdout).")
+@click.option("--name", help="List name for the header (default: the output file's stem).")
+@click.option("--action", type=click.Choice(["drop", "flag"]), default="drop", show_default=True)
+@click.option("--dihedral", is_flag=True, help="Also write the hashes of the 7 rotations/flips.")
+def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: str | None, action: str, dihedral: bool) -> None:
+    """Build a hash list from local images (files or directories, walked in sorted order).
+
+    Images that cannot be hashed are reported on stderr and left out; the list is still written.
+
+    \b
+    Example:
+        provscan hash reported/ --kind phash -o blocklists/reported-phash.txt
+    """
+    from provscan.imagehashing import hash_files
+    from provscan.lists import write_list
+
+    values: list[str] = []
+    failed = 0
+    try:
+        for path, result in hash_files([Path(p) for p in images], kind, dihedral=dihedral):
+            if result.status != "ok" or kind not in result.hashes:
+                failed += 1
+                click.echo(f"provscan: {path}: {result.status} {result.error}".rstrip(), err=True)
+                continue
+            values.extend(result.hashes[kind])
+        values = list(dict.fromkeys(values))
+        if output:
+            write_list(Path(output), kind, values, name=name, action=action,
+                       comments=(f"{len(values)} {kind} hashes of local images, made by provscan hash",))
+        else:
+            click.echo(f"# provscan-list: kind={kind} name={name or 'hashes'} action={action}")
+            for value in values:
+                click.echo(value)
+    except ProvscanError as exc:
+        _fail(exc)
+    if output:
+        click.echo(f"{len(values)} hashes written to {output}; {failed} images could not be hashed", err=True)
 
 
 def _config(path: str | None) -> ScanConfig:

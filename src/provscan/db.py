@@ -92,6 +92,24 @@ class Database:
         for name in names:
             self.execute(f'DROP TABLE IF EXISTS "{name}"')
 
+    def read_parquet_table(self, path: str | Path, schema: pa.Schema) -> pa.Table:
+        """A small parquet file of provscan's own (e.g. the fetch cache), or an empty table if absent."""
+        if not Path(path).exists():
+            return schema.empty_table()
+        with translate(path):
+            return self.con.sql(f"SELECT * FROM read_parquet('{_sql_str(str(path))}')").to_arrow_table().cast(schema)
+
+    def write_parquet(self, query: str, path: str | Path) -> None:
+        """Write a query's result as zstd parquet under a temporary name, then rename into place."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            self.execute(f"COPY ({query}) TO '{_sql_str(str(tmp))}' (FORMAT parquet, COMPRESSION zstd)")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def read_parquet_sql(self, path: str | Path) -> str:
         """The FROM clause that reads one shard with DuckDB's row numbers (0-based, file order)."""
         return f"read_parquet('{_sql_str(str(path))}', file_row_number = true)"

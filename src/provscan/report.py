@@ -41,22 +41,23 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-class FlaggedWriter:
-    """Appends each shard's findings to ``flagged.parquet`` (zstd), renamed into place by :meth:`close`."""
+class ParquetSink:
+    """Appends tables to one parquet file (zstd) under a temporary name; :meth:`close` renames it."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
         self._tmp = temp_name(path)
         self.rows = 0
         try:
-            self._writer = pq.ParquetWriter(self._tmp, FINDINGS_SCHEMA, compression="zstd")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
         except OSError as exc:
             raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
 
-    def write(self, findings: pa.Table) -> None:
-        if findings.num_rows:
-            self._writer.write_table(findings.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA))
-            self.rows += findings.num_rows
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+            self.rows += table.num_rows
 
     def close(self) -> None:
         self._writer.close()
@@ -65,6 +66,13 @@ class FlaggedWriter:
     def abort(self) -> None:
         self._writer.close()
         self._tmp.unlink(missing_ok=True)
+
+
+class FlaggedWriter(ParquetSink):
+    """``flagged.parquet``: one row per (input row, match)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, FINDINGS_SCHEMA)
 
 
 def write_removals(path: Path, hashes: Iterable[str]) -> int:

@@ -64,16 +64,19 @@ def scan(
         )
         plan.append((shard, columns))
     compiled = compile_lists(config.lists)
+    _check_extras(compiled)
     out = _prepare_output(Path(config.output))
     summary = Summary()
     entries: list[dict[str, Any]] = []
     removals: set[str] = set()
     flagged = FlaggedWriter(out / "flagged.parquet")
     progress.start(len(plan), sum(_row_count(s.path) for s, _ in plan))
+    closers: list = []
+    ok = False
     try:
         with Database(temp_dir=out / ".provscan-tmp") as db:
             install(db, compiled)
-            matchers = _matchers(compiled, config)
+            matchers = _stages(db, compiled, config, out, closers)
             for shard, columns in plan:
                 ctx = ShardContext(db, shard, columns, compiled, config, out)
                 clean = out / "clean" / shard.relative if config.export else None
@@ -85,9 +88,15 @@ def scan(
                     summary.add_counts(section, counts)
                 entries.append(outcome.entry)
                 progress.advance(outcome.entry["rows_in"], outcome.findings.num_rows)
+            ok = True
+            for close in closers:
+                close(True)
         flagged.close()
     except BaseException:
         flagged.abort()
+        if not ok:
+            for close in closers:
+                close(False)
         raise
     finally:
         progress.finish()
@@ -100,9 +109,32 @@ def scan(
     return ScanResult(out, manifest, summary_data)
 
 
-def _matchers(compiled: CompiledLists, config: ScanConfig) -> list[Matcher]:
-    """Stages in order: URL lists first (a row they drop is never fetched), then licences."""
-    return [*url_matchers(compiled), LicenseStage(config)]
+def _stages(db: Database, compiled: CompiledLists, config: ScanConfig, out: Path, closers: list) -> list[Matcher]:
+    """The stages this run needs, in order: URL lists first (a row they drop is never fetched),
+    licences, image hashes from columns and local files, fetches, consent, then image matching."""
+    from provscan.imagematch import ImageStage, image_kinds  # PIL/imagehash: only for runs that need them
+
+    stages: list[Matcher] = [*url_matchers(compiled), LicenseStage(config)]
+    kinds = image_kinds(compiled)
+    if kinds or config.fetch:
+        images = ImageStage(db, compiled, config)
+        stages.append(images.collect)
+        if config.fetch:
+            from provscan.fetchstage import FetchStage
+
+            fetch = FetchStage(db, compiled, config, out, kinds)
+            closers.append(fetch.close)
+            stages.append(fetch)
+        stages.append(images.match)
+    return stages
+
+
+def _check_extras(compiled: CompiledLists) -> None:
+    """Optional extras a list needs (pdq) are checked before any output is touched."""
+    if "pdq" in compiled.kinds:
+        from provscan.imagehashing import check_kinds
+
+        check_kinds(["pdq"])
 
 
 def _manifest(

@@ -1,0 +1,152 @@
+"""Image matching in a scan: hashes from shard columns, local img2dataset output and fetches."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import hashlib
+import json
+from pathlib import Path
+
+import imagehash
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from pytest_httpserver import HTTPServer
+
+from provscan.config import ListSpec
+from provscan.scan import scan
+
+from conftest import eval_path
+from fetch_fixtures import no_egress  # noqa: F401  (fixture)
+
+IMAGES = eval_path("images")
+
+
+def _flip_bits(hex_hash: str, n: int) -> str:
+    value = int(hex_hash, 16) ^ ((1 << n) - 1)
+    return f"{value:016x}"
+
+
+def _coyo_rows() -> list[dict[str, str]]:
+    with open(eval_path("corpora", "coyo", "coyo_preview_rows.csv"), newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_coyo_phash_column_matches_within_distance(tmp_path: Path, make_shard, make_list) -> None:
+    rows = _coyo_rows()
+    column = "image_phash" if rows[0].get("image_phash") else "imagehash"
+    hashes = [r.get("image_phash") or r.get("imagehash") or None for r in rows]
+    shard = make_shard("coyo.parquet", id=[int(r["id"]) for r in rows], url=[r["url"] for r in rows],
+                       text=[r["text"] for r in rows], **{column: hashes})
+    target = next(h for h in hashes if h)
+    lst = make_list("p.txt", "# provscan-list: kind=phash name=ph max_distance=4\n"
+                    f"{_flip_bits(target, 3)}\n{_flip_bits(target, 5)}\n")
+    result = scan([shard], lists=(ListSpec(lst),), output=tmp_path / "out")
+    flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
+    assert [(f["row"], f["distance"], f["entry"]) for f in flagged] == [(hashes.index(target), 3, _flip_bits(target, 3))]
+    assert flagged[0]["image_hash"] == target and flagged[0]["detail"] == f"column:{column}"
+    assert flagged[0]["id"] == rows[hashes.index(target)]["id"]
+    assert result.manifest["shards"][0]["rows_dropped"] == 1
+
+
+def test_datacomp_sha256_column_exact_and_bad_values(tmp_path: Path, make_shard, make_list) -> None:
+    digest = hashlib.sha256(b"image bytes").hexdigest()
+    shard = make_shard("dc.parquet", uid=["a", "b", "c", "d"], url=["http://x.example/1"] * 4,
+                       sha256=[digest.upper(), "nothex", None, hashlib.sha256(b"other").hexdigest()])
+    lst = make_list("s.txt", f"# provscan-list: kind=image-sha256 action=flag\n{digest}\n")
+    result = scan([shard], lists=(ListSpec(lst),), output=tmp_path / "out")
+    flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
+    assert [(f["row"], f["kind"], f["distance"], f["action"]) for f in flagged] == [(0, "image-sha256", None, "flag")]
+    entry = result.manifest["shards"][0]
+    assert entry["invalid_image_hashes"] == 1 and entry["rows_dropped"] == 0
+
+
+def _img2dataset_folder(root: Path, files: dict[str, Path]) -> None:
+    """img2dataset's `files` layout: 00000/000000001.jpg + .json sidecar with key and url."""
+    folder = root / "00000"
+    folder.mkdir(parents=True)
+    for i, (url, src) in enumerate(files.items()):
+        key = f"{i:09d}"
+        (folder / f"{key}.jpg").write_bytes(src.read_bytes())
+        (folder / f"{key}.json").write_text(json.dumps({"key": key, "url": url, "status": "success"}))
+
+
+def test_local_images_and_dihedral(tmp_path: Path, make_shard, make_list) -> None:
+    base = IMAGES / "imagededup" / "mixed_images"
+    files = {
+        "http://shop.example/a.jpg": base / "ukbench00120_resize.jpg",  # a resized copy of the listed photo
+        "http://shop.example/b.jpg": base / "ukbench00120_hflip.jpg",  # a mirrored copy
+        "http://shop.example/c.jpg": IMAGES / "imagededup" / "base_images" / "ukbench01380.jpg",  # another photo
+        "http://shop.example/d.jpg": base / "ukbench09268_corrupt.jpg",
+    }
+    _img2dataset_folder(tmp_path / "dl", files)
+    shard = make_shard("s.parquet", url=[*files, "http://shop.example/missing.jpg"])
+    listed = str(imagehash.phash(Image.open(base / "ukbench00120.jpg")))
+    lst = make_list("p.txt", f"# provscan-list: kind=phash name=ph\n{listed}\n")
+    plain = scan([shard], lists=(ListSpec(lst),), images=(tmp_path / "dl",), output=tmp_path / "o1")
+    rows = sorted(pq.read_table(plain.output / "flagged.parquet").column("row").to_pylist())
+    assert rows == [0]  # the resize matches; a mirror does not without --dihedral
+    dihedral = scan([shard], lists=(ListSpec(lst),), images=(tmp_path / "dl",), dihedral=True, output=tmp_path / "o2")
+    found = pq.read_table(dihedral.output / "flagged.parquet").to_pylist()
+    assert sorted({f["row"] for f in found}) == [0, 1]
+    assert all(f["detail"].startswith("local:") for f in found)
+    assert dihedral.manifest["shards"][0]["rows_image_hashed"] == 3  # the corrupt file has no hash
+
+
+def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, httpserver: HTTPServer, no_egress) -> None:
+    photo = (IMAGES / "imagededup" / "base_images" / "ukbench09060.jpg").read_bytes()
+    httpserver.expect_request("/ok.jpg").respond_with_data(photo, content_type="image/jpeg")
+    httpserver.expect_request("/missing.jpg").respond_with_data("no", status=404)
+    httpserver.expect_request("/text").respond_with_data("hello", content_type="text/plain")
+    httpserver.expect_request("/big.jpg").respond_with_data(photo * 20, content_type="image/jpeg")
+    httpserver.expect_request("/to-private").respond_with_data("", status=302, headers={"Location": "http://10.0.0.7/x.jpg"})
+    httpserver.expect_request("/to-blocked").respond_with_data("", status=302, headers={"Location": "http://bad.example/x.jpg"})
+    urls = [f"http://127.0.0.1:{httpserver.port}{p}" for p in ("/ok.jpg", "/missing.jpg", "/text", "/big.jpg", "/to-private", "/to-blocked")]
+    urls.append("http://bad.example/direct.jpg")  # dropped by the domain list: never fetched
+    shard = make_shard("s.parquet", url=urls)
+    sha = hashlib.sha256(photo).hexdigest()
+    other = str(imagehash.phash(Image.open(IMAGES / "imagehash" / "peppers.png")))
+    lists = (ListSpec(make_list("s.txt", f"# provscan-list: kind=image-sha256\n{sha}\n")),
+             ListSpec(make_list("p.txt", f"# provscan-list: kind=phash\n{other}\n")),  # makes provscan decode
+             ListSpec(make_list("d.txt", "# provscan-list: kind=domain name=bad\nbad.example\n")))
+    options = {"allow_cidrs": ("127.0.0.0/8",), "max_bytes": len(photo) * 5, "total_timeout": 5.0, "retries": 0}
+    result = scan([shard], lists=lists, fetch=True, fetch_options=options, output=tmp_path / "out")
+    report = {r["row"]: r for r in pq.read_table(result.output / "fetch.parquet").to_pylist()}
+    assert {r: report[r]["status"] for r in report} == {
+        0: "ok", 1: "http_404", 2: "not_image", 3: "too_large", 4: "refused_private", 5: "blocked_redirect"}
+    assert 6 not in report
+    flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
+    assert {(f["row"], f["kind"]) for f in flagged} == {(0, "image-sha256"), (6, "domain")}
+    assert result.manifest["shards"][0]["fetch"]["ok"] == 1
+    # a second run answers from the cache: nothing is downloaded again
+    again = scan([shard], lists=lists, fetch=True, fetch_options=options, output=tmp_path / "out")
+    cached = pq.read_table(again.output / "fetch.parquet").to_pylist()
+    assert {r["row"]: r["cached"] for r in cached}[0] is True
+    assert {r["row"]: r["status"] for r in cached} == {r: report[r]["status"] for r in report}
+
+
+def test_pdq_list_without_extra_is_a_clear_error(tmp_path: Path, make_shard, make_list, monkeypatch) -> None:
+    from provscan.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "pdqhash", None)  # as if provscan[pdq] were not installed
+    shard = make_shard("s.parquet", url=["http://a.example/"])
+    lst = make_list("p.txt", "# provscan-list: kind=pdq\n" + "0" * 64 + "\n")
+    with pytest.raises(MissingDependency, match="provscan\\[pdq\\]"):
+        scan([shard], lists=(ListSpec(lst),), output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before any output
+
+
+def test_pdq_list_matches_local_images(tmp_path: Path, make_shard, make_list) -> None:
+    pytest.importorskip("pdqhash")
+    from provscan.imagehashing import hash_image
+
+    bridge = IMAGES / "threatexchange-pdq" / "bridge-mods"
+    listed = hash_image((bridge / "aaa-orig.jpg").read_bytes(), ["pdq"]).hashes["pdq"][0]
+    files = {"http://x.example/1.jpg": bridge / "shrink-a-lot.jpg", "http://x.example/2.jpg": IMAGES / "imagehash" / "peppers.png"}
+    _img2dataset_folder(tmp_path / "dl", files)
+    shard = make_shard("s.parquet", url=list(files))
+    lst = make_list("p.txt", f"# provscan-list: kind=pdq\n{listed}\n")
+    result = scan([shard], lists=(ListSpec(lst),), images=(tmp_path / "dl",), output=tmp_path / "out")
+    flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
+    assert [f["row"] for f in flagged] == [0] and flagged[0]["distance"] <= 31
