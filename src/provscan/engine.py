@@ -38,6 +38,7 @@ class ShardContext:
     out_dir: Path
     stats: dict[str, Any] = field(default_factory=dict)  # per-shard counters for the manifest
     counts: dict[str, Counter[str]] = field(default_factory=dict)  # breakdowns for summary.json
+    headers: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # fetched rows' consent headers
 
 
 Matcher = Callable[[ShardContext], None]

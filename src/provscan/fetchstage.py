@@ -34,16 +34,18 @@ CACHE_SCHEMA = pa.schema([
     ("url_sha256", pa.string()), ("kinds", pa.string()), ("status", pa.string()), ("http_status", pa.int16()),
     ("error", pa.string()), ("bytes", pa.int64()), ("hashes", pa.string()),
 ])
+CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy")
 _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
 
 
 def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult) -> tuple:
-    """Runs on fetch_all's thread pool (PIL decodes without the GIL): (status, http, error, bytes, hashes)."""
+    """Runs on fetch_all's thread pool (PIL decodes without the GIL): (status, http, error, bytes, hashes, headers)."""
+    headers = tuple((k, v) for k, v in result.headers if k in CONSENT_HEADERS)  # for --check-consent
     if not result.ok or result.body is None:
-        return result.status, result.http_status, result.error, None, {}
+        return result.status, result.http_status, result.error, None, {}, headers
     image = hash_image(result.body, kinds, dihedral=dihedral)
     status = _IMAGE_STATUS.get(image.status, image.status)
-    return status, result.http_status, image.error or None, len(result.body), image.hashes
+    return status, result.http_status, image.error or None, len(result.body), image.hashes, headers
 
 
 class FetchStage:
@@ -77,8 +79,9 @@ class FetchStage:
         pending = ((row, urls[row]) for row in todo["row"] if row not in results)
         handle = functools.partial(hash_fetched, self.kinds, self.dihedral)
         for row, out in fetch_all(pending, self.policy, handle, redirect_check=self.redirect_check):
-            results[row] = (*out, False)
-            self._remember(keys[row], out)
+            results[row] = (*out[:5], False)
+            ctx.headers[row] = out[5]
+            self._remember(keys[row], out[:5])
         self._record(ctx, shard.given, results, urls, keys)
 
     def _remember(self, key: str, out: tuple) -> None:

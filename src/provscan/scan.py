@@ -125,6 +125,13 @@ def _stages(db: Database, compiled: CompiledLists, config: ScanConfig, out: Path
             fetch = FetchStage(db, compiled, config, out, kinds)
             closers.append(fetch.close)
             stages.append(fetch)
+    if config.consent.check:
+        from provscan.consentstage import ConsentStage
+
+        consent = ConsentStage(compiled, config)
+        closers.append(consent.close)
+        stages.append(consent)
+    if kinds or config.fetch:
         stages.append(images.match)
     return stages
 
