@@ -10,6 +10,7 @@ time, query rows/s and peak RSS (ru_maxrss of this process).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
@@ -46,6 +47,7 @@ def main() -> None:
     rng = np.random.default_rng(a.seed)
     lst = rng.integers(0, 2**64, a.list, dtype=np.uint64)
     rows = planted(rng, a.rows, lst, a.d, per_distance=max(1, a.rows // 10_000))
+    print(f"load average before: {os.getloadavg()[0]:.1f} (other processes share the cores)")
     print(f"rows {a.rows:,}  list {a.list:,}  d {a.d}  bands {plan_bands(a.list, 1, a.d)}")
     print(f"data ready, peak RSS {rss_mib():.0f} MiB")
 
@@ -55,10 +57,11 @@ def main() -> None:
     entries = sum(len(tab[4]) for tab in index.tables)
     print(f"build {build:.2f} s, {entries:,} table entries, peak RSS {rss_mib():.0f} MiB")
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     r, l, dist = index.query(rows)
-    q = time.perf_counter() - t
-    print(f"query {q:.2f} s = {a.rows / q / 1e6:.2f} M rows/s, {len(r):,} pairs, "
+    q, qc = time.perf_counter() - t, time.process_time() - c
+    print(f"query {q:.2f} s wall = {a.rows / q / 1e6:.2f} M rows/s; {qc:.2f} s CPU = "
+          f"{a.rows / qc / 1e6:.2f} M rows per CPU-second (what a quiet core gives); {len(r):,} pairs, "
           f"distance histogram {np.bincount(dist, minlength=a.d + 1).tolist()}")
     print(f"peak RSS {rss_mib():.0f} MiB")
 

@@ -228,3 +228,18 @@ def test_hash_files_walks_sorted_and_skips_sidecars(tmp_path):
     assert result.hashes["image-md5"] == [hashlib.md5(b"{}").hexdigest()]
     (_, missing), = hash_files([tmp_path / "gone.jpg"], "phash")
     assert missing.status == "unreadable"
+
+
+def test_dihedral_variants_equal_hashing_the_turned_image():
+    """Each variant is taken from the small resized image (whash: from its 8x8 bits); it must
+    agree with imagehash run on the really flipped/turned picture."""
+    from provscan.imagehashing import _DIHEDRAL
+
+    for path in [DD / "base_images/ukbench01380.jpg", TE / "reg-test-input/labelme-subset/q0291.jpg"]:
+        result = hash_image(path.read_bytes(), KINDS, dihedral=True, draft=False)
+        im = Image.open(path)
+        for kind, algo in ALGOS.items():
+            assert len(result.hashes[kind]) == 8
+            for op, got in zip(_DIHEDRAL, result.hashes[kind]):
+                want = str(algo(im if op is None else im.transpose(op)))
+                assert dist(got, want) <= (0 if kind == "whash" else 2), (path.name, kind, op)
