@@ -21,7 +21,7 @@ from math import comb
 
 import numpy as np
 
-_HEX = np.full(256, -1, dtype=np.int16)
+_HEX = np.full(256, -1, dtype=np.int8)
 for _i, _c in enumerate("0123456789abcdef"):
     _HEX[ord(_c)] = _HEX[ord(_c.upper())] = _i
 
@@ -29,22 +29,20 @@ for _i, _c in enumerate("0123456789abcdef"):
 def hex_to_u64(values, bits: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Parse hex strings (a sequence, numpy or pyarrow array; None allowed) of exactly bits/4
     digits, any case. Returns (values, valid_mask); invalid entries are 0 and masked False."""
-    n_hex, n_words = bits // 4, bits // 64
+    n_hex = bits // 4
     chars, valid = _hex_chars(values, n_hex)
     nib = _HEX[chars]
     valid &= (nib >= 0).all(axis=1)
-    nib = np.where(valid[:, None], nib, 0).astype(np.uint64)
-    out = np.zeros((len(valid), n_words), dtype=np.uint64)
-    for j in range(n_hex):
-        w = j // 16
-        out[:, w] = (out[:, w] << np.uint64(4)) | nib[:, j]
-    return (out[:, 0] if n_words == 1 else out), valid
+    nib = np.where(valid[:, None], nib, 0).astype(np.uint8)
+    packed = np.ascontiguousarray((nib[:, 0::2] << 4) | nib[:, 1::2])  # (n, bits/8) bytes
+    out = packed.view(">u8").astype(np.uint64)  # big-endian words: first hex digit is the top
+    return (out[:, 0] if out.shape[1] == 1 else out), valid
 
 
 def _hex_chars(values, n_hex: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, n_hex) character codes < 256 and a mask of the entries that have exactly n_hex chars."""
     if type(values).__module__.startswith("pyarrow"):
-        values = values.to_numpy(zero_copy_only=False)
+        return _arrow_chars(values, n_hex)
     arr = np.asarray(values)
     if arr.dtype == object:
         arr = np.array(["" if v is None else str(v) for v in arr], dtype=f"U{n_hex + 1}")
@@ -59,6 +57,30 @@ def _hex_chars(values, n_hex: int) -> tuple[np.ndarray, np.ndarray]:
     codes = codes[:, :n_hex]
     valid &= (codes < 256).all(axis=1)
     return np.where(codes < 256, codes, 0).astype(np.uint8), valid
+
+
+def _arrow_chars(values, n_hex: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-copy view of an arrow string column's bytes (no Python objects: 10 M rows in ~1 s)."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    if not (pa.types.is_string(values.type) or pa.types.is_binary(values.type)
+            or pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)):
+        return _hex_chars(values.to_numpy(zero_copy_only=False), n_hex)
+    values = values.cast(pa.large_binary())
+    n = len(values)
+    _, off_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64, count=n + 1, offset=values.offset * 8)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    valid = np.diff(offsets) == n_hex
+    if values.null_count:
+        valid &= values.is_valid().to_numpy(zero_copy_only=False)
+    if valid.all() and offsets[-1] - offsets[0] == n * n_hex:  # the usual case: a plain reshape
+        return data[offsets[0]:offsets[-1]].reshape(n, n_hex), valid
+    data = np.concatenate([data, np.zeros(n_hex, np.uint8)])  # keeps masked-out gathers in range
+    starts = np.where(valid, offsets[:-1], 0)
+    return data[starts[:, None] + np.arange(n_hex)], valid
 
 
 def _words(a) -> np.ndarray:

@@ -58,6 +58,10 @@ DRAFT_PX = {"phash": 256, "dhash": 256, "ahash": 64, "whash": 128, "pdq": 512}
 (pdq: mean 0.13, max 6 of 256). Smaller drafts are faster but move phash up to 8 bits (64 px)
 on textured 256 px photos. Several kinds in one call share the largest draft."""
 
+# PIL warns between MAX_IMAGE_PIXELS and twice that; we enforce max_pixels ourselves. A process-wide
+# filter for this one category, because catch_warnings() is not thread-safe (fetch threads hash).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
 _HASH_FUNCS = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imagehash.average_hash}
 _SMALL = {"phash": (32, 32), "dhash": (9, 8), "ahash": (8, 8)}  # what imagehash resizes to
 _T = Image.Transpose
@@ -136,9 +140,7 @@ def _decode(data: bytes, kinds: list[str], max_pixels: int, draft: bool):
     """(image, header size, status, reason); image is None unless status is ok."""
     size = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data))
         size = im.size
         if size[0] * size[1] > max_pixels:
             return None, size, "too_large", f"{size[0]}x{size[1]} pixels > {max_pixels}"
