@@ -83,10 +83,12 @@ def perceptual_lists(compiled: CompiledLists) -> list[LoadedList]:
 
 
 def _with_host(entries: pa.Table) -> pa.Table:
-    """Add the host part of each expression, which lets matchers skip rows no entry can match."""
+    """Split each expression into host and path: matchers join on both instead of building strings."""
     values = entries.column("value").combine_chunks()
-    host = pc.struct_field(pc.extract_regex(values, r"^(?P<host>[^/]*)"), [0]) if len(values) else pa.array([], pa.string())
-    return entries.append_column("host", host)
+    if not len(values):
+        return entries.append_column("host", pa.array([], pa.string())).append_column("path", pa.array([], pa.string()))
+    parts = pc.extract_regex(values, r"^(?P<host>[^/]*)(?P<path>/.*)$")
+    return entries.append_column("host", pc.struct_field(parts, [0])).append_column("path", pc.struct_field(parts, [1]))
 
 
 def _entries(lists: Sequence[LoadedList], *, with_kind: bool = False, extra: Sequence[str] = ()) -> pa.Table:

@@ -77,8 +77,8 @@ class LicenseStage:
         """The most specific registry entry per row: longest host, then longest expression."""
         db.execute(
             f"""CREATE OR REPLACE TEMP TABLE lic_reg AS
-            WITH {urlmatch.candidate_expressions_cte('l_registry')}
-            SELECT ex.row, r.list, r.value, r.license
-            FROM ex JOIN l_registry r ON r.value = ex.e
-            QUALIFY row_number() OVER (PARTITION BY ex.row ORDER BY length(r.host) DESC, length(r.value) DESC, r.list) = 1"""
+            WITH {urlmatch.candidate_keys_cte('l_registry')}
+            SELECT ck.row, r.list, r.value, r.license
+            FROM ck JOIN l_registry r ON r.host = ck.h AND r.path = ck.key
+            QUALIFY row_number() OVER (PARTITION BY ck.row ORDER BY length(r.host) DESC, length(r.value) DESC, r.list) = 1"""
         )

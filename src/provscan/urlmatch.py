@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from provscan.db import Database, sql_ident, translate
 from provscan.shards import Columns, Shard
-from provscan.url_sql import expressions_sql, fast_parts_sql, suffixes_sql
+from provscan.url_sql import fast_parts_sql, suffixes_sql
 from provscan.urls import canonicalize
 
 HITS_DDL = """
@@ -91,46 +91,77 @@ def match_domains(db: Database) -> None:
     )
 
 
-def candidate_expressions_cte(entries: str) -> str:
-    """CTEs ending in ``ex(row, e)``: the expressions of rows whose host can match an entry of ``entries``.
+def _path_keys_sql(rows: str) -> str:
+    """``(row, host, key)`` for every Safe Browsing path prefix of the rows in ``rows``.
 
-    ``entries`` is a table with a ``host`` column (the host part of each entry's expression); rows on
-    other hosts are never expanded, which is what keeps ``url`` lists cheap.
+    The keys are ``/``, the exact path, ``path?query``, and the directory prefixes ``/c1/``,
+    ``/c1/c2/``, ``/c1/c2/c3/``, cut with string positions: no lists, no lambdas, which is what
+    makes this several times faster than building expression lists per row. A directory prefix
+    equal to the whole path is the exact path anyway, so keys form the same set as
+    :func:`provscan.urls.path_prefixes`.
+    """
+    p1 = "strpos(substr(path, 2), '/')"
+    p2 = f"strpos(substr(path, {p1} + 2), '/')"
+    p3 = f"strpos(substr(path, {p1} + {p2} + 2), '/')"
+    return f"""
+        SELECT row, host, CASE i WHEN 0 THEN '/' WHEN 1 THEN path WHEN 2 THEN pq WHEN 3 THEN d1
+                                 WHEN 4 THEN d2 ELSE d3 END AS key
+        FROM (SELECT row, host, path,
+                     CASE WHEN query IS NOT NULL THEN path || '?' || query END AS pq,
+                     CASE WHEN {p1} > 0 THEN substr(path, 1, {p1} + 1) END AS d1,
+                     CASE WHEN {p1} > 0 AND {p2} > 0 THEN substr(path, 1, {p1} + {p2} + 1) END AS d2,
+                     CASE WHEN {p1} > 0 AND {p2} > 0 AND {p3} > 0 THEN substr(path, 1, {p1} + {p2} + {p3} + 1) END AS d3
+              FROM {rows}), range(6) t(i)
+        WHERE key IS NOT NULL"""
+
+
+def candidate_keys_cte(entries: str) -> str:
+    """CTEs ending in ``ck(row, h, key)``: for rows on a host with some suffix ``h`` among the entry
+    hosts of ``entries`` (a table with ``host`` and ``path`` columns), their path keys.
+
+    A row matches entry (``host``, ``path``) iff ``h = host AND key = path``: two equi-joins, no
+    expression strings built. Host suffixes are taken over the shard's distinct hosts.
     """
     return f"""hosts AS (SELECT DISTINCT host FROM raw WHERE host IS NOT NULL),
-        cand AS (SELECT DISTINCT h.host
-                 FROM (SELECT host, unnest({suffixes_sql('host', 1)}) AS s FROM hosts) h
-                 JOIN (SELECT DISTINCT host FROM {entries}) u ON u.host = h.s),
-        ex AS (SELECT row, unnest({expressions_sql('host', 'path', 'query')}) AS e
-               FROM raw SEMI JOIN cand USING (host))"""
+        cand AS (SELECT hs.host, hs.h
+                 FROM (SELECT host, unnest({suffixes_sql('host', 2)}) AS h FROM hosts) hs
+                 SEMI JOIN (SELECT DISTINCT host FROM {entries}) u ON u.host = hs.h),
+        ck AS (SELECT k.row, cand.h, k.key
+               FROM ({_path_keys_sql('raw SEMI JOIN (SELECT DISTINCT host FROM cand) c USING (host)')}) k
+               JOIN cand USING (host))"""
 
 
 def match_expressions(db: Database) -> None:
-    """``url`` and ``optout`` lists: Safe Browsing expressions, only for rows whose host can match."""
+    """``url`` and ``optout`` lists: a row matches when an entry is one of its expressions."""
     db.execute(
         f"""INSERT INTO hits
-        WITH {candidate_expressions_cte('l_url')}
-        SELECT ex.row, u.list, l.kind, l.action, u.entry, NULL, NULL, NULL
-        FROM ex JOIN l_url u ON u.value = ex.e JOIN l_lists l ON l.name = u.list"""
+        WITH {candidate_keys_cte('l_url')}
+        SELECT ck.row, u.list, l.kind, l.action, u.entry, NULL, NULL, NULL
+        FROM ck JOIN l_url u ON u.host = ck.h AND u.path = ck.key JOIN l_lists l ON l.name = u.list"""
     )
 
 
 def match_hashed(db: Database) -> int:
-    """``url-sha256`` lists: hash each distinct expression of the shard once; returns how many."""
+    """``url-sha256`` lists: every expression of every row must be hashed; each distinct one is
+    hashed once, from distinct (host, path key) pairs. Returns how many were hashed."""
+    db.execute(f"CREATE OR REPLACE TEMP TABLE keys AS {_path_keys_sql('raw WHERE host IS NOT NULL')}")
     db.execute(
-        f"""CREATE OR REPLACE TEMP TABLE ex AS
-        SELECT row, unnest({expressions_sql('host', 'path', 'query')}) AS e FROM raw WHERE host IS NOT NULL"""
+        f"""CREATE OR REPLACE TEMP TABLE hs AS
+        SELECT host, unnest({suffixes_sql('host', 2)}) AS h FROM (SELECT DISTINCT host FROM raw WHERE host IS NOT NULL)"""
     )
-    db.execute("CREATE OR REPLACE TEMP TABLE dx AS SELECT DISTINCT e FROM ex")
+    db.execute(
+        """CREATE OR REPLACE TEMP TABLE dx AS
+        SELECT DISTINCT hs.h || hk.key AS e FROM (SELECT DISTINCT host, key FROM keys) hk JOIN hs USING (host)"""
+    )
     hashed = db.scalar("SELECT count(*) FROM dx")
     db.execute(
-        """CREATE OR REPLACE TEMP TABLE exh AS
-        SELECT e, h.list, h.entry FROM dx JOIN l_urlhash h ON h.value = sha256(dx.e)"""
-    )
-    db.execute(
         """INSERT INTO hits
-        SELECT ex.row, exh.list, 'url-sha256', l.action, exh.entry, NULL, NULL, NULL
-        FROM ex JOIN exh USING (e) JOIN l_lists l ON l.name = exh.list"""
+        WITH m AS (SELECT split_part(dx.e, '/', 1) AS h, substr(dx.e, strlen(split_part(dx.e, '/', 1)) + 1) AS key,
+                          l.list, l.entry
+                   FROM dx JOIN l_urlhash l ON l.value = sha256(dx.e))
+        SELECT keys.row, m.list, 'url-sha256', ll.action, m.entry, NULL, NULL, NULL
+        FROM m JOIN hs ON hs.h = m.h JOIN keys ON keys.host = hs.host AND keys.key = m.key
+        JOIN l_lists ll ON ll.name = m.list"""
     )
-    db.drop("ex", "dx", "exh")
+    db.drop("keys", "hs", "dx")
     return int(hashed or 0)
