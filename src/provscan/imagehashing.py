@@ -53,10 +53,11 @@ on the upstream edits/re-encodes levels off, >= 6 bits below the closest pair of
 for phash (16) and dhash (17; 14 with dihedral), none of those pairs for ahash/whash (whose
 closest distinct pairs are 12 and 8, and 4 with dihedral); pdq: ThreatExchange's 31."""
 
-DRAFT_PX = {"phash": 256, "dhash": 256, "ahash": 64, "whash": 128, "pdq": 512}
-"""Smallest JPEG draft (px per side) per kind that moves its hash by <= 2 bits on every eval JPEG
-(pdq: mean 0.13, max 6 of 256). Smaller drafts are faster but move phash up to 8 bits (64 px)
-on textured 256 px photos. Several kinds in one call share the largest draft."""
+DRAFT_PX = {"phash": 256, "dhash": 256, "ahash": 64, "whash": 128, "pdq": 256}
+"""Smallest JPEG draft (px per side) per kind that moves its hash by <= 2 bits on every eval JPEG.
+Smaller drafts are faster but move phash up to 8 bits (64 px) on textured 256 px photos. pdq:
+mean 1.2, max 10 of 256 bits (the spread ThreatExchange accepts between its own ports), 3x
+faster than 512 px (max 6). Several kinds in one call share the largest draft."""
 
 # PIL warns between MAX_IMAGE_PIXELS and twice that; we enforce max_pixels ourselves. A process-wide
 # filter for this one category, because catch_warnings() is not thread-safe (fetch threads hash).
