@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from provscan.config import ConsentConfig, ListSpec
-from provscan.scan import scan
+from provscan import scan
 
 from fetch_fixtures import no_egress  # noqa: F401  (fixture)
 

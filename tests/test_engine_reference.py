@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provscan.config import ListSpec
-from provscan.scan import scan
+from provscan import scan
 from provscan.urls import canonicalize, entry_expression, expressions, host_suffixes, normalize_host
 
 from conftest import eval_path

@@ -15,7 +15,7 @@ from PIL import Image
 from pytest_httpserver import HTTPServer
 
 from provscan.config import ListSpec
-from provscan.scan import scan
+from provscan import scan
 
 from conftest import eval_path
 from fetch_fixtures import no_egress  # noqa: F401  (fixture)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from provscan.config import LicenseConfig, ListSpec
-from provscan.scan import scan
+from provscan import scan
 
 REGISTRY = """expression,license,source
 photos.example/,CC-BY-4.0,site terms page

@@ -12,7 +12,7 @@ import pytest
 import provscan
 from provscan.config import ListSpec, ScanConfig, load_config
 from provscan.errors import ListError, OutputError, ShardError
-from provscan.scan import scan
+from provscan import scan
 
 from conftest import ROOT, eval_path
 

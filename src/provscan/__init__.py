@@ -1,5 +1,16 @@
-"""provscan: dataset provenance scanner for image-text training corpora."""
+"""provscan: dataset provenance scanner for image-text training corpora.
 
+The library does the work; the ``provscan`` command only parses options and formats results::
+
+    import provscan
+    result = provscan.scan(["shards/"], provscan.load_config("provscan.toml"), output="out")
+    result.manifest["totals"]["rows_dropped"]
+"""
+
+__version__ = "0.1.0"  # before the imports below: modules they load read it
+
+from provscan.config import ConsentConfig, LicenseConfig, ListSpec, ScanConfig, load_config
+from provscan.driver import ScanResult, scan
 from provscan.errors import (
     ConfigError,
     IntegrityError,
@@ -9,16 +20,25 @@ from provscan.errors import (
     ProvscanError,
     ShardError,
 )
-
-__version__ = "0.1.0"
+from provscan.lists import LoadedList, load_list, write_list
 
 __all__ = [
     "ConfigError",
+    "ConsentConfig",
     "IntegrityError",
+    "LicenseConfig",
     "ListError",
+    "ListSpec",
+    "LoadedList",
     "MissingDependency",
     "OutputError",
     "ProvscanError",
+    "ScanConfig",
+    "ScanResult",
     "ShardError",
     "__version__",
+    "load_config",
+    "load_list",
+    "scan",
+    "write_list",
 ]

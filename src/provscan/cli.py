@@ -63,7 +63,7 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
         provscan scan sample_data/*.parquet
         provscan scan shards/ -b domain:blocklists/adult-domains.txt -o out/
     """
-    from provscan.scan import scan as run_scan
+    from provscan.driver import scan as run_scan
 
     try:
         config = _config(config_path)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
-import importlib.util
 import ssl
-import sys
 import threading
 import time
 import zlib
@@ -26,11 +24,6 @@ import httpcore
 import httpx
 
 from provscan.netguard import AddressRefused, ResolveError
-
-if importlib.util.find_spec("sniffio") is None:
-    # httpcore runs ``import sniffio`` on every lock set-up; a *missing* module is not cached by
-    # Python, so each attempt rescans sys.path (~20% of fetch CPU). Cache the miss instead.
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 __all__ = [
     "BOUNDARY_ERRORS", "GuardedTransport", "HostSlots", "LoopThread", "classify", "host_key", "read_capped",
