@@ -5,12 +5,15 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import time
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from provscan import urls
 from provscan.urls import (
     Canonical,
     canonicalize,
@@ -183,3 +186,22 @@ def test_canonicalize_total_and_idempotent(url: str) -> None:
     got = expressions(c)
     assert c.expression in got and len(got) <= 6 * len(host_suffixes(c.host))
     assert entry_expression(c.url) == c.expression
+
+
+def _naive_unescape(raw: bytes) -> bytes:
+    while (new := unquote_to_bytes(raw)) != raw:
+        raw = new
+    return raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["%", "2", "5", "4", "1", "A", "a", "x", "f", "/"]), max_size=80).map("".join))
+def test_unescape_fixpoint_of_repeated_passes(text: str) -> None:
+    # The linear scan that takes over after 8 passes must reach the same fixpoint.
+    assert urls._unescape_linear(text.encode()) == urls._unescape(text.encode()) == _naive_unescape(text.encode())
+
+
+def test_deep_nesting_is_linear() -> None:
+    start = time.perf_counter()
+    assert canonicalize("http://a.com/%" + "25" * 100_000 + "41").url == "http://a.com/A"
+    assert time.perf_counter() - start < 2.0

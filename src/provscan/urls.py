@@ -20,20 +20,14 @@ from urllib.parse import unquote_to_bytes
 import idna
 
 __all__ = [
-    "Canonical",
-    "canonicalize",
-    "entry_expression",
-    "expression_sha256",
-    "expressions",
-    "host_suffixes",
-    "normalize_host",
-    "parse_ipv4",
-    "path_prefixes",
-]
+    "Canonical", "canonicalize", "entry_expression", "expression_sha256", "expressions", "host_suffixes",
+    "normalize_host", "parse_ipv4", "path_prefixes",
+]  # fmt: skip
 
 _TRIM = bytes(range(0x21))  # C0 controls and space, as the WHATWG URL parser trims
 _NEEDS_ESCAPE = re.compile(rb"[\x00-\x20\x7f-\xff#%]")
 _ESCAPES = {b: f"%{b:02X}" for b in range(256) if b <= 0x20 or b >= 0x7F or b in b"#%"}
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 _SCHEME = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*):")  # Go's getScheme
 _PORT_THEN_PATH = re.compile(rb"[0-9]*(?:[/?]|\Z)")  # "host:8080/x" has no scheme
 _PORT = re.compile(rb":[0-9]*")
@@ -79,24 +73,38 @@ def _escape(raw: bytes) -> str:
 
 
 def _unescape(raw: bytes) -> bytes:
-    """Percent-unescape until nothing changes; every changing pass shortens the input."""
-    while b"%" in raw:
+    """Percent-unescape until nothing changes (each changing pass shortens the input).
+
+    A few passes cover real URLs; deeper nesting (``%252525...``) switches to a linear scan with
+    the same fixpoint, so a hostile row cannot cost quadratic time.
+    """
+    for _ in range(8):
+        if b"%" not in raw:
+            return raw
         new = unquote_to_bytes(raw)
         if new == raw:
-            break
+            return raw
         raw = new
-    return raw
+    return _unescape_linear(raw)
+
+
+def _unescape_linear(raw: bytes) -> bytes:
+    """Decode an escape as soon as its last digit is read, then re-check what precedes it."""
+    out = bytearray()
+    for byte in raw:
+        out.append(byte)
+        while len(out) >= 3 and out[-3] == 0x25 and out[-2] in _HEX_DIGITS and out[-1] in _HEX_DIGITS:
+            value = int(out[-2:], 16)
+            del out[-3:]
+            out.append(value)
+    return bytes(out)
 
 
 def _ip_number(part: str) -> int | None:
     """Go's ``strconv.ParseUint(part, 0, 32)`` on what the IPv4 shape regex lets through."""
+    base = 16 if part[:2] in ("0x", "0X") else 8 if len(part) > 1 and part[0] == "0" else 10
     try:
-        if part[:2] in ("0x", "0X"):
-            value = int(part[2:], 16)
-        elif len(part) > 1 and part[0] == "0":
-            value = int(part, 8)
-        else:
-            value = int(part, 10)
+        value = int(part[2:] if base == 16 else part, base)
     except ValueError:
         return None
     return value if value < 1 << 32 else None
