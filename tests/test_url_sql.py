@@ -147,6 +147,14 @@ def test_lists_on_ips_long_hosts_and_nulls(con: duckdb.DuckDBPyConnection) -> No
     assert got == [(None,)]
 
 
+@pytest.mark.parametrize("names", [("l", "c", "x"), ("x", "h", "p"), ("s", "k", "l")])
+def test_column_names_do_not_clash_with_lambdas(con: duckdb.DuckDBPyConnection, names: tuple[str, str, str]) -> None:
+    h, p, q = names
+    sql = f"SELECT {expressions_sql(h, p, q)}, {suffixes_sql(h, 1)} FROM (SELECT 'a.b.c' {h}, '/d/e' {p}, 'f' {q})"
+    exprs, sfx = con.sql(sql).fetchall()[0]
+    assert set(exprs) == set(expressions(Canonical("http", "a.b.c", "/d/e", "f"))) and sfx == ["a.b.c", "b.c", "c"]
+
+
 @pytest.mark.skipif(not SAMPLE.is_file(), reason="shared/eval-data not beside the repo")
 def test_laion_sample_fast_path_agrees(con: duckdb.DuckDBPyConnection) -> None:
     urls = pq.read_table(SAMPLE, columns=["URL"]).column("URL").to_pylist()

@@ -175,8 +175,17 @@ _URLISH = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=800, deadline=None)
-@given(st.one_of(st.text(max_size=200), _URLISH, st.text(max_size=3000).map(lambda s: "http://a.com/" + s)))
+@settings(max_examples=600, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        _URLISH,
+        # Raw bytes decoded as Arrow-less readers do: invalid UTF-8 becomes lone surrogates.
+        st.binary(max_size=300).map(lambda b: b.decode("utf-8", "surrogateescape")),
+        st.binary(min_size=3000, max_size=3500).map(lambda b: "http://a.com/" + b.decode("utf-8", "surrogateescape")),
+        st.text(min_size=3000, max_size=3200).map(lambda s: "https://" + s),
+    )
+)
 def test_canonicalize_total_and_idempotent(url: str) -> None:
     c = canonicalize(url)
     if c is None:

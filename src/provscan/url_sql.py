@@ -8,10 +8,12 @@ printable-ASCII path and query whose only '%' are escapes canonicalization keeps
 and no '//' or dot segments. For those, canonicalization is "lowercase host, drop port and trailing
 dot, '/' for an empty path, drop the fragment", which is all the SQL does.
 
-Speed notes (DuckDB 2.0): a whole-value regex test runs on RE2's DFA, but capture groups over a
-long path fall back to a slow engine, so the class is tested by one group-free regex and the parts
-are cut with string functions; ``array_to_string`` runs an aggregate per row and lambdas that
-recompute a list per element are slow, so lists are built from ``||``, indexes and NULL-skipping.
+Speed notes (DuckDB 2.0), each measured: a whole-value regex test runs on RE2's DFA, but capture
+groups over a long path fall back to a slow engine, so the class is tested by one group-free regex
+and the parts are cut by positions. DuckDB shares a repeated subexpression only in a plain SELECT
+list, not inside a CASE branch, a lambda or ``unnest()``, so the list builders bind their inputs
+once (``_let``) and never repeat anything heavy; ``array_to_string`` and ``split_part`` hide a
+per-row aggregate or list, so lists are built from ``||``, indexes and NULL-skipping.
 This module only builds strings; it does not import duckdb.
 """
 
@@ -35,9 +37,6 @@ SIMPLE_URL_PATTERN = (
 )
 """Whole-value (``regexp_full_match``) pattern of the simple class; no capture groups."""
 
-_SEP = "chr(1)"  # joins list items in one string; canonical parts never hold a raw 0x01
-
-
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -46,9 +45,9 @@ def fast_parts_sql(col: str) -> dict[str, str]:
     """SQL for ``host``, ``path``, ``query`` of the canonical URL in ``col``; all NULL unless simple.
 
     ``host`` is the verdict: NULL means the slow path. For a simple URL ``query`` is NULL when there
-    is no '?', as in ``Canonical``. Parts are cut by character positions; the positions are NULL
-    for a URL that is not simple, which makes every part NULL without a CASE around shared terms
-    (DuckDB does not share a subexpression repeated inside one CASE branch).
+    is no '?', as in ``Canonical``. Parts are cut by character positions, which are NULL for a
+    URL that is not simple: that makes every part NULL without a CASE around the shared terms, so
+    put the three in one SELECT list and DuckDB runs the regexes once per row.
     """
     ok = f"regexp_full_match({col}, {_lit(SIMPLE_URL_PATTERN)})"
     null_unless_ok = f"(CASE WHEN {ok} THEN 0 END)"
@@ -75,6 +74,7 @@ def _let(name: str, value: str, body: str, when: str) -> str:
     DuckDB shares repeated subexpressions only in a plain projection, not inside ``unnest()``, a
     CASE branch or a lambda; a lambda over a one-element list computes its input once everywhere.
     Inside, nothing heavy may repeat, so the bodies avoid ``nullif`` (which repeats its argument).
+    Lambda parameters start with '_' so that they do not shadow the caller's column names.
     """
     return f"list_transform(CASE WHEN {when} THEN [{value}] END, lambda {name}: {body})[1]"
 
@@ -85,7 +85,7 @@ _UNROLLED_LABELS = 8
 def suffixes_sql(host_col: str, min_labels: int) -> str:
     """LIST(VARCHAR) equal to ``urls.host_suffixes(host, min_labels=min_labels)``; NULL for NULL.
 
-    Suffixes are built from the end (``l[-k] || '.' || ...``) and unrolled up to 7 labels: only
+    Suffixes are built from the end (``_l[-k] || '.' || ...``) and unrolled up to 7 labels: only
     cheap concatenation, no per-row aggregate. An IP gets no labels. Suffixes of 8 labels or more,
     rare, come from a lambda.
     """
@@ -93,17 +93,17 @@ def suffixes_sql(host_col: str, min_labels: int) -> str:
     labels = f"string_split(CASE WHEN {_is_ip_sql(host_col)} THEN NULL ELSE {host_col} END, '.')"
     tails, tail = [], None
     for k in range(1, _UNROLLED_LABELS):
-        tail = "l[-1]" if tail is None else f"l[-{k}] || '.' || {tail}"
+        tail = "_l[-1]" if tail is None else f"_l[-{k}] || '.' || {tail}"
         if k >= keep:  # the k-label suffix, if the host has more labels than that
-            tails.append(f"CASE WHEN len(l) > {k} THEN {tail} END")
+            tails.append(f"CASE WHEN len(_l) > {k} THEN {tail} END")
     first_long = max(keep, _UNROLLED_LABELS)
     longer = (
-        f"CASE WHEN len(l) > {first_long} THEN list_transform(range(len(l) - 1, {first_long} - 1, -1), "
-        f"lambda k: list_aggr(list_slice(l, -k, -1), 'string_agg', '.')) END"
+        f"CASE WHEN len(_l) > {first_long} THEN list_transform(range(len(_l) - 1, {first_long} - 1, -1), "
+        f"lambda _k: list_aggr(list_slice(_l, -_k, -1), 'string_agg', '.')) END"
     )
-    short = f"list_filter([{', '.join(reversed(tails))}], lambda s: s IS NOT NULL)"
+    short = f"list_filter([{', '.join(reversed(tails))}], lambda _s: _s IS NOT NULL)"
     body = f"list_concat([{host_col}], {longer}, {short})"
-    return _let("l", labels, body, f"{host_col} IS NOT NULL")
+    return _let("_l", labels, body, f"{host_col} IS NOT NULL")
 
 
 def _paths_sql(path: str, query: str) -> str:
@@ -114,11 +114,11 @@ def _paths_sql(path: str, query: str) -> str:
     """
     items, prefix = ["'/'"], "'/'"
     for j in range(1, 4):
-        prefix = f"{prefix} || c[{j + 1}] || '/'"
-        items.append(f"CASE WHEN c[{j + 2}] <> '' THEN {prefix} END")
+        prefix = f"{prefix} || _c[{j + 1}] || '/'"
+        items.append(f"CASE WHEN _c[{j + 2}] <> '' THEN {prefix} END")
     items += [f"CASE WHEN {path} <> '/' THEN {path} END", f"{path} || '?' || {query}"]
-    body = f"list_filter([{', '.join(items)}], lambda s: s IS NOT NULL)"
-    return _let("c", f"string_split({path}, '/')", body, f"{path} IS NOT NULL")
+    body = f"list_filter([{', '.join(items)}], lambda _s: _s IS NOT NULL)"
+    return _let("_c", f"string_split({path}, '/')", body, f"{path} IS NOT NULL")
 
 
 def expressions_sql(host_col: str, path_col: str, query_col: str) -> str:
@@ -127,5 +127,5 @@ def expressions_sql(host_col: str, path_col: str, query_col: str) -> str:
     Host suffixes × path prefixes; NULL if host or path is NULL.
     """
     both = f"struct_pack(hs := {suffixes_sql(host_col, 2)}, ps := {_paths_sql(path_col, query_col)})"
-    cross = "flatten(list_transform(x.hs, lambda h: list_transform(x.ps, lambda p: h || p)))"
-    return _let("x", both, cross, f"{host_col} IS NOT NULL AND {path_col} IS NOT NULL")
+    cross = "flatten(list_transform(_x.hs, lambda _h: list_transform(_x.ps, lambda _p: _h || _p)))"
+    return _let("_x", both, cross, f"{host_col} IS NOT NULL AND {path_col} IS NOT NULL")
