@@ -160,6 +160,8 @@ def test_entries_and_domains() -> None:
     assert entry_expression("HTTPS://Example.com/Dir/") == "example.com/Dir/"
     assert entry_expression("evil.com/p?q=1#x") == "evil.com/p?q=1"
     assert entry_expression("/nohost") is None and entry_expression("") is None
+    assert entry_expression("intranet/x") == "intranet/x" and entry_expression("localhost:8080") == "localhost/"
+    assert entry_expression("mailto:someone@example.com") is None and canonicalize("intranet/x") is None
     assert normalize_host("Bücher.DE.") == "xn--bcher-kva.de"
     assert normalize_host("0x7f.1") == "127.0.0.1"
     for bad in ["a b.com", "a..com", ".a.com", "a.com/x", "", "user@a.com", "a.com:80", "%41.com"]:

@@ -210,11 +210,13 @@ def _path(raw: bytes) -> bytes:
 def canonicalize(url: str) -> Canonical | None:
     """Safe Browsing v4 canonical form of ``url``, or None if it has no usable host. Never raises.
 
-    No scheme means http, as for a scheme-relative ``//host``, but then the host must be dotted or
-    an IP; in ``example.com:8080/x`` the dotted name before ':' is a host, not a scheme.
+    No scheme (or ``//host``) means http, but then the host must be dotted or an IP: a bare word
+    like ``UNLIKELY`` is not a URL. In ``example.com:8080/x`` the dotted name is a host, not a scheme.
     """
-    if not isinstance(url, str):
-        return None
+    return _canonicalize(url, bare_word=False) if isinstance(url, str) else None
+
+
+def _canonicalize(url: str, *, bare_word: bool) -> Canonical | None:
     raw = _to_bytes(url).translate(None, b"\t\r\n")
     raw = raw.partition(b"#")[0].strip(_TRIM)
     raw = _unescape(raw)
@@ -223,15 +225,15 @@ def canonicalize(url: str) -> Canonical | None:
         after = raw[m.end() :]
         if after[:2] == b"//":
             scheme, rest, bare = m.group(1).lower(), after[2:], False
-        elif b"." not in m.group(1) or not _PORT_THEN_PATH.match(after):
+        elif not (bare_word or b"." in m.group(1)) or not _PORT_THEN_PATH.match(after):
             return None  # mailto:, javascript:, http:/x ...
     elif raw[:2] == b"//":
         rest = raw[2:]
     rest, question, query = rest.partition(b"?")
     authority, _, path = rest.partition(b"/")
     host = _authority_host(authority)
-    if host is None or (bare and "." not in host and host[:1] != "["):
-        return None  # without a scheme, a single word ("UNLIKELY", "/blah") is not a URL
+    if host is None or (bare and not bare_word and "." not in host and host[:1] != "["):
+        return None
     return Canonical(
         scheme.decode("ascii"), host, _escape(_path(b"/" + path)), _escape(query) if question else None
     )
@@ -271,8 +273,11 @@ def expressions(c: Canonical) -> list[str]:
 
 
 def entry_expression(text: str) -> str | None:
-    """A ``url`` list entry (``host/``, ``host/dir/``, ``host/p?q``; scheme ignored) as an expression."""
-    c = canonicalize(text)
+    """A ``url`` list entry (``host/``, ``host/dir/``, ``host/p?q``; scheme ignored) as an expression.
+
+    Unlike a row's URL, an entry names a host even when it is one word (``intranet/``).
+    """
+    c = _canonicalize(text, bare_word=True) if isinstance(text, str) else None
     return None if c is None else c.expression
 
 
@@ -281,11 +286,8 @@ def normalize_host(text: str) -> str | None:
 
     Uses the same host rules as ``canonicalize`` so entries compare equal to row hosts.
     """
-    if not isinstance(text, str):
-        return None
-    raw = _to_bytes(text).strip(_TRIM)
-    if raw.endswith(b"."):
-        raw = raw[:-1]
+    raw = _to_bytes(text).strip(_TRIM) if isinstance(text, str) else b""
+    raw = raw[:-1] if raw.endswith(b".") else raw
     if not raw or b".." in raw or raw[:1] == b"." or re.search(rb"[\x00-\x20%/?#@\\]", raw):
         return None
     host = _host(raw)
