@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def test_sample_data_with_shipped_config(tmp_path: Path) -> None:
         assert entry["rows_in"] == entry["rows_out"] + entry["rows_dropped"]
         clean = pq.read_table(entry["output"])
         assert clean.num_rows == entry["rows_out"]
+        assert hashlib.sha256(Path(entry["output"]).read_bytes()).hexdigest() == entry["output_sha256"]
+        assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
         source = pq.read_table(entry["path"])
         assert clean.schema == source.schema
         assert clean.schema.metadata == source.schema.metadata

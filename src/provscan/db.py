@@ -43,6 +43,7 @@ class Database:
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 2)}")
         # Findings must come out in a stable order run after run; DuckDB only promises that when asked.
         self.con.execute("SET preserve_insertion_order = true")
+        self.con.execute("SET enable_progress_bar = false")  # provscan draws its own, or stays quiet
 
     def close(self) -> None:
         self.con.close()

@@ -114,7 +114,7 @@ def _stages(db: Database, compiled: CompiledLists, config: ScanConfig, out: Path
     licences, image hashes from columns and local files, fetches, consent, then image matching."""
     from provscan.imagematch import ImageStage, image_kinds  # PIL/imagehash: only for runs that need them
 
-    stages: list[Matcher] = [*url_matchers(compiled), LicenseStage(config)]
+    stages: list[Matcher] = [*url_matchers(compiled), LicenseStage(config, bool(compiled.of_kind("license-registry")))]
     kinds = image_kinds(compiled)
     if kinds or config.fetch:
         images = ImageStage(db, compiled, config)

@@ -8,6 +8,8 @@ row order and row-group boundaries. Memory is one row group at a time.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -20,11 +22,40 @@ from provscan.errors import OutputError, ShardError
 _CODECS = {"UNCOMPRESSED": "none", "SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli", "LZ4": "lz4", "LZ4_RAW": "lz4", "ZSTD": "zstd"}
 
 
-def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *, shard_name: str) -> int:
-    """Write ``source`` minus the rows whose 0-based numbers are in sorted ``dropped``; return rows written.
+class _HashingSink(io.RawIOBase):
+    """A write-only file that hashes what passes through: the manifest's output SHA-256 without
+    reading the written shard back (on a machine whose page cache is small, that re-read costs as
+    much as writing it)."""
 
-    The file appears under a temporary name and is renamed only when complete, so a crash never leaves a
-    truncated shard that looks finished.
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115  (closed in close())
+        self.digest = hashlib.sha256()
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        self.digest.update(view)
+        self._file.write(view)
+        self._pos += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+
+def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *, shard_name: str) -> tuple[int, str]:
+    """Write ``source`` minus the rows whose 0-based numbers are in sorted ``dropped``.
+
+    Returns (rows written, SHA-256 of the written file). The file appears under a temporary name and
+    is renamed only when complete, so a crash never leaves a truncated shard that looks finished.
     """
     target = Path(target)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -36,7 +67,8 @@ def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *,
     written = 0
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with pq.ParquetWriter(tmp, parquet.schema_arrow, compression=_compression(meta), write_statistics=True) as writer:
+        sink = _HashingSink(tmp)
+        with sink, pq.ParquetWriter(sink, parquet.schema_arrow, compression=_compression(meta), write_statistics=True) as writer:
             start = 0
             for index in range(meta.num_row_groups):
                 group = parquet.read_row_group(index)
@@ -60,7 +92,7 @@ def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *,
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return written
+    return written, sink.digest.hexdigest()
 
 
 def _compression(meta: pq.FileMetaData) -> dict[str, str] | str:

@@ -16,7 +16,7 @@ import pyarrow as pa
 from provscan import urlmatch
 from provscan.config import ScanConfig
 from provscan.db import Database, sql_literal
-from provscan.licenses import LicensePolicy, resolve_license
+from provscan.licenses import UNKNOWN, LicensePolicy, resolve_license
 
 POLICY_LIST = "license-policy"
 """The ``list`` name of licence findings in ``flagged.parquet``."""
@@ -25,14 +25,23 @@ POLICY_LIST = "license-policy"
 class LicenseStage:
     """Resolves row licences into the ``lic`` table, adds policy findings and counts the breakdown."""
 
-    def __init__(self, config: ScanConfig) -> None:
+    def __init__(self, config: ScanConfig, has_registry: bool) -> None:
         self.policy = LicensePolicy(drop=config.licenses.drop, flag=config.licenses.flag)
+        self.has_registry = has_registry
 
     def __call__(self, ctx) -> None:  # ctx: engine.ShardContext (typed loosely to avoid an import cycle)
         db: Database = ctx.db
         column = ctx.columns.license
+        if column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None:
+            rows = int(db.scalar("SELECT count(*) FROM raw"))  # every row is unknown: nothing to join
+            ctx.counts.setdefault("licenses_by_id", Counter())[UNKNOWN] += rows
+            ctx.counts.setdefault("licenses_by_source", Counter())["none"] += rows
+            return
         self._resolve_column(db, column is not None)
-        self._match_registry(db)
+        if self.has_registry:
+            self._match_registry(db)
+        else:
+            db.execute("CREATE OR REPLACE TEMP TABLE lic_reg (row BIGINT, list VARCHAR, value VARCHAR, license VARCHAR)")
         source = f"'column:' || {sql_literal(column)}" if column else "NULL"
         db.execute(
             f"""CREATE OR REPLACE TEMP TABLE lic AS
