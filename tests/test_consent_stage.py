@@ -20,7 +20,7 @@ OPTIONS = {"allow_cidrs": ("127.0.0.0/8",), "total_timeout": 5.0, "retries": 0}
 
 @pytest.fixture
 def origins() -> Iterator[list[HTTPServer]]:
-    servers = [HTTPServer(host="127.0.0.1", port=0) for _ in range(3)]
+    servers = [HTTPServer(host="127.0.0.1", port=0) for _ in range(4)]
     for s in servers:
         s.start()
     yield servers
@@ -34,7 +34,7 @@ def _url(server: HTTPServer, path: str) -> str:
 
 
 def test_consent_signals_findings_and_export(tmp_path: Path, make_shard, make_list, origins, no_egress) -> None:
-    a, b, c = origins
+    a, b, c, d = origins
     a.expect_request("/robots.txt").respond_with_data("User-agent: GPTBot\nDisallow: /private/\n\nUser-agent: *\nAllow: /\n")
     a.expect_request("/.well-known/tdmrep.json").respond_with_data(
         json.dumps([{"location": "/reserved/*", "tdm-reservation": 1, "tdm-policy": "https://a.example/policy.json"},
@@ -57,6 +57,11 @@ def test_consent_signals_findings_and_export(tmp_path: Path, make_shard, make_li
     c.expect_request("/head-refused.jpg", method="HEAD").respond_with_data("", status=405)
     c.expect_request("/head-refused.jpg", method="GET").respond_with_data(b"img", headers=[("X-Robots-Tag", "noimageai")])
 
+    d.expect_request("/robots.txt").respond_with_data("", status=301, headers={"Location": "/robots-real.txt"})
+    d.expect_request("/robots-real.txt").respond_with_data("User-agent: img2dataset\nDisallow: /\n")
+    d.expect_request("/.well-known/tdmrep.json").respond_with_data("", status=404)
+    d.expect_request("/d.jpg").respond_with_data(b"img")
+
     rows = [
         (_url(a, "/ok.jpg"), set()),
         (_url(a, "/noai.jpg"), {"x-robots-tag:noai"}),
@@ -68,6 +73,7 @@ def test_consent_signals_findings_and_export(tmp_path: Path, make_shard, make_li
         (_url(a, "/reserved/y.jpg"), {"tdmrep:reserved"}),
         (_url(b, "/a.jpg"), set()),  # robots.txt 500 is recorded, not an opt-out
         (_url(c, "/head-refused.jpg"), {"robots:disallow", "x-robots-tag:noimageai"}),
+        (_url(d, "/d.jpg"), {"robots:disallow"}),  # robots.txt reached through a redirect
         ("http://blocked.example/x.jpg", None),  # dropped by a URL list: never contacted
     ]
     shard = make_shard("s.parquet", url=[u for u, _ in rows])
@@ -84,7 +90,7 @@ def test_consent_signals_findings_and_export(tmp_path: Path, make_shard, make_li
     summary = json.loads((result.output / "summary.json").read_text())
     assert summary["consent_signals"]["robots:unreachable"] == 1
     assert summary["consent_signals"]["none"] == 2
-    assert result.manifest["shards"][0]["consent_rows_checked"] == 10
+    assert result.manifest["shards"][0]["consent_rows_checked"] == 11
     robots_hits = [r for r in a.log if r[0].path == "/robots.txt"]
     assert len(robots_hits) == 1  # fetched once per origin, not per row
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import struct
 import sys
+import time
+import zlib
 import hashlib
 import json
 from pathlib import Path
@@ -13,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from provscan.config import ListSpec
 from provscan import scan
@@ -94,28 +98,44 @@ def test_local_images_and_dihedral(tmp_path: Path, make_shard, make_list) -> Non
     assert dihedral.manifest["shards"][0]["rows_image_hashed"] == 3  # the corrupt file has no hash
 
 
-def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, httpserver: HTTPServer, no_egress) -> None:
+@pytest.fixture
+def threaded_server():
+    """A threaded loopback server: the slow response must not hold up the others."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer, no_egress) -> None:
+    httpserver = threaded_server
     photo = (IMAGES / "imagededup" / "base_images" / "ukbench09060.jpg").read_bytes()
     httpserver.expect_request("/ok.jpg").respond_with_data(photo, content_type="image/jpeg")
     httpserver.expect_request("/missing.jpg").respond_with_data("no", status=404)
     httpserver.expect_request("/text").respond_with_data("hello", content_type="text/plain")
     httpserver.expect_request("/big.jpg").respond_with_data(photo * 20, content_type="image/jpeg")
+    httpserver.expect_request("/slow.jpg").respond_with_handler(_slow)
+    httpserver.expect_request("/bomb.png").respond_with_data(_png_bomb(), content_type="image/png")
     httpserver.expect_request("/to-private").respond_with_data("", status=302, headers={"Location": "http://10.0.0.7/x.jpg"})
     httpserver.expect_request("/to-blocked").respond_with_data("", status=302, headers={"Location": "http://bad.example/x.jpg"})
-    urls = [f"http://127.0.0.1:{httpserver.port}{p}" for p in ("/ok.jpg", "/missing.jpg", "/text", "/big.jpg", "/to-private", "/to-blocked")]
-    urls.append("http://bad.example/direct.jpg")  # dropped by the domain list: never fetched
+    paths = ("/ok.jpg", "/missing.jpg", "/text", "/big.jpg", "/to-private", "/to-blocked", "/slow.jpg", "/bomb.png")
+    urls = [f"http://127.0.0.1:{httpserver.port}{p}" for p in paths]
+    urls.insert(6, "http://bad.example/direct.jpg")  # dropped by the domain list: never fetched
     shard = make_shard("s.parquet", url=urls)
     sha = hashlib.sha256(photo).hexdigest()
     other = str(imagehash.phash(Image.open(IMAGES / "imagehash" / "peppers.png")))
     lists = (ListSpec(make_list("s.txt", f"# provscan-list: kind=image-sha256\n{sha}\n")),
              ListSpec(make_list("p.txt", f"# provscan-list: kind=phash\n{other}\n")),  # makes provscan decode
              ListSpec(make_list("d.txt", "# provscan-list: kind=domain name=bad\nbad.example\n")))
-    options = {"allow_cidrs": ("127.0.0.0/8",), "max_bytes": len(photo) * 5, "total_timeout": 5.0, "retries": 0}
+    options = {"allow_cidrs": ("127.0.0.0/8",), "max_bytes": len(photo) * 5, "total_timeout": 1.0, "retries": 0}
     result = scan([shard], lists=lists, fetch=True, fetch_options=options, output=tmp_path / "out")
     report = {r["row"]: r for r in pq.read_table(result.output / "fetch.parquet").to_pylist()}
     assert {r: report[r]["status"] for r in report} == {
-        0: "ok", 1: "http_404", 2: "not_image", 3: "too_large", 4: "refused_private", 5: "blocked_redirect"}
+        0: "ok", 1: "http_404", 2: "not_image", 3: "too_large", 4: "refused_private", 5: "blocked_redirect",
+        7: "timeout", 8: "too_many_pixels"}
     assert 6 not in report
+    assert result.manifest["shards"][0]["rows_in"] == 9 == result.manifest["shards"][0]["rows_out"] + 2
     flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
     assert {(f["row"], f["kind"]) for f in flagged} == {(0, "image-sha256"), (6, "domain")}
     assert result.manifest["shards"][0]["fetch"]["ok"] == 1
@@ -124,6 +144,44 @@ def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, https
     cached = pq.read_table(again.output / "fetch.parquet").to_pylist()
     assert {r["row"]: r["cached"] for r in cached}[0] is True
     assert {r["row"]: r["status"] for r in cached} == {r: report[r]["status"] for r in report}
+
+
+def _slow(request):
+    time.sleep(3)  # longer than the 1 s total timeout
+    return Response(b"late", content_type="image/jpeg")
+
+
+def _png_bomb() -> bytes:
+    """A ~100-byte PNG whose header declares 30000 x 30000 pixels: refused before decoding."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_hash_command_matches_plain_imagehash_columns(tmp_path: Path, make_shard) -> None:
+    """`provscan hash` lists match hashes that plain imagehash computed (as COYO ships them)."""
+    from click.testing import CliRunner
+
+    from provscan.cli import cli
+
+    base = IMAGES / "imagededup" / "base_images"
+    files = sorted(base.glob("*.jpg"))
+    out = tmp_path / "list.txt"
+    result = CliRunner().invoke(cli, ["hash", str(base), "--kind", "phash", "-o", str(out), "--name", "mine"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith("# provscan-list: kind=phash name=mine action=drop")
+    column = [str(imagehash.phash(Image.open(f))) for f in files]
+    shard = make_shard("coyo.parquet", url=[f"http://x.example/{f.name}" for f in files], image_phash=column)
+    scanned = scan([shard], lists=(ListSpec(out),), output=tmp_path / "o")
+    flagged = pq.read_table(scanned.output / "flagged.parquet").to_pylist()
+    best = {}
+    for f in flagged:
+        best[f["row"]] = min(best.get(f["row"], 99), f["distance"])
+    assert sorted(best) == list(range(len(files)))  # every image matched its own listed hash
+    assert max(best.values()) <= 2  # reduced-size decoding moves a hash by at most 2 bits
 
 
 def test_pdq_list_without_extra_is_a_clear_error(tmp_path: Path, make_shard, make_list, monkeypatch) -> None:

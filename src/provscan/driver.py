@@ -8,6 +8,7 @@ output, so a bad input fails fast instead of leaving half a run behind.
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from provscan import __version__
 from provscan.compiled import CompiledLists, compile_lists, install
 from provscan.config import ScanConfig
 from provscan.db import Database
-from provscan.engine import Matcher, ShardContext, scan_shard, url_matchers
+from provscan.engine import Matcher, ShardContext, ShardOutcome, export_shard, match_shard, url_matchers
 from provscan.errors import OutputError
 from provscan.licensematch import LicenseStage
 from provscan.progress import NullProgress, Progress
@@ -73,21 +74,33 @@ def scan(
     progress.start(len(plan), sum(_row_count(s.path) for s, _ in plan))
     closers: list = []
     ok = False
+
+    def merge(outcome: ShardOutcome) -> None:
+        flagged.write(outcome.findings)
+        removals.update(outcome.removals)
+        summary.add(outcome.entry, outcome.findings, outcome.hosts)
+        for section, counts in outcome.counts.items():
+            summary.add_counts(section, counts)
+        entries.append(outcome.entry)
+        progress.advance(outcome.entry["rows_in"], outcome.findings.num_rows)
+
     try:
         with Database(temp_dir=out / ".provscan-tmp") as db:
             install(db, compiled)
             matchers = _stages(db, compiled, config, out, closers)
-            for shard, columns in plan:
-                ctx = ShardContext(db, shard, columns, compiled, config, out)
-                clean = out / "clean" / shard.relative if config.export else None
-                outcome = scan_shard(ctx, matchers, clean_path=clean)
-                flagged.write(outcome.findings)
-                removals.update(outcome.removals)
-                summary.add(outcome.entry, outcome.findings, outcome.hosts)
-                for section, counts in outcome.counts.items():
-                    summary.add_counts(section, counts)
-                entries.append(outcome.entry)
-                progress.advance(outcome.entry["rows_in"], outcome.findings.num_rows)
+            # The export of shard i (pyarrow, releases the GIL) overlaps the matching of shard i+1
+            # (DuckDB); results are merged strictly in shard order.
+            with ThreadPoolExecutor(1, thread_name_prefix="provscan-export") as exporter:
+                pending = None
+                for shard, columns in plan:
+                    ctx = ShardContext(db, shard, columns, compiled, config, out)
+                    outcome = match_shard(ctx, matchers)
+                    if pending is not None:
+                        merge(pending.result())
+                    clean = out / "clean" / shard.relative if config.export else None
+                    pending = exporter.submit(export_shard, outcome, shard, clean)
+                if pending is not None:
+                    merge(pending.result())
             ok = True
             for close in closers:
                 close(True)

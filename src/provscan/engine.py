@@ -53,6 +53,7 @@ class ShardOutcome:
     counts: dict[str, Counter[str]]
     entry: dict[str, Any]
     seconds: float
+    dropped: np.ndarray  # sorted row numbers with a drop match
 
 
 def url_matchers(compiled: CompiledLists) -> list[Matcher]:
@@ -67,7 +68,8 @@ def url_matchers(compiled: CompiledLists) -> list[Matcher]:
     return stages
 
 
-def scan_shard(ctx: ShardContext, matchers: list[Matcher], *, clean_path: Path | None) -> ShardOutcome:
+def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
+    """Phase 1, in DuckDB: load the shard's rows, run the stages, collect findings and drops."""
     started = time.perf_counter()
     db, shard = ctx.db, ctx.shard
     # One full read from disk that also warms the page cache for DuckDB's read and the export's.
@@ -100,23 +102,35 @@ def scan_shard(ctx: ShardContext, matchers: list[Matcher], *, clean_path: Path |
         "findings": findings.num_rows,
         **ctx.stats,
     }
+    hosts = dict(
+        db.rows("SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY r.host")
+    )
+    db.drop("raw", "hits")
+    return ShardOutcome(findings, removals, hosts, ctx.counts, entry, time.perf_counter() - started, dropped)
+
+
+def export_shard(outcome: ShardOutcome, shard: Shard, clean_path: Path | None) -> ShardOutcome:
+    """Phase 2, pyarrow only (no DuckDB, so it can overlap the next shard's phase 1): write the
+    cleaned shard and check rows in = rows kept + rows dropped against the file written."""
+    entry, dropped = outcome.entry, outcome.dropped
     if clean_path is not None:
         written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given)
         on_disk = count_rows(clean_path)
-        if not (written == on_disk == rows_in - dropped.size):
+        if not (written == on_disk == entry["rows_in"] - dropped.size):
             raise IntegrityError(
-                f"{shard.given}: rows in {rows_in} != rows kept {on_disk} + rows dropped {dropped.size}"
+                f"{shard.given}: rows in {entry['rows_in']} != rows kept {on_disk} + rows dropped {dropped.size}"
             )
         entry["output"] = str(clean_path)
         entry["output_sha256"] = output_sha
         entry["rows_out"] = on_disk
     if entry["rows_in"] != entry["rows_out"] + entry["rows_dropped"]:
         raise IntegrityError(f"{shard.given}: rows in != rows out + rows dropped")
-    hosts = dict(
-        db.rows("SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY r.host")
-    )
-    db.drop("raw", "hits")
-    return ShardOutcome(findings, removals, hosts, ctx.counts, entry, time.perf_counter() - started)
+    return outcome
+
+
+def scan_shard(ctx: ShardContext, matchers: list[Matcher], *, clean_path: Path | None) -> ShardOutcome:
+    """Both phases for one shard: the unit of work, as a function of (shard, lists, policy)."""
+    return export_shard(match_shard(ctx, matchers), ctx.shard, clean_path)
 
 
 def _expression_sha256(prefix: str = "") -> str:
