@@ -75,6 +75,18 @@ def reference(rows: list[str | None], domains: list[str], url_list: list[str], h
     return found
 
 
+def _engine(tmp: Path, shard: Path, domains: list[str], url_list: list[str], hashed: list[str]) -> set[tuple[int, str, str]]:
+    """What a scan with these three lists (named dom, url, hashed) flags, as (row, list, entry)."""
+    specs = []
+    for name, kind, entries in (("dom", "domain", domains), ("url", "url", url_list), ("hashed", "url-sha256", hashed)):
+        p = tmp / f"{name}.txt"
+        p.write_text("\n".join(entries) + "\n", encoding="utf-8")
+        specs.append(ListSpec(p, kind=kind, name=name))
+    result = scan([shard], lists=tuple(specs), output=tmp / "out", export=False)
+    flagged = pq.read_table(result.output / "flagged.parquet").to_pydict()
+    return set(zip(flagged["row"], flagged["list"], flagged["entry"]))
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(urls(), min_size=1, max_size=40),
@@ -87,16 +99,7 @@ def test_engine_equals_reference(tmp_path_factory, rows, domains, url_list, hash
     shard = tmp / "s.parquet"
     pq.write_table(pa.table({"url": pa.array(rows, pa.string())}), shard)
     hashed = sorted({hashlib.sha256(e.encode()).hexdigest() for u in hashed_from if (e := entry_expression(u))})
-    lists = {"dom": ("domain", domains), "url": ("url", url_list), "hashed": ("url-sha256", hashed)}
-    specs = []
-    for name, (kind, entries) in lists.items():
-        p = tmp / f"{name}.txt"
-        p.write_text("\n".join(entries) + "\n", encoding="utf-8")
-        specs.append(ListSpec(p, kind=kind, name=name))
-    result = scan([shard], lists=tuple(specs), output=tmp / "out", export=False)
-    flagged = pq.read_table(result.output / "flagged.parquet").to_pydict()
-    got = set(zip(flagged["row"], flagged["list"], flagged["entry"]))
-    assert got == reference(rows, domains, url_list, hashed)
+    assert _engine(tmp, shard, domains, url_list, hashed) == reference(rows, domains, url_list, hashed)
 
 
 def test_engine_equals_reference_on_real_laion_sample(tmp_path: Path) -> None:
@@ -108,14 +111,6 @@ def test_engine_equals_reference_on_real_laion_sample(tmp_path: Path) -> None:
     domains = sorted({c.host.split(".", 1)[-1] for c in canon[::37]})
     url_list = sorted({c.host + c.path for c in canon[::53]} | {c.host + "/" + c.path.split("/")[1] + "/" for c in canon[::71] if c.path.count("/") > 1})
     hashed = sorted({hashlib.sha256(c.expression.encode()).hexdigest() for c in canon[::97]})
-    specs = []
-    for name, kind, entries in (("dom", "domain", domains), ("url", "url", url_list), ("hashed", "url-sha256", hashed)):
-        p = tmp_path / f"{name}.txt"
-        p.write_text("\n".join(entries) + "\n", encoding="utf-8")
-        specs.append(ListSpec(p, kind=kind, name=name))
-    result = scan([shard], lists=tuple(specs), output=tmp_path / "out", export=False)
-    flagged = pq.read_table(result.output / "flagged.parquet").to_pydict()
-    got = set(zip(flagged["row"], flagged["list"], flagged["entry"]))
     expected = reference(rows, domains, url_list, hashed)
     assert len(expected) > 1000
-    assert got == expected
+    assert _engine(tmp_path, shard, domains, url_list, hashed) == expected
