@@ -89,6 +89,15 @@ class Database:
             finally:
                 self.con.unregister("_provscan_put")
 
+    def append(self, name: str, table: pa.Table) -> None:
+        """Append an Arrow table to an existing table (which DuckDB may spill to disk)."""
+        with translate():
+            self.con.register("_provscan_put", table)
+            try:
+                self.con.execute(f'INSERT INTO "{name}" SELECT * FROM _provscan_put')
+            finally:
+                self.con.unregister("_provscan_put")
+
     def drop(self, *names: str) -> None:
         for name in names:
             self.execute(f'DROP TABLE IF EXISTS "{name}"')

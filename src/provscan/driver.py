@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provscan import __version__
@@ -69,7 +70,6 @@ def scan(
     out = _prepare_output(Path(config.output))
     summary = Summary()
     entries: list[dict[str, Any]] = []
-    removals: set[str] = set()
     flagged = FlaggedWriter(out / "flagged.parquet")
     progress.start(len(plan), sum(_row_count(s.path) for s, _ in plan))
     closers: list = []
@@ -77,7 +77,7 @@ def scan(
 
     def merge(outcome: ShardOutcome) -> None:
         flagged.write(outcome.findings)
-        removals.update(outcome.removals)
+        db.append("removals", pa.table({"h": outcome.removals}))
         summary.add(outcome.entry, outcome.findings, outcome.hosts)
         for section, counts in outcome.counts.items():
             summary.add_counts(section, counts)
@@ -87,6 +87,7 @@ def scan(
     try:
         with Database(temp_dir=out / ".provscan-tmp") as db:
             install(db, compiled)
+            db.execute("CREATE OR REPLACE TEMP TABLE removals (h VARCHAR)")  # may grow past memory: DuckDB spills
             matchers = _stages(db, compiled, config, out, closers)
             # The export of shard i (pyarrow, releases the GIL) overlaps the matching of shard i+1
             # (DuckDB); results are merged strictly in shard order.
@@ -104,6 +105,9 @@ def scan(
             ok = True
             for close in closers:
                 close(True)
+            removal_count = write_removals(
+                out / "removals.sha256.txt", db.batches("SELECT DISTINCT h FROM removals ORDER BY h")
+            )
         flagged.close()
     except BaseException:
         flagged.abort()
@@ -114,7 +118,6 @@ def scan(
     finally:
         progress.finish()
         shutil.rmtree(out / ".provscan-tmp", ignore_errors=True)
-    removal_count = write_removals(out / "removals.sha256.txt", removals)
     summary_data = summary.to_dict()
     write_json(out / "summary.json", summary_data)
     manifest = _manifest(config, compiled, entries, started, removal_count)

@@ -48,7 +48,7 @@ Matcher = Callable[[ShardContext], None]
 @dataclass
 class ShardOutcome:
     findings: pa.Table
-    removals: list[str]
+    removals: pa.ChunkedArray  # SHA-256 of dropped rows' canonical expressions (distinct in the shard)
     hosts: dict[str, int]  # flagged rows per canonical host, for the summary
     counts: dict[str, Counter[str]]
     entry: dict[str, Any]
@@ -83,13 +83,10 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
         db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
         dtype=np.int64,
     )
-    removals = [
-        r[0]
-        for r in db.rows(
-            f"""SELECT DISTINCT {_expression_sha256()} FROM raw
-                WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop')"""
-        )
-    ]
+    removals = db.arrow(
+        f"""SELECT DISTINCT {_expression_sha256()} AS h FROM raw
+            WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop')"""
+    ).column(0)
     entry: dict[str, Any] = {
         "path": shard.given,
         "sha256": shard_sha,

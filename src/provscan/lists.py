@@ -112,6 +112,34 @@ def load_list(
     )
 
 
+def list_header(
+    path: Path,
+    kind: str,
+    *,
+    name: str | None = None,
+    action: str | None = None,
+    params: Mapping[str, object] | None = None,
+    comments: Iterable[str] = (),
+) -> list[str]:
+    """The header line and ``#`` comment lines of a list file, checked: shared by :func:`write_list`
+    and writers that stream their values (the removal list)."""
+    if kind not in ALL_KINDS or kind in REGISTRY_KINDS:
+        raise ConfigError(f"write_list: cannot write kind {kind!r}")
+    if action is not None and action not in ACTIONS:
+        raise ConfigError(f"write_list: unknown action {action!r}")
+    fields = {"kind": kind, "name": name, "action": action}
+    fields.update(_check_params(path, kind, {str(k): _param_str(v) for k, v in (params or {}).items()}))
+    for key, val in fields.items():
+        if val is not None and (not val or re.search(r"[\s=]", key) or re.search(r"\s", val)):
+            raise ConfigError(f"write_list: header field {key}={val!r} must be non-empty without whitespace")
+    head = [f"# {HEADER_TAG} " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)]
+    for comment in comments:
+        if "\n" in comment or "\r" in comment or _HEADER.match(f"# {comment}"):
+            raise ConfigError(f"write_list: a comment must be one line and not a header: {comment!r}")
+        head.append(f"# {comment}".rstrip())
+    return head
+
+
 def write_list(
     path: str | Path,
     kind: str,
@@ -128,20 +156,7 @@ def write_list(
     list it cannot read back (and never writes half a list).
     """
     p = Path(path)
-    if kind not in ALL_KINDS or kind in REGISTRY_KINDS:
-        raise ConfigError(f"write_list: cannot write kind {kind!r}")
-    if action is not None and action not in ACTIONS:
-        raise ConfigError(f"write_list: unknown action {action!r}")
-    fields = {"kind": kind, "name": name, "action": action}
-    fields.update(_check_params(p, kind, {str(k): _param_str(v) for k, v in (params or {}).items()}))
-    for key, val in fields.items():
-        if val is not None and (not val or re.search(r"[\s=]", key) or re.search(r"\s", val)):
-            raise ConfigError(f"write_list: header field {key}={val!r} must be non-empty without whitespace")
-    head = [f"# {HEADER_TAG} " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)]
-    for comment in comments:
-        if "\n" in comment or "\r" in comment or _HEADER.match(f"# {comment}"):
-            raise ConfigError(f"write_list: a comment must be one line and not a header: {comment!r}")
-        head.append(f"# {comment}".rstrip())
+    head = list_header(p, kind, name=name, action=action, params=params, comments=comments)
     values = list(values)
     for i, value in enumerate(values):
         if not isinstance(value, str) or value != value.strip() or not value or value[0] in "#!" \

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provscan.errors import OutputError
-from provscan.lists import write_list
+from provscan.lists import list_header
 
 FINDINGS_SCHEMA = pa.schema(
     [
@@ -75,13 +75,12 @@ class FlaggedWriter(ParquetSink):
         super().__init__(path, FINDINGS_SCHEMA)
 
 
-def write_removals(path: Path, hashes: Iterable[str]) -> int:
-    """Sorted unique SHA-256 of dropped rows' canonical expressions, as a ``url-sha256`` list."""
-    values = sorted(set(hashes))
-    write_list(
+def write_removals(path: Path, batches: Iterable[pa.RecordBatch]) -> int:
+    """``removals.sha256.txt``: sorted unique SHA-256 of dropped rows' canonical expressions, as a
+    ``url-sha256`` list. Streamed from sorted batches, so millions of removals need no list in memory."""
+    head = list_header(
         path,
         "url-sha256",
-        values,
         name="provscan-removals",
         action="drop",
         comments=(
@@ -89,7 +88,21 @@ def write_removals(path: Path, hashes: Iterable[str]) -> int:
             "Apply to a derivative dataset with: provscan scan SHARDS -b url-sha256:removals.sha256.txt",
         ),
     )
-    return len(values)
+    tmp = temp_name(path)
+    count = 0
+    try:
+        with open(tmp, "w", encoding="ascii", newline="\n") as out:
+            out.write("\n".join(head) + "\n")
+            for batch in batches:
+                values = batch.column(0).to_pylist()
+                if values:
+                    out.write("\n".join(values) + "\n")
+                    count += len(values)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
+    _replace(tmp, path)
+    return count
 
 
 def write_json(path: Path, data: Any) -> None:
