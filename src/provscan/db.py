@@ -82,19 +82,21 @@ class Database:
 
     def put(self, name: str, table: pa.Table) -> None:
         """Materialise an Arrow table as a DuckDB temp table (replacing one of the same name)."""
-        with translate():
-            self.con.register("_provscan_put", table)
-            try:
-                self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _provscan_put')
-            finally:
-                self.con.unregister("_provscan_put")
+        with self._registered(table) as view:
+            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM {view}')
 
     def append(self, name: str, table: pa.Table) -> None:
         """Append an Arrow table to an existing table (which DuckDB may spill to disk)."""
+        with self._registered(table) as view:
+            self.con.execute(f'INSERT INTO "{name}" SELECT * FROM {view}')
+
+    @contextmanager
+    def _registered(self, table: pa.Table) -> Iterator[str]:
+        """An Arrow table visible to SQL for the duration of one statement."""
         with translate():
             self.con.register("_provscan_put", table)
             try:
-                self.con.execute(f'INSERT INTO "{name}" SELECT * FROM _provscan_put')
+                yield "_provscan_put"
             finally:
                 self.con.unregister("_provscan_put")
 
