@@ -184,6 +184,29 @@ def test_hash_command_matches_plain_imagehash_columns(tmp_path: Path, make_shard
     assert max(best.values()) <= 2  # reduced-size decoding moves a hash by at most 2 bits
 
 
+def test_unknown_fetch_option_is_a_config_error(tmp_path: Path, make_shard) -> None:
+    from provscan.errors import ConfigError
+
+    shard = make_shard("s.parquet", url=["http://a.example/"])
+    with pytest.raises(ConfigError, match="concurency"):
+        scan([shard], fetch=True, fetch_options={"concurency": 4}, output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before any output
+
+
+def test_hash_command_to_stdout_has_a_loadable_header(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from provscan.cli import cli
+    from provscan.lists import load_list
+
+    result = CliRunner().invoke(cli, ["hash", str(IMAGES / "imagehash" / "peppers.png"), "--kind", "phash"])
+    assert result.exit_code == 0, result.output
+    listed = tmp_path / "l.txt"
+    listed.write_text(result.output)
+    loaded = load_list(listed)
+    assert (loaded.kind, loaded.name, loaded.entry_count) == ("phash", "hashes", 1)
+
+
 def test_pdq_list_without_extra_is_a_clear_error(tmp_path: Path, make_shard, make_list, monkeypatch) -> None:
     from provscan.errors import MissingDependency
 

@@ -129,7 +129,7 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
         provscan hash reported/ --kind phash -o blocklists/reported-phash.txt
     """
     from provscan.imagehashing import hash_files
-    from provscan.lists import write_list
+    from provscan.lists import list_header, write_list
 
     values: list[str] = []
     failed = 0
@@ -145,7 +145,8 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
             write_list(Path(output), kind, values, name=name, action=action,
                        comments=(f"{len(values)} {kind} hashes of local images, made by provscan hash",))
         else:
-            click.echo(f"# provscan-list: kind={kind} name={name or 'hashes'} action={action}")
+            for line in list_header(Path("-"), kind, name=name or "hashes", action=action):
+                click.echo(line)
             for value in values:
                 click.echo(value)
     except ProvscanError as exc:

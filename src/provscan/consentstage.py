@@ -20,9 +20,9 @@ from provscan.compiled import CompiledLists
 from provscan.config import ScanConfig
 from provscan.consent import ConsentCache
 from provscan.db import sql_literal
-from provscan.fetch import Fetcher, FetchPolicy
+from provscan.fetch import Fetcher
 from provscan.fetchio import LoopThread
-from provscan.fetchstage import CONSENT_HEADERS
+from provscan.fetchstage import CONSENT_HEADERS, fetch_policy
 from provscan.redirects import RedirectChecker
 from provscan.robots import DEFAULT_AI_AGENTS
 
@@ -34,10 +34,7 @@ _BATCH = 2_000
 
 class ConsentStage:
     def __init__(self, compiled: CompiledLists, config: ScanConfig) -> None:
-        options = dict(config.fetch_options)
-        if "allow_cidrs" in options:
-            options["allow_cidrs"] = tuple(options["allow_cidrs"])
-        self.policy = FetchPolicy(**options)
+        self.policy = fetch_policy(config)
         self.action = config.consent.action
         self.agents = config.consent.agents or DEFAULT_AI_AGENTS
         self.loop = LoopThread()

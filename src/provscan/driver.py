@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from provscan import __version__
 from provscan.compiled import CompiledLists, compile_lists, install
@@ -25,6 +24,7 @@ from provscan.config import ScanConfig
 from provscan.db import Database
 from provscan.engine import Matcher, ShardContext, ShardOutcome, export_shard, match_shard, url_matchers
 from provscan.errors import OutputError
+from provscan.export import count_rows
 from provscan.licensematch import LicenseStage
 from provscan.progress import NullProgress, Progress
 from provscan.report import FlaggedWriter, write_json, write_removals
@@ -66,12 +66,12 @@ def scan(
         )
         plan.append((shard, columns))
     compiled = compile_lists(config.lists)
-    _check_extras(compiled)
+    _preflight(compiled, config)
     out = _prepare_output(Path(config.output))
     summary = Summary()
     entries: list[dict[str, Any]] = []
     flagged = FlaggedWriter(out / "flagged.parquet")
-    progress.start(len(plan), sum(_row_count(s.path) for s, _ in plan))
+    progress.start(len(plan), sum(count_rows(s.path) for s, _ in plan))
     closers: list = []
     ok = False
 
@@ -152,12 +152,16 @@ def _stages(db: Database, compiled: CompiledLists, config: ScanConfig, out: Path
     return stages
 
 
-def _check_extras(compiled: CompiledLists) -> None:
-    """Optional extras a list needs (pdq) are checked before any output is touched."""
+def _preflight(compiled: CompiledLists, config: ScanConfig) -> None:
+    """Checked before any output is touched: optional extras a list needs (pdq), the fetch policy."""
     if "pdq" in compiled.kinds:
         from provscan.imagehashing import check_kinds
 
         check_kinds(["pdq"])
+    if config.fetch or config.consent.check:
+        from provscan.fetchstage import fetch_policy
+
+        fetch_policy(config)
 
 
 def _manifest(
@@ -193,7 +197,3 @@ def _prepare_output(out: Path) -> Path:
     except OSError as exc:
         raise OutputError(out, f"output directory is not writable: {exc.strerror or exc}") from exc
     return out
-
-
-def _row_count(path: Path) -> int:
-    return pq.ParquetFile(path).metadata.num_rows

@@ -84,7 +84,7 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
         dtype=np.int64,
     )
     removals = db.arrow(
-        f"""SELECT DISTINCT {_expression_sha256()} AS h FROM raw
+        f"""SELECT DISTINCT {urlmatch.expression_sha256_sql()} AS h FROM raw
             WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop')"""
     ).column(0)
     entry: dict[str, Any] = {
@@ -130,19 +130,11 @@ def scan_shard(ctx: ShardContext, matchers: list[Matcher], *, clean_path: Path |
     return export_shard(match_shard(ctx, matchers), ctx.shard, clean_path)
 
 
-def _expression_sha256(prefix: str = "") -> str:
-    """SQL for the SHA-256 of a row's full canonical expression (host + path + ?query)."""
-    return (
-        f"sha256({prefix}host || {prefix}path || "
-        f"CASE WHEN {prefix}query IS NULL THEN '' ELSE '?' || {prefix}query END)"
-    )
-
-
 def _findings(db: Database, shard: Shard, *, redact: bool) -> pa.Table:
     url = "NULL::VARCHAR" if redact else "r.url"
     return db.arrow(
         f"""SELECT DISTINCT {sql_literal(shard.given)} AS shard, h.row, r.id, {url} AS url,
-                  CASE WHEN r.host IS NULL THEN NULL ELSE {_expression_sha256('r.')} END AS url_sha256,
+                  CASE WHEN r.host IS NULL THEN NULL ELSE {urlmatch.expression_sha256_sql('r.')} END AS url_sha256,
                   h.list, h.kind, h.entry, h.action, h.distance, h.image_hash, h.detail
            FROM hits h JOIN raw r USING (row)
            ORDER BY h.row, h.list, h.kind, h.entry, h.image_hash NULLS FIRST, h.detail NULLS FIRST"""

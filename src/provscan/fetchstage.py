@@ -10,6 +10,7 @@ the canonical URL expression in ``OUT/cache/``, so a re-run does not download ag
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections import Counter
@@ -20,9 +21,11 @@ import pyarrow as pa
 from provscan.compiled import CompiledLists
 from provscan.config import ScanConfig
 from provscan.db import Database
+from provscan.errors import ConfigError
 from provscan.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.imagehashing import hash_image
 from provscan.redirects import RedirectChecker
+from provscan.urlmatch import expression_sha256_sql
 from provscan.report import ParquetSink
 
 FETCH_SCHEMA = pa.schema([
@@ -52,7 +55,7 @@ class FetchStage:
     def __init__(self, db: Database, compiled: CompiledLists, config: ScanConfig, out: Path, kinds: set[str]) -> None:
         self.db, self.kinds, self.dihedral = db, tuple(sorted(kinds)), config.dihedral
         self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "")
-        self.policy = FetchPolicy(**_policy_options(config))
+        self.policy = fetch_policy(config)
         self.redirect_check = RedirectChecker(compiled)
         self.cache_path = out / "cache" / "fetch-cache.parquet"
         db.put("fcache", db.read_parquet_table(self.cache_path, CACHE_SCHEMA))
@@ -62,7 +65,7 @@ class FetchStage:
     def __call__(self, ctx) -> None:
         db, shard = ctx.db, ctx.shard
         todo = db.arrow(
-            """SELECT row, url, sha256(host || path || CASE WHEN query IS NULL THEN '' ELSE '?' || query END) AS key
+            f"""SELECT row, url, {expression_sha256_sql()} AS key
             FROM raw WHERE host IS NOT NULL
               AND row NOT IN (SELECT row FROM hits WHERE action = 'drop') AND row NOT IN (SELECT row FROM img)
             ORDER BY row"""
@@ -123,8 +126,13 @@ class FetchStage:
             self.db.write_parquet("SELECT * FROM fcache UNION ALL SELECT * FROM fnew ORDER BY url_sha256, kinds", self.cache_path)
 
 
-def _policy_options(config: ScanConfig) -> dict:
+def fetch_policy(config: ScanConfig) -> FetchPolicy:
+    """The run's FetchPolicy from ``[fetch]`` and the CLI flags; shared by the fetch and consent
+    stages. An unknown key is a ConfigError naming it, not a TypeError from the constructor."""
     options = dict(config.fetch_options)
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(FetchPolicy)})
+    if unknown:
+        raise ConfigError(f"{config.source or 'config'}: unknown key(s) in [fetch]: {', '.join(unknown)}")
     if "allow_cidrs" in options:
         options["allow_cidrs"] = tuple(options["allow_cidrs"])
-    return options
+    return FetchPolicy(**options)

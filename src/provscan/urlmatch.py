@@ -68,6 +68,15 @@ def _canonicalize_rest(db: Database) -> None:
         db.drop("slow")
 
 
+def expression_sha256_sql(prefix: str = "") -> str:
+    """SQL for the SHA-256 of a row's full canonical expression (host + path + ?query): the row's
+    ``url_sha256``, its removal-list entry and its fetch-cache key."""
+    return (
+        f"sha256({prefix}host || {prefix}path || "
+        f"CASE WHEN {prefix}query IS NULL THEN '' ELSE '?' || {prefix}query END)"
+    )
+
+
 def url_counts(db: Database) -> tuple[int, int, int]:
     """(rows, null or blank URLs, other URLs that are not valid URLs)."""
     rows, null, invalid = db.rows(
