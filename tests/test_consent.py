@@ -464,6 +464,19 @@ def loopback() -> HTTPServer:
     server.stop()
 
 
+def _get_text(client: httpx.AsyncClient):
+    """ConsentCache's get_text over a real httpx client (the product wires the guarded fetcher)."""
+
+    async def get_text(url: str) -> tuple[str, int | None, str | None]:
+        try:
+            response = await client.get(url)
+        except httpx.HTTPError as exc:
+            return type(exc).__name__, None, None
+        return "ok", response.status_code, response.text
+
+    return get_text
+
+
 def test_loopback_site_with_robots_tdmrep_and_x_robots(loopback: HTTPServer) -> None:
     loopback.clear()
     loopback.expect_request("/robots.txt").respond_with_data("User-agent: CCBot\nDisallow: /no-ccbot/\n", content_type="text/plain")
@@ -474,14 +487,7 @@ def test_loopback_site_with_robots_tdmrep_and_x_robots(loopback: HTTPServer) -> 
     async def run() -> dict[str, list[str]]:
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
 
-            async def get_text(url: str) -> tuple[str, int | None, str | None]:
-                try:
-                    response = await client.get(url)
-                except httpx.HTTPError as exc:
-                    return type(exc).__name__, None, None
-                return "ok", response.status_code, response.text
-
-            cache = ConsentCache(get_text)
+            cache = ConsentCache(_get_text(client))
             out: dict[str, list[str]] = {}
             for name in ("/no-ccbot/a.jpg", "/reserved/a.jpg", "/elsewhere/a.jpg"):
                 out[name] = await cache.signals(loopback.url_for(name))
@@ -511,14 +517,7 @@ def test_loopback_unreachable_server_is_recorded_not_raised(loopback: HTTPServer
     async def run() -> tuple[list[str], list[str]]:
         async with httpx.AsyncClient(trust_env=False, timeout=2) as client:
 
-            async def get_text(url: str) -> tuple[str, int | None, str | None]:
-                try:
-                    response = await client.get(url)
-                except httpx.HTTPError as exc:
-                    return type(exc).__name__, None, None
-                return "ok", response.status_code, response.text
-
-            cache = ConsentCache(get_text)
+            cache = ConsentCache(_get_text(client))
             return await cache.signals(loopback.url_for("/x.jpg")), await cache.signals(dead)
 
     served, dead_signals = asyncio.run(run())
