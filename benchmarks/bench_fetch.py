@@ -19,7 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from provscan.fetch import FetchPolicy, FetchResult, fetch_all
+from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 
 IMAGES = Path("/work/shared/eval-data/images")
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from bench_fetch import IMAGES, _serve
 
-from provscan.fetch import FetchPolicy, fetch_all
-from provscan.fetchstage import hash_fetched
-from provscan.imagehashing import hash_image
+from provscan.net.fetch import FetchPolicy, fetch_all
+from provscan.stages.fetch import hash_fetched
+from provscan.images.hashing import hash_image
 
 
 def pure(images: list[bytes], n: int, kinds: tuple[str, ...]) -> float:

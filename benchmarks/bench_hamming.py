@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from provscan.hamming import HammingIndex, brute_force, plan_bands
+from provscan.images.hamming import HammingIndex, brute_force, plan_bands
 
 
 def planted(rng, n_rows: int, lst: np.ndarray, d: int, per_distance: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from provscan.imagehashing import hash_image
+from provscan.images.hashing import hash_image
 
 
 def rate(datas: list[bytes], kinds: list[str], seconds: float, **kw) -> float:

@@ -16,8 +16,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provscan.url_sql import expressions_sql, fast_parts_sql
-from provscan.urls import canonicalize, expressions
+from provscan.urls.sql import expressions_sql, fast_parts_sql
+from provscan.urls.canonical import canonicalize, expressions
 
 SAMPLE = "/work/shared/eval-data/corpora/img2dataset/test_10000.parquet"
 

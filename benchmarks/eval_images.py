@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from provscan.imagehashing import DEFAULT_MAX_DISTANCE, hash_image
+from provscan.images.hashing import DEFAULT_MAX_DISTANCE, hash_image
 
 KINDS64 = ["phash", "dhash", "ahash", "whash"]
 QUALITIES = (90, 70, 50, 30, 15)

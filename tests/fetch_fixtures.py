@@ -29,8 +29,8 @@ import httpcore
 import pytest
 from pytest_httpserver import HTTPServer
 
-from provscan.fetch import Fetcher, FetchPolicy, FetchResult
-from provscan.netguard import AsyncioBackend
+from provscan.net.fetch import Fetcher, FetchPolicy, FetchResult
+from provscan.net.guard import AsyncioBackend
 
 LOOPBACK = "127.0.0.1"
 # The policy most tests use: loopback allowed, tiny timeouts and backoff so the suite stays fast.

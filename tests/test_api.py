@@ -13,4 +13,4 @@ def test_all_is_sorted_and_importable() -> None:
 
 def test_scan_is_the_library_function() -> None:
     assert callable(provscan.scan)
-    assert provscan.scan.__module__ == "provscan.driver"
+    assert provscan.scan.__module__ == "provscan.pipeline.driver"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from provscan.consent import (
+from provscan.consent.signals import (
     AI_DIRECTIVES,
     DEFAULT_AI_AGENTS,
     INDEX_DIRECTIVES,
@@ -23,8 +23,8 @@ from provscan.consent import (
     path_of,
     x_robots_signals,
 )
-from provscan.robots import MAX_BYTES, PathPattern, parse_robots, robots_outcome
-from provscan.tdmrep import TdmDecl, TdmRep, TdmRepInvalid, parse_tdmrep_json, resolve_tdm, tdm_header_signals
+from provscan.consent.robots import MAX_BYTES, PathPattern, parse_robots, robots_outcome
+from provscan.consent.tdmrep import TdmDecl, TdmRep, TdmRepInvalid, parse_tdmrep_json, resolve_tdm, tdm_header_signals
 
 US = ["provscanbot", "img2dataset"]
 

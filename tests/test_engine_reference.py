@@ -1,7 +1,7 @@
 """The DuckDB engine must find exactly what the pure-Python reference finds, row by row.
 
 The engine takes shortcuts for speed (SQL fast-path canonicalization, joins over distinct hosts,
-expansion only of candidate rows); the reference (``provscan.urls``) is the definition. Hypothesis
+expansion only of candidate rows); the reference (``provscan.urls.canonical``) is the definition. Hypothesis
 generates URLs and lists from a small vocabulary so that matches are frequent.
 """
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from provscan.config import ListSpec
 from provscan import scan
-from provscan.urls import canonicalize, entry_expression, expressions, host_suffixes, normalize_host
+from provscan.urls.canonical import canonicalize, entry_expression, expressions, host_suffixes, normalize_host
 
 from conftest import eval_path
 

@@ -26,7 +26,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from provscan.errors import ConfigError
-from provscan.fetch import STATUSES, FetchPolicy, fetch_all
+from provscan.net.fetch import STATUSES, FetchPolicy, fetch_all
 
 pytestmark = pytest.mark.usefixtures("no_egress")  # every test, even those that never mean to connect
 

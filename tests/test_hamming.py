@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provscan.hamming import HammingIndex, brute_force, hex_to_u64, plan_bands
+from provscan.images.hamming import HammingIndex, brute_force, hex_to_u64, plan_bands
 
 
 def _flip(rng, values: np.ndarray, k: int) -> np.ndarray:

@@ -197,7 +197,7 @@ def test_hash_command_to_stdout_has_a_loadable_header(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from provscan.cli import cli
-    from provscan.lists import load_list
+    from provscan.lists.files import load_list
 
     result = CliRunner().invoke(cli, ["hash", str(IMAGES / "imagehash" / "peppers.png"), "--kind", "phash"])
     assert result.exit_code == 0, result.output
@@ -220,7 +220,7 @@ def test_pdq_list_without_extra_is_a_clear_error(tmp_path: Path, make_shard, mak
 
 def test_pdq_list_matches_local_images(tmp_path: Path, make_shard, make_list) -> None:
     pytest.importorskip("pdqhash")
-    from provscan.imagehashing import hash_image
+    from provscan.images.hashing import hash_image
 
     bridge = IMAGES / "threatexchange-pdq" / "bridge-mods"
     listed = hash_image((bridge / "aaa-orig.jpg").read_bytes(), ["pdq"]).hashes["pdq"][0]

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from provscan.errors import ConfigError, MissingDependency
-from provscan.imagehashing import DEFAULT_MAX_DISTANCE, DRAFT_PX, STATUSES, hash_files, hash_image
+from provscan.images.hashing import DEFAULT_MAX_DISTANCE, DRAFT_PX, STATUSES, hash_files, hash_image
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "eval-data" / "images"
 TE, DD, I2D = IMAGES / "threatexchange-pdq", IMAGES / "imagededup", IMAGES / "img2dataset"
@@ -234,7 +234,7 @@ def test_hash_files_walks_sorted_and_skips_sidecars(tmp_path):
 def test_dihedral_variants_equal_hashing_the_turned_image():
     """Each variant is taken from the small resized image (whash: from its 8x8 bits); it must
     agree with imagehash run on the really flipped/turned picture."""
-    from provscan.imagehashing import _DIHEDRAL
+    from provscan.images.hashing import _DIHEDRAL
 
     for path in [DD / "base_images/ukbench01380.jpg", TE / "reg-test-input/labelme-subset/q0291.jpg"]:
         result = hash_image(path.read_bytes(), KINDS, dihedral=True, draft=False)

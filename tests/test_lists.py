@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provscan.errors import ConfigError, ListError, OutputError
-from provscan.listformats import _domain_line, parse_lines
-from provscan.lists import default_name, load_list, parse_list_arg, write_list
-from provscan.urls import entry_expression, normalize_host
+from provscan.lists.formats import _domain_line, parse_lines
+from provscan.lists.files import default_name, load_list, parse_list_arg, write_list
+from provscan.urls.canonical import entry_expression, normalize_host
 
 BL = ("blocklists",)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from provscan.imagehashing import hash_image
-from provscan.localimages import LocalImage, iter_local_images
+from provscan.images.hashing import hash_image
+from provscan.images.local import LocalImage, iter_local_images
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "eval-data" / "images"
 pytestmark = pytest.mark.skipif(not IMAGES.is_dir(), reason="shared/eval-data not beside the repo")

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provscan.errors import ConfigError
-from provscan.netguard import (
+from provscan.net.guard import (
     AddressGuard, AddressRefused, GuardedBackend, ResolveError, SystemResolver, parse_ip_literal,
 )
 

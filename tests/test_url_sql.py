@@ -1,4 +1,4 @@
-"""provscan.url_sql in real DuckDB must agree with the pure-Python reference in provscan.urls."""
+"""provscan.urls.sql in real DuckDB must agree with the pure-Python reference in provscan.urls.canonical."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provscan.url_sql import SIMPLE_URL_PATTERN, expressions_sql, fast_parts_sql, suffixes_sql
-from provscan.urls import Canonical, canonicalize, expressions, host_suffixes
+from provscan.urls.sql import SIMPLE_URL_PATTERN, expressions_sql, fast_parts_sql, suffixes_sql
+from provscan.urls.canonical import Canonical, canonicalize, expressions, host_suffixes
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/eval-data/corpora/img2dataset/test_10000.parquet"
 

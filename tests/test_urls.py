@@ -1,4 +1,4 @@
-"""provscan.urls against the Safe Browsing v4 test vectors, plus properties over arbitrary text."""
+"""provscan.urls.canonical against the Safe Browsing v4 test vectors, plus properties over arbitrary text."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provscan import urls
-from provscan.urls import (
+from provscan.urls import canonical as urls
+from provscan.urls.canonical import (
     Canonical,
     canonicalize,
     entry_expression,

@@ -7,10 +7,10 @@ The library does the work; the ``provscan`` command only parses options and form
     result.manifest["totals"]["rows_dropped"]
 """
 
-__version__ = "0.1.0"  # before the imports below: modules they load read it
+from provscan._version import __version__
 
 from provscan.config import ConsentConfig, LicenseConfig, ListSpec, ScanConfig, load_config
-from provscan.driver import ScanResult, scan
+from provscan.pipeline.driver import ScanResult, scan
 from provscan.errors import (
     ConfigError,
     IntegrityError,
@@ -20,7 +20,7 @@ from provscan.errors import (
     ProvscanError,
     ShardError,
 )
-from provscan.lists import LoadedList, load_list, write_list
+from provscan.lists.files import LoadedList, load_list, write_list
 
 __all__ = [
     "ConfigError",

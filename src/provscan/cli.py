@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from provscan import __version__
+from provscan._version import __version__
 from provscan.config import DEFAULT_CONFIG_NAME, ListSpec, ScanConfig, load_config
 from provscan.errors import ConfigError, ProvscanError
 from provscan.kinds import ALL_KINDS
-from provscan.lists import parse_list_arg
+from provscan.lists.files import parse_list_arg
 from provscan.progress import LineProgress, NullProgress
 
 
@@ -63,7 +63,7 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
         provscan scan sample_data/*.parquet
         provscan scan shards/ -b domain:blocklists/adult-domains.txt -o out/
     """
-    from provscan.driver import scan as run_scan
+    from provscan.pipeline.driver import scan as run_scan
 
     try:
         config = _config(config_path)
@@ -128,8 +128,8 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
     Example:
         provscan hash reported/ --kind phash -o blocklists/reported-phash.txt
     """
-    from provscan.imagehashing import hash_files
-    from provscan.lists import list_header, write_list
+    from provscan.images.hashing import hash_files
+    from provscan.lists.files import list_header, write_list
 
     values: list[str] = []
     failed = 0

@@ -1,0 +1,123 @@
+"""Run outputs: the flagged-row report, the removal list and the JSON documents.
+
+Every file is written under a temporary name in the output directory and renamed when complete, so
+an interrupted run never leaves a file that looks finished; ``manifest.json`` is written last and is
+the mark of a complete run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provscan.errors import OutputError
+from provscan.lists.files import list_header
+
+FINDINGS_SCHEMA = pa.schema(
+    [
+        ("shard", pa.string()),  # the shard path as given
+        ("row", pa.int64()),  # 0-based row number in the shard
+        ("id", pa.string()),  # the row's id column, if any
+        ("url", pa.string()),  # original URL (null with --redact-urls)
+        ("url_sha256", pa.string()),  # SHA-256 of the row's full canonical expression
+        ("list", pa.string()),
+        ("kind", pa.string()),
+        ("entry", pa.string()),  # the matched entry; for hashed lists the hash
+        ("action", pa.string()),  # drop | flag
+        ("distance", pa.int16()),  # Hamming distance for perceptual kinds, else null
+        ("image_hash", pa.string()),  # the row's image hash that matched
+        ("detail", pa.string()),  # where a licence/consent/image signal came from
+    ]
+)
+
+
+def temp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+class ParquetSink:
+    """Appends tables to one parquet file (zstd) under a temporary name; :meth:`close` renames it."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self._tmp = temp_name(path)
+        self.rows = 0
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+        except OSError as exc:
+            raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+        _replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class FlaggedWriter(ParquetSink):
+    """``flagged.parquet``: one row per (input row, match)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, FINDINGS_SCHEMA)
+
+
+def write_removals(path: Path, batches: Iterable[pa.RecordBatch]) -> int:
+    """``removals.sha256.txt``: sorted unique SHA-256 of dropped rows' canonical expressions, as a
+    ``url-sha256`` list. Streamed from sorted batches, so millions of removals need no list in memory."""
+    head = list_header(
+        path,
+        "url-sha256",
+        name="provscan-removals",
+        action="drop",
+        comments=(
+            "SHA-256 of the canonical Safe Browsing expression (host + path + query) of every row provscan dropped.",
+            "Apply to a derivative dataset with: provscan scan SHARDS -b url-sha256:removals.sha256.txt",
+        ),
+    )
+    tmp = temp_name(path)
+    count = 0
+    try:
+        with open(tmp, "w", encoding="ascii", newline="\n") as out:
+            out.write("\n".join(head) + "\n")
+            for batch in batches:
+                values = batch.column(0).to_pylist()
+                if values:
+                    out.write("\n".join(values) + "\n")
+                    count += len(values)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
+    _replace(tmp, path)
+    return count
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = temp_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
+    _replace(tmp, path)
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc

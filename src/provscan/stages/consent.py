@@ -1,0 +1,89 @@
+"""The consent stage (``--check-consent``): opt-out signals per row, robots.txt and TDMRep per origin.
+
+Per row it needs only response headers (``X-Robots-Tag``, ``tdm-reservation``): they come from the
+image fetch when ``--fetch`` ran, else from a HEAD request (a ranged GET when HEAD is refused), so
+consent alone never downloads images. ``robots.txt`` and ``/.well-known/tdmrep.json`` are fetched
+once per origin (:class:`~provscan.consent.signals.ConsentCache`), through the same guarded fetcher.
+Opt-out signals become findings of kind ``consent``; a broken or unreachable file is counted in
+``summary.json`` and never fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+
+from provscan.lists.compiled import CompiledLists
+from provscan.config import ScanConfig
+from provscan.consent.signals import ConsentCache
+from provscan.io.db import sql_literal
+from provscan.net.fetch import Fetcher
+from provscan.net.transport import LoopThread
+from provscan.stages.fetch import CONSENT_HEADERS, fetch_policy
+from provscan.urls.redirects import RedirectChecker
+from provscan.consent.robots import DEFAULT_AI_AGENTS
+
+OPT_OUT_PREFIXES = ("x-robots-tag:", "robots:disallow", "tdmrep:reserved")
+"""Signals that mean "do not use": they become findings; every other signal is only counted."""
+CONSENT_LIST = "consent"
+_BATCH = 2_000
+
+
+class ConsentStage:
+    def __init__(self, compiled: CompiledLists, config: ScanConfig) -> None:
+        self.policy = fetch_policy(config)
+        self.action = config.consent.action
+        self.agents = config.consent.agents or DEFAULT_AI_AGENTS
+        self.loop = LoopThread()
+        self.fetcher = Fetcher(self.policy, redirect_check=RedirectChecker(compiled))
+        self.cache = ConsentCache(self.fetcher.get_text, agents=self.agents, directives=config.consent.directives)
+
+    def __call__(self, ctx: Any) -> None:
+        db = ctx.db
+        todo = db.rows(
+            """SELECT row, url FROM raw WHERE host IS NOT NULL
+               AND row NOT IN (SELECT row FROM hits WHERE action = 'drop') ORDER BY row"""
+        )
+        known: dict[int, tuple[tuple[str, str], ...]] = ctx.headers  # from this shard's image fetches
+        found: dict[str, list] = {"row": [], "signal": []}
+        counts: Counter[str] = Counter()
+        for lo in range(0, len(todo), _BATCH):
+            batch = todo[lo:lo + _BATCH]
+            results = self.loop.submit(self._check(batch, known)).result()
+            for row, signals in results:
+                counts.update(signals or ["none"])
+                for signal in dict.fromkeys(signals):
+                    if signal.startswith(OPT_OUT_PREFIXES):
+                        found["row"].append(row)
+                        found["signal"].append(signal)
+        ctx.counts.setdefault("consent_signals", Counter()).update(counts)
+        ctx.stats["consent_rows_checked"] = len(todo)
+        if found["row"]:
+            db.put("csig", pa.table({"row": pa.array(found["row"], pa.int64()), "signal": pa.array(found["signal"], pa.string())}))
+            db.execute(
+                f"""INSERT INTO hits SELECT row, {sql_literal(CONSENT_LIST)}, 'consent', {sql_literal(self.action)},
+                       signal, NULL, NULL, split_part(signal, ':', 1) FROM csig"""
+            )
+            db.drop("csig")
+
+    async def _check(self, batch: list[tuple[int, str]], known: dict) -> list[tuple[int, list[str]]]:
+        async def one(row: int, url: str) -> tuple[int, list[str]]:
+            headers = known.get(row)
+            if headers is None:
+                headers = await self._headers(url)
+            return row, await self.cache.signals(url, headers)
+
+        return await asyncio.gather(*(one(row, url) for row, url in batch))
+
+    async def _headers(self, url: str) -> tuple[tuple[str, str], ...]:
+        """Response headers without the body: HEAD, or a 1-byte ranged GET where HEAD is refused."""
+        result = await self.fetcher.get(url, head=True)
+        if result.http_status in (405, 501):
+            result = await self.fetcher.get(url, range_bytes=1)
+        return tuple((k, v) for k, v in result.headers if k in CONSENT_HEADERS)
+
+    def close(self, ok: bool) -> None:
+        self.loop.close(self.fetcher.aclose)

@@ -1,0 +1,138 @@
+"""The fetch stage (``--fetch``): download each row's image, hash it, record how the fetch went.
+
+Rows that a URL list already drops are never fetched: a list of known abuse URLs must keep
+provscan from downloading that material. Rows that already have hashes (shard columns, local
+images) are not fetched either. Every other row with a valid URL gets a status in
+``fetch.parquet`` (``ok``, ``http_404``, ``timeout``, ``refused_private``, ``too_large``,
+``not_image``...), so link rot is measured as a side effect. Results are cached by the SHA-256 of
+the canonical URL expression in ``OUT/cache/``, so a re-run does not download again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+
+from provscan.lists.compiled import CompiledLists
+from provscan.config import ScanConfig
+from provscan.io.db import Database
+from provscan.errors import ConfigError
+from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
+from provscan.images.hashing import hash_image
+from provscan.urls.redirects import RedirectChecker
+from provscan.stages.url import expression_sha256_sql
+from provscan.sinks.flagged import ParquetSink
+
+FETCH_SCHEMA = pa.schema([
+    ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()), ("url_sha256", pa.string()),
+    ("status", pa.string()), ("http_status", pa.int16()), ("error", pa.string()), ("bytes", pa.int64()),
+    ("cached", pa.bool_()),
+])
+CACHE_SCHEMA = pa.schema([
+    ("url_sha256", pa.string()), ("kinds", pa.string()), ("status", pa.string()), ("http_status", pa.int16()),
+    ("error", pa.string()), ("bytes", pa.int64()), ("hashes", pa.string()),
+])
+CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy")
+_IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
+
+
+def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult) -> tuple:
+    """Runs on fetch_all's thread pool (PIL decodes without the GIL): (status, http, error, bytes, hashes, headers)."""
+    headers = tuple((k, v) for k, v in result.headers if k in CONSENT_HEADERS)  # for --check-consent
+    if not result.ok or result.body is None:
+        return result.status, result.http_status, result.error, None, {}, headers
+    image = hash_image(result.body, kinds, dihedral=dihedral)
+    status = _IMAGE_STATUS.get(image.status, image.status)
+    return status, result.http_status, image.error or None, len(result.body), image.hashes, headers
+
+
+class FetchStage:
+    def __init__(self, db: Database, compiled: CompiledLists, config: ScanConfig, out: Path, kinds: set[str]) -> None:
+        self.db, self.kinds, self.dihedral = db, tuple(sorted(kinds)), config.dihedral
+        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "")
+        self.policy = fetch_policy(config)
+        self.redirect_check = RedirectChecker(compiled)
+        self.cache_path = out / "cache" / "fetch-cache.parquet"
+        db.put("fcache", db.read_parquet_table(self.cache_path, CACHE_SCHEMA))
+        self.report = ParquetSink(out / "fetch.parquet", FETCH_SCHEMA)
+        self.new: dict[str, list] = {name: [] for name in CACHE_SCHEMA.names}
+
+    def __call__(self, ctx) -> None:
+        db, shard = ctx.db, ctx.shard
+        todo = db.arrow(
+            f"""SELECT row, url, {expression_sha256_sql()} AS key
+            FROM raw WHERE host IS NOT NULL
+              AND row NOT IN (SELECT row FROM hits WHERE action = 'drop') AND row NOT IN (SELECT row FROM img)
+            ORDER BY row"""
+        ).to_pydict()
+        keys = dict(zip(todo["row"], todo["key"]))
+        urls = dict(zip(todo["row"], todo["url"]))
+        hits = {r["url_sha256"]: r for r in db.arrow(
+            "SELECT * FROM fcache WHERE kinds = ? AND url_sha256 IN (SELECT unnest(?))", [self.key, list(set(todo["key"]))]).to_pylist()}
+        results: dict[int, tuple] = {}
+        for row, key in keys.items():
+            if key in hits:
+                h = hits[key]
+                results[row] = (h["status"], h["http_status"], h["error"], h["bytes"], json.loads(h["hashes"]), True)
+        pending = ((row, urls[row]) for row in todo["row"] if row not in results)
+        handle = functools.partial(hash_fetched, self.kinds, self.dihedral)
+        for row, out in fetch_all(pending, self.policy, handle, redirect_check=self.redirect_check):
+            results[row] = (*out[:5], False)
+            ctx.headers[row] = out[5]
+            self._remember(keys[row], out[:5])
+        self._record(ctx, shard.given, results, urls, keys)
+
+    def _remember(self, key: str, out: tuple) -> None:
+        status, http_status, error, size, hashes = out
+        if status in ("timeout", "connect_error", "dns_error", "error") or (status.startswith("http_5")):
+            return  # transient: worth trying again next run
+        for name, value in zip(CACHE_SCHEMA.names, (key, self.key, status, http_status, error, size, json.dumps(hashes, sort_keys=True))):
+            self.new[name].append(value)
+
+    def _record(self, ctx, shard: str, results: dict[int, tuple], urls: dict[int, str], keys: dict[int, str]) -> None:
+        rows = sorted(results)
+        img: dict[str, list] = {"row": [], "kind": [], "hash": [], "source": []}
+        for row in rows:
+            for kind, values in results[row][4].items():
+                for value in values:
+                    img["row"].append(row), img["kind"].append(kind), img["hash"].append(value), img["source"].append("fetch")
+        if img["row"]:
+            ctx.db.put("fimg", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()}))
+            ctx.db.execute("INSERT INTO img SELECT * FROM fimg")
+            ctx.db.drop("fimg")
+        redact = ctx.config.redact_urls
+        self.report.write(pa.table({
+            "shard": [shard] * len(rows), "row": rows, "url": [None if redact else urls[r] for r in rows],
+            "url_sha256": [keys[r] for r in rows], "status": [results[r][0] for r in rows],
+            "http_status": [results[r][1] for r in rows], "error": [results[r][2] for r in rows],
+            "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
+        }, schema=FETCH_SCHEMA))
+        statuses = Counter(results[r][0] for r in rows)
+        ctx.stats["fetch"] = dict(sorted(statuses.items()))
+        ctx.counts.setdefault("fetch_status", Counter()).update(statuses)
+
+    def close(self, ok: bool) -> None:
+        if not ok:
+            self.report.abort()
+            return
+        self.report.close()
+        if self.new["url_sha256"]:
+            self.db.put("fnew", pa.table(self.new, schema=CACHE_SCHEMA))
+            self.db.write_parquet("SELECT * FROM fcache UNION ALL SELECT * FROM fnew ORDER BY url_sha256, kinds", self.cache_path)
+
+
+def fetch_policy(config: ScanConfig) -> FetchPolicy:
+    """The run's FetchPolicy from ``[fetch]`` and the CLI flags; shared by the fetch and consent
+    stages. An unknown key is a ConfigError naming it, not a TypeError from the constructor."""
+    options = dict(config.fetch_options)
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(FetchPolicy)})
+    if unknown:
+        raise ConfigError(f"{config.source or 'config'}: unknown key(s) in [fetch]: {', '.join(unknown)}")
+    if "allow_cidrs" in options:
+        options["allow_cidrs"] = tuple(options["allow_cidrs"])
+    return FetchPolicy(**options)

@@ -1,0 +1,135 @@
+"""The image stage: collect each row's image hashes, then match exact and perceptual lists.
+
+Hashes come from three places, in this order, into the per-shard table ``img(row, kind, hash,
+source)``: the shard's own hash columns (COYO ``image_phash``, DataComp ``sha256``, Re-LAION
+``md5``: no download), images already on disk (``--images``, matched by URL or key), and fetched
+images (``--fetch``, see :mod:`provscan.stages.fetch`). Exact digests are a DuckDB join; perceptual
+hashes go through :class:`~provscan.images.hamming.HammingIndex`, built once per list per run, which is
+exact (no misses against brute force) without a cross join.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+
+from provscan.lists.compiled import CompiledLists
+from provscan.config import ScanConfig
+from provscan.io.db import Database, sql_ident
+from provscan.errors import ConfigError
+from provscan.images.hamming import HammingIndex, hex_to_u64
+from provscan.images.hashing import DEFAULT_MAX_DISTANCE, check_kinds, hash_image
+from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
+from provscan.images.local import iter_local_images
+
+IMG_DDL = "CREATE OR REPLACE TEMP TABLE img (row BIGINT, kind VARCHAR, hash VARCHAR, source VARCHAR)"
+_BITS = {k: n * 4 for k, n in {**EXACT_IMAGE_KINDS, **PERCEPTUAL_KINDS}.items()}
+
+
+def image_kinds(compiled: CompiledLists) -> set[str]:
+    """The image hash kinds some list needs; nothing is hashed or fetched for kinds no list has."""
+    return compiled.kinds & (set(EXACT_IMAGE_KINDS) | set(PERCEPTUAL_KINDS))
+
+
+class PerceptualList:
+    """One perceptual list, indexed once per run."""
+
+    def __init__(self, name: str, kind: str, action: str, values: list[str], entries: list[str], max_distance: int) -> None:
+        hashes, valid = hex_to_u64(values, _BITS[kind])
+        if not valid.all():  # lists.py validated the hex already; this guards the contract
+            raise ConfigError(f"list {name}: {int((~valid).sum())} malformed {kind} hashes")
+        self.name, self.kind, self.action, self.entries = name, kind, action, entries
+        self.max_distance = max_distance
+        self.index = HammingIndex(hashes, max_distance)
+
+
+class ImageStage:
+    """Matches ``img`` against the image lists; local images are hashed once, up front."""
+
+    def __init__(self, db: Database, compiled: CompiledLists, config: ScanConfig) -> None:
+        self.kinds = image_kinds(compiled)
+        check_kinds(self.kinds)  # pdq without provscan[pdq] fails here, before any output
+        self.dihedral = config.dihedral
+        self.perceptual = []
+        for lst in compiled.of_kind(*PERCEPTUAL_KINDS):
+            distance = int(lst.params.get("max_distance", DEFAULT_MAX_DISTANCE[lst.kind]))
+            self.perceptual.append(
+                PerceptualList(lst.name, lst.kind, lst.action, lst.entries.column("value").to_pylist(),
+                               lst.entries.column("entry").to_pylist(), distance)
+            )
+        self.local = bool(config.images) and bool(self.kinds)
+        if self.local:
+            _hash_local_images(db, config.images, self.kinds, self.dihedral)
+
+    def collect(self, ctx) -> None:
+        """Fill ``img`` from shard columns and local images (fetches add to it later)."""
+        db: Database = ctx.db
+        db.execute(IMG_DDL)
+        invalid = 0
+        for kind, column in sorted(ctx.columns.hashes.items()):
+            if kind not in self.kinds:
+                continue
+            col = sql_ident("h:" + kind)
+            pattern = f"^[0-9a-f]{{{_BITS[kind] // 4}}}$"
+            db.execute(
+                f"""INSERT INTO img SELECT row, '{kind}', {col}, 'column:{column}'
+                    FROM raw WHERE regexp_matches({col}, '{pattern}')"""
+            )
+            invalid += int(db.scalar(
+                f"SELECT count(*) FROM raw WHERE {col} IS NOT NULL AND {col} <> '' AND NOT regexp_matches({col}, '{pattern}')"
+            ))
+        ctx.stats["invalid_image_hashes"] = invalid
+        if self.local:
+            db.execute(
+                """INSERT INTO img
+                SELECT DISTINCT raw.row, l.kind, l.hash, 'local:' || l.source
+                FROM raw JOIN local_img l ON l.url = raw.url OR (l.url IS NULL AND l.key = raw.id)"""
+            )
+
+    def match(self, ctx) -> None:
+        db: Database = ctx.db
+        db.execute(
+            """INSERT INTO hits
+            SELECT img.row, l.list, l.kind, ll.action, l.entry, NULL, img.hash, img.source
+            FROM img JOIN l_image l ON l.kind = img.kind AND l.value = img.hash JOIN l_lists ll ON ll.name = l.list"""
+        )
+        for plist in self.perceptual:
+            rows = db.arrow("SELECT row, hash, source FROM img WHERE kind = ? ORDER BY row, hash", [plist.kind])
+            if not rows.num_rows:
+                continue
+            hashes, _ = hex_to_u64(rows.column("hash"), _BITS[plist.kind])
+            r, e, d = plist.index.query(hashes)
+            if not len(r):
+                continue
+            hits = pa.table({
+                "row": rows.column("row").take(pa.array(r)),
+                "list": pa.array([plist.name] * len(r), pa.string()),
+                "kind": pa.array([plist.kind] * len(r), pa.string()),
+                "action": pa.array([plist.action] * len(r), pa.string()),
+                "entry": pa.array(np.asarray(plist.entries, dtype=object)[e], pa.string()),
+                "distance": pa.array(d.astype(np.int16)),
+                "image_hash": rows.column("hash").take(pa.array(r)),
+                "detail": rows.column("source").take(pa.array(r)),
+            })
+            db.put("phits", hits)
+            db.execute("INSERT INTO hits SELECT * FROM phits")
+            db.drop("phits")
+        ctx.stats["rows_image_hashed"] = int(db.scalar("SELECT count(DISTINCT row) FROM img"))
+        db.drop("img")
+
+
+def _hash_local_images(db: Database, paths: Iterable, kinds: set[str], dihedral: bool) -> None:
+    """Hash every local image once per run into ``local_img(key, url, kind, hash, source)``."""
+    cols: dict[str, list] = {"key": [], "url": [], "kind": [], "hash": [], "source": []}
+    for image in iter_local_images(paths):
+        result = hash_image(image.data, sorted(kinds), dihedral=dihedral)
+        for kind, values in result.hashes.items():
+            for value in values:
+                cols["key"].append(image.key)
+                cols["url"].append(image.url)
+                cols["kind"].append(kind)
+                cols["hash"].append(value)
+                cols["source"].append(image.source)
+    db.put("local_img", pa.table({k: pa.array(v, pa.string()) for k, v in cols.items()}))

@@ -1,0 +1,131 @@
+"""The fast path of URL canonicalization and expressions, as DuckDB SQL text.
+
+A shard has millions of URLs and ``provscan.urls.canonical.canonicalize`` does ~130 k/s, so DuckDB
+canonicalizes the URLs it can prove simple and hands every other row to Python. *Simple* is
+chosen so that the canonical form is a substring of the input: http(s), no userinfo, an ASCII
+letters/digits/hyphens host whose last label starts with a letter (so never an IP), an optional port,
+printable-ASCII path and query whose only '%' are escapes canonicalization keeps, already uppercase,
+and no '//' or dot segments. For those, canonicalization is "lowercase host, drop port and trailing
+dot, '/' for an empty path, drop the fragment", which is all the SQL does.
+
+Speed notes (DuckDB 2.0), each measured: a whole-value regex test runs on RE2's DFA, but capture
+groups over a long path fall back to a slow engine, so the class is tested by one group-free regex
+and the parts are cut by positions. DuckDB shares a repeated subexpression only in a plain SELECT
+list, not inside a CASE branch, a lambda or ``unnest()``, so the list builders bind their inputs
+once (``_let``) and never repeat anything heavy; ``array_to_string`` and ``split_part`` hide a
+per-row aggregate or list, so lists are built from ``||``, indexes and NULL-skipping.
+This module only builds strings; it does not import duckdb.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SIMPLE_URL_PATTERN", "expressions_sql", "fast_parts_sql", "suffixes_sql"]
+
+# An escape canonicalization unescapes and escapes again unchanged: bytes <= 0x20 (not %25, whose
+# '%' could join the next two characters into a new escape), '#', 0x7f and up; uppercase only.
+_KEPT = r"%(?:[01][0-9A-F]|2[03]|7F|[89A-F][0-9A-F])"
+_SEG_CHAR = rf"""(?:[!"$&-.0->@-~]|{_KEPT})"""  # printable ASCII but '#', '%', '/', '?'
+_NOT_DOT = rf"""(?:[!"$&-,\-0->@-~]|{_KEPT})"""  # the same without '.'
+_SEGMENT = rf"(?:{_NOT_DOT}|\.{_NOT_DOT}|\.\.{_SEG_CHAR}){_SEG_CHAR}*"  # never '.' or '..'
+SIMPLE_URL_PATTERN = (
+    r"(?i:https?)://"
+    r"(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?"  # host; last label starts with a letter
+    r"(?::[0-9]*)?"
+    rf"(?:(?:/{_SEGMENT})*/?)"  # no '//', no dot segment
+    rf"""(?:\?(?:[!"$&-~]|{_KEPT})*)?"""  # query: printable ASCII but '#', '%'
+    r"(?s:#.*)?"
+)
+"""Whole-value (``regexp_full_match``) pattern of the simple class; no capture groups."""
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def fast_parts_sql(col: str) -> dict[str, str]:
+    """SQL for ``host``, ``path``, ``query`` of the canonical URL in ``col``; all NULL unless simple.
+
+    ``host`` is the verdict: NULL means the slow path. For a simple URL ``query`` is NULL when there
+    is no '?', as in ``Canonical``. Parts are cut by character positions, which are NULL for a
+    URL that is not simple: that makes every part NULL without a CASE around the shared terms, so
+    put the three in one SELECT list and DuckDB runs the regexes once per row.
+    """
+    ok = f"regexp_full_match({col}, {_lit(SIMPLE_URL_PATTERN)})"
+    null_unless_ok = f"(CASE WHEN {ok} THEN 0 END)"
+    frag = f"strpos({col}, '#')"
+    end = f"(coalesce(nullif({frag}, 0), strlen({col}) + 1) + {null_unless_ok})"  # fragment or end
+    start = f"(strlen(regexp_extract({col}, '^[^:]*://[^/?#]*')) + 1 + {null_unless_ok})"  # path start
+    qmark = f"strpos({col}, '?')"
+    stop = f"least(coalesce(nullif({qmark}, 0), {end}), {end})"  # path ends at '?' or the fragment
+    host = f"regexp_extract({col}, '^[^:]*://([^/?#:]*)', 1)"
+    return {
+        "host": f"(CASE WHEN {ok} THEN lower(rtrim({host}, '.')) END)",
+        "path": f"(CASE WHEN {stop} = {start} THEN '/' ELSE substr({col}, {start}, {stop} - {start}) END)",
+        "query": f"(CASE WHEN {stop} < {end} THEN substr({col}, {stop} + 1, {end} - {stop} - 1) END)",
+    }
+
+
+def _is_ip_sql(host: str) -> str:
+    return f"(starts_with({host}, '[') OR regexp_full_match({host}, '[0-9]{{1,3}}(?:\\.[0-9]{{1,3}}){{3}}'))"
+
+
+def _let(name: str, value: str, body: str, when: str) -> str:
+    """``body`` with ``name`` bound to ``value`` (computed once per row), or NULL unless ``when``.
+
+    DuckDB shares repeated subexpressions only in a plain projection, not inside ``unnest()``, a
+    CASE branch or a lambda; a lambda over a one-element list computes its input once everywhere.
+    Inside, nothing heavy may repeat, so the bodies avoid ``nullif`` (which repeats its argument).
+    Lambda parameters start with '_' so that they do not shadow the caller's column names.
+    """
+    return f"list_transform(CASE WHEN {when} THEN [{value}] END, lambda {name}: {body})[1]"
+
+
+_UNROLLED_LABELS = 8
+
+
+def suffixes_sql(host_col: str, min_labels: int) -> str:
+    """LIST(VARCHAR) equal to ``urls.host_suffixes(host, min_labels=min_labels)``; NULL for NULL.
+
+    Suffixes are built from the end (``_l[-k] || '.' || ...``) and unrolled up to 7 labels: only
+    cheap concatenation, no per-row aggregate. An IP gets no labels. Suffixes of 8 labels or more,
+    rare, come from a lambda.
+    """
+    keep = max(int(min_labels), 1)
+    labels = f"string_split(CASE WHEN {_is_ip_sql(host_col)} THEN NULL ELSE {host_col} END, '.')"
+    tails, tail = [], None
+    for k in range(1, _UNROLLED_LABELS):
+        tail = "_l[-1]" if tail is None else f"_l[-{k}] || '.' || {tail}"
+        if k >= keep:  # the k-label suffix, if the host has more labels than that
+            tails.append(f"CASE WHEN len(_l) > {k} THEN {tail} END")
+    first_long = max(keep, _UNROLLED_LABELS)
+    longer = (
+        f"CASE WHEN len(_l) > {first_long} THEN list_transform(range(len(_l) - 1, {first_long} - 1, -1), "
+        f"lambda _k: list_aggr(list_slice(_l, -_k, -1), 'string_agg', '.')) END"
+    )
+    short = f"list_filter([{', '.join(reversed(tails))}], lambda _s: _s IS NOT NULL)"
+    body = f"list_concat([{host_col}], {longer}, {short})"
+    return _let("_l", labels, body, f"{host_col} IS NOT NULL")
+
+
+def _paths_sql(path: str, query: str) -> str:
+    """LIST(VARCHAR) equal as a set to ``urls.path_prefixes(path, query)`` for a canonical path.
+
+    A canonical path has no '//', so a component is empty only at the end: directory prefix ``j``
+    (``/c1/../cj/``) is wanted iff component ``j + 1`` exists and is not empty. NULL for NULL.
+    """
+    items, prefix = ["'/'"], "'/'"
+    for j in range(1, 4):
+        prefix = f"{prefix} || _c[{j + 1}] || '/'"
+        items.append(f"CASE WHEN _c[{j + 2}] <> '' THEN {prefix} END")
+    items += [f"CASE WHEN {path} <> '/' THEN {path} END", f"{path} || '?' || {query}"]
+    body = f"list_filter([{', '.join(items)}], lambda _s: _s IS NOT NULL)"
+    return _let("_c", f"string_split({path}, '/')", body, f"{path} IS NOT NULL")
+
+
+def expressions_sql(host_col: str, path_col: str, query_col: str) -> str:
+    """LIST(VARCHAR) equal as a set to ``urls.expressions(Canonical(_, host, path, query))``.
+
+    Host suffixes × path prefixes; NULL if host or path is NULL.
+    """
+    both = f"struct_pack(hs := {suffixes_sql(host_col, 2)}, ps := {_paths_sql(path_col, query_col)})"
+    cross = "flatten(list_transform(_x.hs, lambda _h: list_transform(_x.ps, lambda _p: _h || _p)))"
+    return _let("_x", both, cross, f"{host_col} IS NOT NULL AND {path_col} IS NOT NULL")
