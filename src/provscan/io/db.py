@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from provscan.io.atomic import atomic_path
 from provscan.errors import ProvscanError, ShardError
 
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -113,14 +114,8 @@ class Database:
 
     def write_parquet(self, query: str, path: str | Path) -> None:
         """Write a query's result as zstd parquet under a temporary name, then rename into place."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_path(path) as tmp:
             self.execute(f"COPY ({query}) TO '{_sql_str(str(tmp))}' (FORMAT parquet, COMPRESSION zstd)")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def read_parquet_sql(self, path: str | Path) -> str:
         """The FROM clause that reads one shard with DuckDB's row numbers (0-based, file order)."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provscan.errors import OutputError, ShardError
+from provscan.errors import ShardError
+from provscan.io.atomic import atomic_path
 
 DICTIONARY_PAGE_LIMIT = 64 * 1024
 """pyarrow builds a dictionary for every column chunk and abandons it when it passes this size; at
@@ -64,7 +64,6 @@ def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *,
     is renamed only when complete, so a crash never leaves a truncated shard that looks finished.
     """
     target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         parquet = pq.ParquetFile(source)
     except (OSError, pa.ArrowException) as exc:
@@ -72,35 +71,27 @@ def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *,
     meta = parquet.metadata
     written = 0
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        sink = _HashingSink(tmp)
-        with sink, pq.ParquetWriter(
-            sink, parquet.schema_arrow, compression=_compression(meta), write_statistics=True,
-            dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
-        ) as writer:
-            start = 0
-            for index in range(meta.num_row_groups):
-                group = parquet.read_row_group(index)
-                stop = start + group.num_rows
-                lo, hi = np.searchsorted(dropped, [start, stop])
-                if hi > lo:
-                    keep = np.ones(group.num_rows, dtype=bool)
-                    keep[dropped[lo:hi] - start] = False
-                    group = group.filter(pa.array(keep))
-                if group.num_rows:
-                    writer.write_table(group, row_group_size=max(group.num_rows, 1))
-                written += group.num_rows
-                start = stop
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(target, f"cannot write cleaned shard: {exc.strerror or exc}") from exc
+        with atomic_path(target) as tmp:
+            sink = _HashingSink(tmp)
+            with sink, pq.ParquetWriter(
+                sink, parquet.schema_arrow, compression=_compression(meta), write_statistics=True,
+                dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
+            ) as writer:
+                start = 0
+                for index in range(meta.num_row_groups):
+                    group = parquet.read_row_group(index)
+                    stop = start + group.num_rows
+                    lo, hi = np.searchsorted(dropped, [start, stop])
+                    if hi > lo:
+                        keep = np.ones(group.num_rows, dtype=bool)
+                        keep[dropped[lo:hi] - start] = False
+                        group = group.filter(pa.array(keep))
+                    if group.num_rows:
+                        writer.write_table(group, row_group_size=max(group.num_rows, 1))
+                    written += group.num_rows
+                    start = stop
     except pa.ArrowException as exc:
-        tmp.unlink(missing_ok=True)
         raise ShardError(shard_name, f"cannot read while exporting: {exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return written, sink.digest.hexdigest()
 
 

@@ -10,9 +10,7 @@ dropped hash is a missed match. Only Adblock rules no entry can express are skip
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from types import MappingProxyType
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from provscan.io.atomic import write_text
 from provscan.errors import ConfigError, ListError, OutputError
 from provscan.kinds import ACTIONS, ALL_KINDS, PERCEPTUAL_KINDS, REGISTRY_KINDS
 from provscan.lists.formats import dedupe, parse_lines
@@ -166,26 +165,9 @@ def write_list(
     if errors or skipped or table.num_rows != len(values):
         line, reason = errors[0] if errors else (1, f"value skipped as {dict(skipped)}")
         raise ListError(p, f"cannot write: {reason}", line=len(head) + line)
-    content = "\n".join([*head, *values]) + "\n"
-    _atomic_write(p, content.encode("utf-8"))
-
-
-def _atomic_write(p: Path, data: bytes) -> None:
-    """Readers (a concurrent scan) see the old file or the new one, never a truncated list."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-        tmp = None
-    except OSError as exc:
-        raise OutputError(p, f"cannot write list: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    if not p.parent.is_dir():  # a list goes where the user said, not into a directory made up for it
+        raise OutputError(p, "cannot write list: no such directory")
+    write_text(p, "\n".join([*head, *values]) + "\n")
 
 
 def _read(p: Path) -> bytes:

@@ -27,7 +27,8 @@ from provscan.errors import OutputError
 from provscan.io.export import count_rows
 from provscan.stages.license import LicenseStage
 from provscan.progress import NullProgress, Progress
-from provscan.sinks.flagged import FlaggedWriter, write_json, write_removals
+from provscan.io.atomic import write_json
+from provscan.sinks.flagged import FlaggedWriter, write_removals
 from provscan.io.shards import detect_columns, expand_shards, read_schema
 from provscan.sinks.summary import Summary
 

@@ -7,16 +7,14 @@ the mark of a complete run.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from provscan.errors import OutputError
+from provscan.io.atomic import AtomicTarget, atomic_path
 from provscan.lists.files import list_header
 
 FINDINGS_SCHEMA = pa.schema(
@@ -37,20 +35,15 @@ FINDINGS_SCHEMA = pa.schema(
 )
 
 
-def temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 class ParquetSink:
     """Appends tables to one parquet file (zstd) under a temporary name; :meth:`close` renames it."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path, self.schema = path, schema
-        self._tmp = temp_name(path)
         self.rows = 0
+        self._target = AtomicTarget(path)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._target.tmp, schema, compression="zstd")
         except OSError as exc:
             raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
 
@@ -61,11 +54,11 @@ class ParquetSink:
 
     def close(self) -> None:
         self._writer.close()
-        _replace(self._tmp, self.path)
+        self._target.commit()
 
     def abort(self) -> None:
         self._writer.close()
-        self._tmp.unlink(missing_ok=True)
+        self._target.abort()
 
 
 class FlaggedWriter(ParquetSink):
@@ -88,36 +81,12 @@ def write_removals(path: Path, batches: Iterable[pa.RecordBatch]) -> int:
             "Apply to a derivative dataset with: provscan scan SHARDS -b url-sha256:removals.sha256.txt",
         ),
     )
-    tmp = temp_name(path)
     count = 0
-    try:
-        with open(tmp, "w", encoding="ascii", newline="\n") as out:
-            out.write("\n".join(head) + "\n")
-            for batch in batches:
-                values = batch.column(0).to_pylist()
-                if values:
-                    out.write("\n".join(values) + "\n")
-                    count += len(values)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
-    _replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as out:
+        out.write("\n".join(head) + "\n")
+        for batch in batches:
+            values = batch.column(0).to_pylist()
+            if values:
+                out.write("\n".join(values) + "\n")
+                count += len(values)
     return count
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = temp_name(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
-    _replace(tmp, path)
-
-
-def _replace(tmp: Path, path: Path) -> None:
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
