@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from provscan.pipeline import rows
 from provscan.stages import url as urlmatch
+from provscan.urls.sql import expression_sha256_sql
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
 from provscan.io.db import Database, sql_literal
@@ -74,8 +76,8 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
     db, shard = ctx.db, ctx.shard
     # One full read from disk that also warms the page cache for DuckDB's read and the export's.
     shard_sha = file_sha256(shard.path)
-    urlmatch.load_rows(db, shard, ctx.columns)
-    rows_in, null_urls, invalid_urls = urlmatch.url_counts(db)
+    rows.load_rows(db, shard, ctx.columns)
+    rows_in, null_urls, invalid_urls = rows.url_counts(db)
     for matcher in matchers:
         matcher(ctx)
     findings = _findings(db, shard, redact=ctx.config.redact_urls)
@@ -84,7 +86,7 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
         dtype=np.int64,
     )
     removals = db.arrow(
-        f"""SELECT DISTINCT {urlmatch.expression_sha256_sql()} AS h FROM raw
+        f"""SELECT DISTINCT {expression_sha256_sql()} AS h FROM raw
             WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop')"""
     ).column(0)
     entry: dict[str, Any] = {
@@ -134,7 +136,7 @@ def _findings(db: Database, shard: Shard, *, redact: bool) -> pa.Table:
     url = "NULL::VARCHAR" if redact else "r.url"
     return db.arrow(
         f"""SELECT DISTINCT {sql_literal(shard.given)} AS shard, h.row, r.id, {url} AS url,
-                  CASE WHEN r.host IS NULL THEN NULL ELSE {urlmatch.expression_sha256_sql('r.')} END AS url_sha256,
+                  CASE WHEN r.host IS NULL THEN NULL ELSE {expression_sha256_sql('r.')} END AS url_sha256,
                   h.list, h.kind, h.entry, h.action, h.distance, h.image_hash, h.detail
            FROM hits h JOIN raw r USING (row)
            ORDER BY h.row, h.list, h.kind, h.entry, h.image_hash NULLS FIRST, h.detail NULLS FIRST"""

@@ -25,7 +25,7 @@ from provscan.errors import ConfigError
 from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.images.hashing import hash_image
 from provscan.urls.redirects import RedirectChecker
-from provscan.stages.url import expression_sha256_sql
+from provscan.urls.sql import expression_sha256_sql
 from provscan.sinks.flagged import ParquetSink
 
 FETCH_SCHEMA = pa.schema([

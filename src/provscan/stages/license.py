@@ -13,9 +13,9 @@ from collections import Counter
 
 import pyarrow as pa
 
-from provscan.stages import url as urlmatch
 from provscan.config import ScanConfig
 from provscan.io.db import Database, sql_literal
+from provscan.urls.sql import candidate_keys_cte
 from provscan.licenses.spdx import UNKNOWN, LicensePolicy, resolve_license
 
 POLICY_LIST = "license-policy"
@@ -86,7 +86,7 @@ class LicenseStage:
         """The most specific registry entry per row: longest host, then longest expression."""
         db.execute(
             f"""CREATE OR REPLACE TEMP TABLE lic_reg AS
-            WITH {urlmatch.candidate_keys_cte('l_registry')}
+            WITH {candidate_keys_cte('l_registry')}
             SELECT ck.row, r.list, r.value, r.license
             FROM ck JOIN l_registry r ON r.host = ck.h AND r.path = ck.key
             QUALIFY row_number() OVER (PARTITION BY ck.row ORDER BY length(r.host) DESC, length(r.value) DESC, r.list) = 1"""

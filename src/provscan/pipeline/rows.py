@@ -1,0 +1,75 @@
+"""The ``raw`` table: one shard's rows with their canonical URL parts, the input of every stage.
+
+DuckDB canonicalizes the URLs the SQL fast path can prove simple (nearly all of them, see
+:mod:`provscan.urls.sql`); the rest go through the Python reference, :mod:`provscan.urls.canonical`.
+
+``raw``  row, url, id, [license], [h:KIND...], host, path, query: one row per shard row
+``hits`` row, list, kind, action, entry, distance, image_hash, detail: one row per match
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from provscan.io.db import Database, sql_ident, translate
+from provscan.io.shards import Columns, Shard
+from provscan.urls.canonical import canonicalize
+from provscan.urls.sql import fast_parts_sql
+
+HITS_DDL = """
+CREATE OR REPLACE TEMP TABLE hits (
+    row BIGINT, list VARCHAR, kind VARCHAR, action VARCHAR, entry VARCHAR,
+    distance SMALLINT, image_hash VARCHAR, detail VARCHAR)
+"""
+
+_SLOW_BATCH = 65_536
+
+
+def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
+    """Read the shard's URL (and id, licence, hash) columns into ``raw`` with canonical URL parts."""
+    cols = [f"TRY_CAST({sql_ident(columns.url)} AS VARCHAR) AS url"]
+    cols.append(f"TRY_CAST({sql_ident(columns.id)} AS VARCHAR) AS id" if columns.id else "NULL::VARCHAR AS id")
+    if columns.license:
+        cols.append(f"TRY_CAST({sql_ident(columns.license)} AS VARCHAR) AS license")
+    for kind, col in sorted(columns.hashes.items()):
+        cols.append(f"lower(trim(TRY_CAST({sql_ident(col)} AS VARCHAR))) AS {sql_ident('h:' + kind)}")
+    parts = fast_parts_sql("url")
+    with translate(shard.given):
+        db.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE raw AS
+            SELECT *, {parts['host']} AS host, {parts['path']} AS path, {parts['query']} AS query
+            FROM (SELECT file_row_number AS row, {', '.join(cols)} FROM {db.read_parquet_sql(shard.path)})"""
+        ).fetchall()
+    _canonicalize_rest(db)
+    db.execute(HITS_DDL)
+
+
+def _canonicalize_rest(db: Database) -> None:
+    """The slow path: URLs the SQL fast path declined go through the reference canonicalizer."""
+    rows: list[int] = []
+    hosts: list[str | None] = []
+    paths: list[str | None] = []
+    queries: list[str | None] = []
+    for batch in db.batches("SELECT row, url FROM raw WHERE host IS NULL AND url IS NOT NULL", batch_rows=_SLOW_BATCH):
+        for row, url in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
+            canon = canonicalize(url)
+            if canon is not None:
+                rows.append(row)
+                hosts.append(canon.host)
+                paths.append(canon.path)
+                queries.append(canon.query)
+    if rows:
+        db.put("slow", pa.table({"row": pa.array(rows, pa.int64()), "host": hosts, "path": paths, "query": queries}))
+        db.execute("UPDATE raw SET host = s.host, path = s.path, query = s.query FROM slow s WHERE raw.row = s.row")
+        db.drop("slow")
+
+
+def url_counts(db: Database) -> tuple[int, int, int]:
+    """(rows, null or blank URLs, other URLs that are not valid URLs)."""
+    rows, null, invalid = db.rows(
+        """SELECT count(*),
+                  count(*) FILTER (WHERE url IS NULL OR regexp_full_match(url, '[[:space:]]*')),
+                  count(*) FILTER (WHERE host IS NULL AND url IS NOT NULL AND NOT regexp_full_match(url, '[[:space:]]*'))
+           FROM raw"""
+    )[0]
+    return int(rows), int(null), int(invalid)
