@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,3 +46,15 @@ def eval_path(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"evaluation data missing: {path}")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_list_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled lists are cached per user (provscan.lists.store): tests use a cache of their own."""
+    old = os.environ.get("PROVSCAN_CACHE_DIR")
+    os.environ["PROVSCAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("provscan-cache"))
+    yield
+    if old is None:
+        os.environ.pop("PROVSCAN_CACHE_DIR", None)
+    else:
+        os.environ["PROVSCAN_CACHE_DIR"] = old

@@ -117,6 +117,11 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
     except ProvscanError as exc:
         _fail(exc)
         return
+    if resume:
+        total = result.kept + sum(result.redone.values())
+        reasons = ", ".join(f"{why}: {n}" if len(result.redone) > 1 else why for why, n in result.redone.items())
+        redo = f"; redoing {sum(result.redone.values())} ({reasons})" if result.redone else ""
+        click.echo(f"resume: kept {result.kept} of {total} shards{redo}", err=True)
     if result.manifest is None:
         click.echo(f"part {part}: {result.committed} shards committed ({result.kept} kept from earlier); "
                    f"when every part is done run: provscan merge {result.output}", err=True)

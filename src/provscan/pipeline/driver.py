@@ -14,7 +14,8 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class ScanResult:
     summary: dict[str, Any] | None
     committed: int = 0  # shards this call committed (the others were kept from earlier, or another part's)
     kept: int = 0  # committed shards kept by --resume
+    redone: dict[str, int] = field(default_factory=dict)  # why shards were not kept: reason -> shards
 
 
 def scan(
@@ -80,7 +82,7 @@ def scan(
         outdir.check_inputs([t.shard for t in tasks],
                             [out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in tasks])
         outdir.check_ownership()
-        kept = _keep_or_reset(outdir, selected, fingerprint, resume=resume or part is not None)
+        kept, redone = _keep_or_reset(outdir, selected, fingerprint, resume=resume or part is not None)
         earlier = RunState.load(out)
         if part is not None and earlier is not None and earlier.fingerprint == fingerprint:
             state = replace(state, started=earlier.started)  # parts of one run share its start time
@@ -106,10 +108,10 @@ def scan(
         finally:
             progress.finish()
         if part is not None:
-            return ScanResult(out, None, None, committed=len(todo), kept=len(kept))
+            return ScanResult(out, None, None, committed=len(todo), kept=len(kept), redone=redone)
         with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
             manifest, summary = merge(out, state, db)
-    return ScanResult(out, manifest, summary, committed=len(todo), kept=len(kept))
+    return ScanResult(out, manifest, summary, committed=len(todo), kept=len(kept), redone=redone)
 
 
 def merge_run(out: str | Path) -> ScanResult:
@@ -154,25 +156,30 @@ def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _keep_or_reset(outdir: OutputDir, tasks: list[ShardTask], fingerprint: str, *, resume: bool) -> set[int]:
+def _keep_or_reset(outdir: OutputDir, tasks: list[ShardTask], fingerprint: str, *,
+                   resume: bool) -> tuple[set[int], dict[str, int]]:
     """With ``resume``, the shards whose commits still hold; otherwise start from nothing."""
     out = outdir.out
     (out / "manifest.json").unlink(missing_ok=True)  # from here on, OUT does not look complete
     kept: set[int] = set()
     keep_files: set[Path] = set()
+    redone: Counter[str] = Counter()
     for task in tasks if resume else ():
         found = read_commit(out, task.index)
-        if found is not None and still_valid(found, task, fingerprint, out) is None:
+        why = "not committed" if found is None else still_valid(found, task, fingerprint, out)
+        if found is not None and why is None:
             kept.add(task.index)
             if found.entry.get("output"):
                 keep_files.add(out / found.entry["output"])
+        else:
+            redone[str(why)] += 1
     if outdir.part is None:
         outdir.remove_leftovers(keep=keep_files)
         outdir.reset_state(keep_commits=resume)
     for task in tasks:
         if task.index not in kept:
             discard(out, task.index)
-    return kept
+    return kept, dict(sorted(redone.items()))
 
 
 def _committed_outputs(out: Path, state: RunState) -> set[Path]:
