@@ -155,6 +155,30 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
         click.echo(f"{len(values)} hashes written to {output}; {failed} images could not be hashed", err=True)
 
 
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Report file (default OUT/report.html); datacard.md is written beside it.")
+def report(out: str, output: str | None) -> None:
+    """Regenerate report.html and datacard.md from a finished scan or sample output OUT.
+
+    An OUT without manifest.json (interrupted or still running) is an error; nothing is written.
+
+    \b
+    Example:
+        provscan report provscan-out/
+        provscan report provscan-out/ -o /tmp/scan-report.html
+    """
+    from provscan.sinks.report import regenerate
+
+    try:
+        paths = regenerate(Path(out), Path(output) if output else None)
+    except ProvscanError as exc:
+        _fail(exc)
+        return
+    for path in paths:
+        click.echo(str(path))
+
+
 def _config(path: str | None) -> ScanConfig:
     if path is not None:
         return load_config(path)

@@ -31,6 +31,7 @@ from provscan.io.atomic import write_json
 from provscan.sinks.flagged import FlaggedWriter, write_removals
 from provscan.io.shards import detect_columns, expand_shards, read_schema
 from provscan.sinks.summary import Summary
+from provscan.sinks.report import write_reports
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def scan(
     summary_data = summary.to_dict()
     write_json(out / "summary.json", summary_data)
     manifest = _manifest(config, compiled, entries, started, removal_count)
+    write_reports(out, manifest, summary_data)  # report.html + datacard.md, before the manifest (issue 11)
     write_json(out / "manifest.json", manifest)
     return ScanResult(out, manifest, summary_data)
 
@@ -193,7 +195,7 @@ def _prepare_output(out: Path) -> Path:
         probe = out / ".provscan-write-test"
         probe.write_bytes(b"")
         probe.unlink()
-        for stale in ("manifest.json", "summary.json"):
+        for stale in ("manifest.json", "summary.json", "report.html", "datacard.md"):
             (out / stale).unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(out, f"output directory is not writable: {exc.strerror or exc}") from exc
