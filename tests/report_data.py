@@ -7,6 +7,7 @@ list read from a hash column (matches at distances 0, 1, 3 and 8 against max_dis
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -165,3 +166,38 @@ class Elements(HTMLParser):
 
 def load(out: Path) -> tuple[dict, dict]:
     return json.loads((out / "manifest.json").read_text()), json.loads((out / "summary.json").read_text())
+
+
+def synthetic(n: int) -> tuple[dict, dict]:
+    """A manifest and summary of n shards, as a big scan would write them (no OUT needed)."""
+    shards = [{"path": f"/data/laion/part-{i:05d}.parquet", "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
+               "rows_in": 100_000 + i, "rows_flagged": i, "rows_dropped": i // 2, "rows_out": 100_000 + i - i // 2,
+               "null_urls": 0, "invalid_urls": i % 7, "findings": i, "output": f"clean/part-{i:05d}.parquet",
+               "output_sha256": hashlib.sha256(str(-i).encode()).hexdigest()} for i in range(n)]
+    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")}
+    manifest = {"provscan_version": "0.1.0", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T01:02:03+00:00",
+                "config": {"output": "out", "redact_urls": False}, "shards": shards,
+                "lists": [{"name": "blocked", "kind": "domain", "action": "drop", "path": "b.txt", "sha256": "a" * 64,
+                           "entries": 3, "params": {}, "skipped": {}}],
+                "totals": {**totals, "shards": n, "removals": totals["rows_dropped"]}}
+    summary = {"findings_by_list": {"blocked": totals["rows_flagged"]}, "findings_by_kind": {"domain": totals["rows_flagged"]},
+               "findings_by_action": {"drop": totals["rows_flagged"]},
+               "top_flagged_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)]}
+    return manifest, summary
+
+
+ESTIMATES = {
+    "mode": "row-groups", "seed": 7, "confidence": 0.95, "population_rows": 2_000_000, "sampled_rows": 40_000,
+    "sampled_row_groups": 40, "population_row_groups": 2000,
+    "sources": [{"source": "shards/a.parquet", "size": 123_456_789, "etag": "abc", "last_modified": "2026-01-01",
+                 "rows": 1_000_000, "row_groups": 1000, "bytes_read": 2_345_678}],
+    "bytes_read": 2_345_678,
+    "estimates": [
+        {"dimension": "list", "value": "blocked", "sampled": 400, "share": 0.01, "share_low": 0.0085, "share_high": 0.0117,
+         "rows": 20_000, "rows_low": 17_000, "rows_high": 23_400, "method": "cluster-bootstrap"},
+        {"dimension": "action", "value": "drop", "sampled": 500, "share": 0.0125, "share_low": 0.011, "share_high": 0.014,
+         "rows": 25_000, "rows_low": 22_000, "rows_high": 28_000, "method": "wilson"},
+        {"dimension": "license", "value": "CC-BY-NC-4.0", "sampled": 8000, "share": 0.2, "share_low": 0.19, "share_high": 0.21,
+         "rows": 400_000, "rows_low": 380_000, "rows_high": 420_000, "method": "wilson"},
+    ],
+}

@@ -21,7 +21,7 @@ from provscan.sinks.redact import Redactor
 from provscan.sinks.report import regenerate, write_reports
 from provscan.sinks.svg import bar_chart, histogram, interval_chart
 
-from report_data import DISTANCES, EXPECTED, Elements, build_inputs, input_strings, load, run_scan
+from report_data import DISTANCES, ESTIMATES, EXPECTED, Elements, build_inputs, input_strings, load, run_scan, synthetic
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,8 @@ def test_report_is_self_contained(scanned: Path) -> None:
     assert f'<meta http-equiv="Content-Security-Policy" content="{CSP}">' in html
     assert "://" not in html  # not even an SVG namespace: no URL of any kind
     assert not re.search(r"\b(src|href|action|srcset|poster)\s*=|url\(|@import", html, re.I)
+    ids = [a["id"] for _, a in Elements(html).all if "id" in a]
+    assert len(ids) == len(set(ids)) > 20  # getElementById must find the one element meant
 
 
 def test_datacard_states_what_was_removed_and_how_to_apply_it(scanned: Path) -> None:
@@ -149,25 +151,8 @@ def test_redactor_replaces_url_like_strings() -> None:
     assert Redactor(False).text("https://a.example/") == "https://a.example/"
 
 
-def _synthetic(n: int) -> tuple[dict, dict]:
-    shards = [{"path": f"/data/laion/part-{i:05d}.parquet", "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
-               "rows_in": 100_000 + i, "rows_flagged": i, "rows_dropped": i // 2, "rows_out": 100_000 + i - i // 2,
-               "null_urls": 0, "invalid_urls": i % 7, "findings": i, "output": f"clean/part-{i:05d}.parquet",
-               "output_sha256": hashlib.sha256(str(-i).encode()).hexdigest()} for i in range(n)]
-    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")}
-    manifest = {"provscan_version": "0.1.0", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T01:02:03+00:00",
-                "config": {"output": "out", "redact_urls": False}, "shards": shards,
-                "lists": [{"name": "blocked", "kind": "domain", "action": "drop", "path": "b.txt", "sha256": "a" * 64,
-                           "entries": 3, "params": {}, "skipped": {}}],
-                "totals": {**totals, "shards": n, "removals": totals["rows_dropped"]}}
-    summary = {"findings_by_list": {"blocked": totals["rows_flagged"]}, "findings_by_kind": {"domain": totals["rows_flagged"]},
-               "findings_by_action": {"drop": totals["rows_flagged"]},
-               "top_flagged_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)]}
-    return manifest, summary
-
-
 def test_a_thousand_shards_render_small_with_a_first_page(tmp_path: Path) -> None:
-    manifest, summary = _synthetic(1000)
+    manifest, summary = synthetic(1000)
     html_path, _ = write_reports(tmp_path, manifest, summary)
     html = html_path.read_text(encoding="utf-8")
     assert len(html.encode()) < 2_000_000
@@ -176,23 +161,6 @@ def test_a_thousand_shards_render_small_with_a_first_page(tmp_path: Path) -> Non
     first, rest = html.split('id="shards-more"')
     assert first.count("<tr data-i=") == SHARD_PAGE and rest.count("<tr data-i=") == 1000 - SHARD_PAGE
     assert page.by_id("run-time")["data-value"] == "1 h 02 min"
-
-
-ESTIMATES = {
-    "mode": "row-groups", "seed": 7, "confidence": 0.95, "population_rows": 2_000_000, "sampled_rows": 40_000,
-    "sampled_row_groups": 40, "population_row_groups": 2000,
-    "sources": [{"source": "shards/a.parquet", "size": 123_456_789, "etag": "abc", "last_modified": "2026-01-01",
-                 "rows": 1_000_000, "row_groups": 1000, "bytes_read": 2_345_678}],
-    "bytes_read": 2_345_678,
-    "estimates": [
-        {"dimension": "list", "value": "blocked", "sampled": 400, "share": 0.01, "share_low": 0.0085, "share_high": 0.0117,
-         "rows": 20_000, "rows_low": 17_000, "rows_high": 23_400, "method": "cluster-bootstrap"},
-        {"dimension": "action", "value": "drop", "sampled": 500, "share": 0.0125, "share_low": 0.011, "share_high": 0.014,
-         "rows": 25_000, "rows_low": 22_000, "rows_high": 28_000, "method": "wilson"},
-        {"dimension": "license", "value": "CC-BY-NC-4.0", "sampled": 8000, "share": 0.2, "share_low": 0.19, "share_high": 0.21,
-         "rows": 400_000, "rows_low": 380_000, "rows_high": 420_000, "method": "wilson"},
-    ],
-}
 
 
 def test_sample_estimates_are_drawn_as_intervals(scanned: Path, tmp_path: Path) -> None:

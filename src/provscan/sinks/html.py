@@ -47,8 +47,8 @@ details summary{cursor:pointer;color:#2e6da4;margin:6px 0}
 
 _JS = """
 (function(){
-var PAGE=%d,t=document.getElementById('shards');
-if(t){var rest=document.getElementById('shards-rest');
+var PAGE=%d,t=document.getElementById('shard-table');
+if(t){var rest=document.getElementById('shard-table-rest');
 function sort(c,dir){var a=t.tBodies[0],b=rest?rest.tBodies[0]:null;
 var rows=[].slice.call(a.rows).concat(b?[].slice.call(b.rows):[]);
 function key(r){var s=r.cells[c].textContent.replace(/,/g,'');return s!==''&&!isNaN(s)?+s:s;}
@@ -146,6 +146,8 @@ def _findings(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
     items = sorted(by_list.items(), key=lambda kv: (-kv[1], kv[0]))
     out = ['<h2 id="findings">Findings</h2>',
            bar_chart("Findings by list", items, unit="findings", colors=[COLORS.get(actions.get(k, ""), COLORS[""]) for k, _ in items]),
+           '<p class="note">Bar colours: red, a list that drops; amber, a list that flags; blue, a policy whose action '
+           "depends on the row (licences, consent).</p>"
            '<table id="findings-by-list"><thead><tr><th>list</th><th>action</th><th class="r">findings</th>'
            '<th class="r">rows</th></tr></thead><tbody>']
     for name, n in items:
@@ -267,22 +269,22 @@ def _shards(manifest: dict[str, Any], red: Redactor) -> str:
     out = ['<h2 id="shards-h">Shards</h2>',
            f'<p class="note">{num(len(shards))} shards' + (f" under <code>{_e(red, prefix)}</code>" if prefix else "")
            + ". Click a column to sort (hashes are shortened on screen; copy them for the full value).</p>",
-           f'<table id="shards">{_sortable(head)}<tbody>{_shard_rows(shards[:SHARD_PAGE], prefix, red, 0)}</tbody></table>']
+           f'<table id="shard-table">{_sortable(head)}<tbody>{_shard_rows(shards[:SHARD_PAGE], prefix, red, 0)}</tbody></table>']
     if len(shards) > SHARD_PAGE:
         out.append(f'<details id="shards-more"><summary>Show the other {num(len(shards) - SHARD_PAGE)} shards</summary>'
-                   f'<table id="shards-rest">{head}<tbody>{_shard_rows(shards[SHARD_PAGE:], prefix, red, SHARD_PAGE)}</tbody></table></details>')
+                   f'<table id="shard-table-rest">{head}<tbody>{_shard_rows(shards[SHARD_PAGE:], prefix, red, SHARD_PAGE)}</tbody></table></details>')
     return "".join(out)
 
 
 def _sortable(head: str) -> str:
     """Header cells become buttons (keyboard-reachable) for the sorting script."""
-    return re.sub(r"(<th[^>]*>)(.*?)</th>", r'\1<button type="button">\2</button></th>', head)
+    return re.sub(r"(<th(?:\s[^>]*)?>)(.*?)</th>", r'\1<button type="button">\2</button></th>', head)
 
 
 def _provenance(manifest: dict[str, Any], extras: Any, red: Redactor) -> str:
     config = manifest.get("config") or {}
     t = manifest.get("totals") or {}
-    out = ['<h2 id="provenance">Provenance</h2><h3>Lists</h3><table id="lists"><thead><tr><th>name</th><th>kind</th>'
+    out = ['<h2 id="provenance">Provenance</h2><h3>Lists</h3><table id="lists-table"><thead><tr><th>name</th><th>kind</th>'
            '<th>action</th><th class="r">entries</th><th>SHA-256</th><th>parameters</th><th>path</th></tr></thead><tbody>']
     for lst in manifest.get("lists") or []:
         params = ", ".join(f"{k}={v}" for k, v in sorted((lst.get("params") or {}).items()))
@@ -290,7 +292,7 @@ def _provenance(manifest: dict[str, Any], extras: Any, red: Redactor) -> str:
                    f'<td>{escape(lst["action"])}</td><td class="r" data-value="{lst.get("entries", 0)}">{num(int(lst.get("entries") or 0))}</td>'
                    f'<td><code class="sha">{escape(str(lst.get("sha256", "")))}</code></td><td>{_e(red, params)}</td>'
                    f'<td class="p">{_e(red, lst.get("path", ""))}</td></tr>')
-    out.append('</tbody></table><h3>Totals</h3><table id="totals"><tbody>')
+    out.append('</tbody></table><h3>Totals</h3><table id="totals-table"><tbody>')
     for key in sorted(t):
         value = t[key]
         shown = num(value) if isinstance(value, int) and not isinstance(value, bool) else _e(red, value)

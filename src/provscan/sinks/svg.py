@@ -65,7 +65,7 @@ def bar_chart(title: str, items: list[tuple[str, int]], *, unit: str, colors: li
 def histogram(title: str, counts: dict[int, int], limit: int, *, x_label: str, y_label: str) -> str:
     """Vertical bars for x = 0..max(limit, largest x); a dashed line marks ``limit`` (the threshold)."""
     top_x = max([limit, *counts])
-    left, plot_w, plot_h, top = 56, 560, 170, 24
+    left, plot_w, plot_h, top = 56, 560, 170, 40
     slot = plot_w / (top_x + 1)
     width, height = left + plot_w + 20, top + plot_h + 48
     peak = max(counts.values(), default=0) or 1
@@ -83,8 +83,8 @@ def histogram(title: str, counts: dict[int, int], limit: int, *, x_label: str, y
             + f'<text x="{cx + slot / 2:.1f}" y="{base + 13}" text-anchor="middle" font-size="10">{x}</text></g>'
         )
     tx = left + (limit + 1) * slot
-    out.append(f'<line x1="{tx:.1f}" y1="{top - 10}" x2="{tx:.1f}" y2="{base}" stroke="#b03a2e" stroke-dasharray="4 3"/>')
-    out.append(f'<text x="{tx - 4:.1f}" y="{top - 12}" text-anchor="end" font-size="11" fill="#b03a2e">max_distance {limit}</text>')
+    out.append(f'<line x1="{tx:.1f}" y1="{top - 22}" x2="{tx:.1f}" y2="{base}" stroke="#b03a2e" stroke-dasharray="4 3"/>')
+    out.append(f'<text x="{tx - 4:.1f}" y="{top - 24}" text-anchor="end" font-size="11" fill="#b03a2e">max_distance {limit}</text>')
     out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#555"/>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="#555"/>')
     out.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" font-size="10">{num(peak)}</text>')
