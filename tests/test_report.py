@@ -228,3 +228,31 @@ def test_charts_are_labelled() -> None:
     assert "max_distance 4" in hist and hist.count("<rect") == 6  # 0..5: the observed 5 widens the axis
     iv = interval_chart("e", [("x", 0.1, 0.05, 0.15)])
     assert "10.00% [5.00%, 15.00%]" in iv and "20.00%" in iv  # axis ends at the next nice step
+
+
+def test_redaction_covers_every_field(tmp_path: Path) -> None:
+    """Shards and sample sources given as URLs, and a host in the top domains: none survives redaction."""
+    manifest, summary = synthetic(3)
+    manifest["config"]["redact_urls"] = True
+    manifest["shards"][0]["path"] = "hf://datasets/secret-org-qzv/part-0.parquet"
+    manifest["config"]["output"] = "s3://bucket-qzv/out"
+    estimates = {**ESTIMATES, "sources": [{**ESTIMATES["sources"][0], "source": "https://cdn-qzv.example/a.parquet"}]}
+    html, card = write_reports(tmp_path, manifest, summary, estimates)
+    for text in (html.read_text(), card.read_text()):
+        assert "qzv" not in text and "://" not in text and "host0.example" not in text
+        assert "[URL redacted]" in text
+
+
+def test_report_command_warns_when_the_manifest_recorded_other_bytes(scanned: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(scanned, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"] = {"report.html": hashlib.sha256((out / "report.html").read_bytes()).hexdigest(),
+                         "datacard.md": hashlib.sha256((out / "datacard.md").read_bytes()).hexdigest()}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(cli, ["report", str(out)])
+    assert result.exit_code == 0 and "differs" not in result.output
+    manifest["files"]["datacard.md"] = "0" * 64
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(cli, ["report", str(out)])
+    assert result.exit_code == 0 and "datacard.md differs" in result.output and "report.html differs" not in result.output

@@ -168,15 +168,19 @@ def report(out: str, output: str | None) -> None:
         provscan report provscan-out/
         provscan report provscan-out/ -o /tmp/scan-report.html
     """
-    from provscan.sinks.report import regenerate
+    from provscan.sinks.report import differs_from_manifest, regenerate
 
     try:
         paths = regenerate(Path(out), Path(output) if output else None)
+        changed = [] if output else differs_from_manifest(Path(out))
     except ProvscanError as exc:
         _fail(exc)
         return
     for path in paths:
         click.echo(str(path))
+    for name in changed:
+        click.echo(f"provscan: {name} differs from the SHA-256 manifest.json records for it "
+                   "(rendered by another provscan version?); provscan verify will report it", err=True)
 
 
 def _config(path: str | None) -> ScanConfig:

@@ -85,7 +85,7 @@ def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: A
     lines += ["", "### Verify", "",
               "The release's manifest.json records the SHA-256 of every input shard, list and output file. Check them with:", "",
               "```sh", f"provscan verify {target} --inputs", "```", ""]
-    return "\n".join(lines)
+    return red.text("\n".join(lines))
 
 
 def _globs(values: Any) -> str:

@@ -77,7 +77,7 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
         _provenance(manifest, extras, red),
     ]
     title = "provscan report" + (" (sample)" if estimates else "")
-    return (
+    page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -85,6 +85,7 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
         + "\n".join(p for p in parts if p)
         + f"\n</main><script>{_JS % SHARD_PAGE}</script></body></html>\n"
     )
+    return red.text(page)  # under --redact-urls, a last pass: no URL-like string in any field survives
 
 
 def _e(red: Redactor, value: object) -> str:

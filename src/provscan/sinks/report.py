@@ -47,7 +47,7 @@ def write_reports(
 
     out = Path(out)
     manifest = {k: v for k, v in manifest.items() if k != "files"}
-    extras = read_extras(out, manifest)
+    extras = read_extras(out, manifest, summary)
     html_path = Path(report) if report is not None else out / REPORT
     card_path = html_path.with_name(DATACARD)
     write_text(html_path, render_html(manifest, summary, extras, estimates))
@@ -64,6 +64,14 @@ def regenerate(out: Path, report: Path | None = None) -> list[Path]:
     return write_reports(out, manifest, summary, estimates, report=report)
 
 
+def differs_from_manifest(out: Path) -> list[str]:
+    """The report files whose bytes no longer match the SHA-256 manifest.json lists for them (a re-render
+    by another provscan version changes them, and ``provscan verify`` would then report them)."""
+    files = (_load(Path(out), "manifest.json", required=True).get("files") or {})
+    return [name for name in (REPORT, DATACARD)
+            if name in files and (not (Path(out) / name).is_file() or _sha256(Path(out) / name) != files[name])]
+
+
 def _load(out: Path, name: str, *, required: bool) -> Any:
     path = out / name
     if not path.is_file():
@@ -78,19 +86,28 @@ def _load(out: Path, name: str, *, required: bool) -> Any:
         raise OutputError(path, f"cannot read: {exc}") from exc
 
 
-def read_extras(out: Path, manifest: dict[str, Any]) -> Extras:
-    """Distances and per-list dropped rows from flagged.parquet; the removal list's SHA-256."""
-    perceptual = {lst["name"]: lst for lst in manifest.get("lists") or [] if lst.get("kind") in PERCEPTUAL_KINDS}
+def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) -> Extras:
+    """Distances and per-policy dropped rows from flagged.parquet; the removal list's SHA-256.
+
+    A list has one action, so the rows a drop list removed are its ``rows_by_list`` in the summary;
+    only policies (licences, consent), whose action depends on the row, are counted from flagged.parquet.
+    """
+    lists = manifest.get("lists") or []
+    perceptual = {lst["name"]: lst for lst in lists if lst.get("kind") in PERCEPTUAL_KINDS}
     max_distance = {name: _max_distance(lst) for name, lst in sorted(perceptual.items())}
+    rows_by_list = summary.get("rows_by_list") or {}
+    dropped = {lst["name"]: (lst["kind"], int(rows_by_list[lst["name"]]))
+               for lst in lists if lst.get("action") == "drop" and rows_by_list.get(lst["name"])}
     flagged = out / "flagged.parquet"
-    distances, dropped = {}, {}
+    distances = {}
     if flagged.is_file():
         try:
             if perceptual:
                 distances = _distances(flagged)
-            dropped = _dropped(flagged)
+            dropped.update(_dropped(flagged, exclude=[lst["name"] for lst in lists]))
         except (OSError, pa.ArrowException) as exc:
             raise OutputError(flagged, f"cannot read: {exc}") from exc
+    dropped = dict(sorted(dropped.items()))
     removals = out / "removals.sha256.txt"
     return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None)
 
@@ -119,9 +136,10 @@ def _distances(flagged: Path) -> dict[str, dict[int, int]]:
     return result
 
 
-def _dropped(flagged: Path) -> dict[str, tuple[str, int]]:
-    """Rows each list (or policy) dropped: distinct (shard, row) among its drop findings."""
-    table = pq.read_table(flagged, columns=["shard", "row", "list", "kind", "action"], filters=[("action", "==", "drop")])
+def _dropped(flagged: Path, exclude: list[str]) -> dict[str, tuple[str, int]]:
+    """Rows each policy dropped: distinct (shard, row) among its drop findings (lists in ``exclude`` skipped)."""
+    where = [("action", "==", "drop")] + ([("list", "not in", exclude)] if exclude else [])
+    table = pq.read_table(flagged, columns=["shard", "row", "list", "kind", "action"], filters=where)
     if not table.num_rows:
         return {}
     distinct = table.group_by(["list", "kind", "shard", "row"]).aggregate([])
