@@ -256,3 +256,19 @@ def test_report_command_warns_when_the_manifest_recorded_other_bytes(scanned: Pa
     (out / "manifest.json").write_text(json.dumps(manifest))
     result = CliRunner().invoke(cli, ["report", str(out)])
     assert result.exit_code == 0 and "datacard.md differs" in result.output and "report.html differs" not in result.output
+
+
+def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
+    manifest, summary = synthetic(2)
+    evil = '<script>alert("x")</script>'
+    manifest["lists"][0]["name"] = evil
+    manifest["shards"][0]["path"] = f"/data/{evil}.parquet"
+    summary["findings_by_list"] = {evil: 3}
+    summary["top_flagged_domains"] = [{"domain": evil, "rows": 3}]
+    summary["licenses_by_id"] = {"a</td><td>b": 1}
+    html, card = write_reports(tmp_path, manifest, summary)
+    text = html.read_text()
+    assert "<script>alert" not in text and text.count("<script>") == 1 and "</td><td>b" not in text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
+    card_text = card.read_text()  # Markdown renders inline HTML, so the card escapes it too
+    assert "</td>" not in card_text and "| a&lt;/td&gt;&lt;td&gt;b | 1 |" in card_text

@@ -9,6 +9,7 @@ the command that verifies the release. Markdown only: tables and fenced commands
 from __future__ import annotations
 
 import shlex
+from html import escape
 from typing import Any
 
 from provscan.sinks.redact import Redactor
@@ -16,7 +17,8 @@ from provscan.sinks.svg import num, pct
 
 
 def _cell(red: Redactor, value: object) -> str:
-    return red.text(value).replace("|", "\\|").replace("\n", " ")
+    """Table text: a ``|`` would split the cell, and hubs render inline HTML, so both are escaped."""
+    return escape(red.text(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[object, ...]], red: Redactor) -> list[str]:
