@@ -105,7 +105,7 @@ def browse(page: Path, work: Path, *, fragment: str = "") -> tuple[str, list[str
     proc = subprocess.run(
         [binary, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
          f"--log-net-log={netlog}", "--dump-dom", page.resolve().as_uri() + fragment],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(work)},
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": str(work)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
@@ -121,7 +121,7 @@ def screenshot(page: Path, png: Path, work: Path, *, height: int = 2000) -> Path
     proc = subprocess.run(
         [binary, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size=1280,{height}",
          page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(work)},
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": str(work)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return png

@@ -9,12 +9,13 @@ written under the test's tmp_path and their paths printed (pytest -s, or the cap
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from provscan.sinks.html import CSP, SHARD_PAGE
+from provscan.sinks.page import CSP, SHARD_PAGE
 from provscan.sinks.report import write_reports
 
 from report_data import DISTANCES, ESTIMATES, EXPECTED, Elements, browse, build_inputs, chromium, load, run_scan, screenshot, synthetic
@@ -48,7 +49,7 @@ def test_report_loads_offline_and_shows_the_numbers(scanned: Path, tmp_path: Pat
     for key, value in EXPECTED.items():
         assert els.by_id(key)["data-value"] == str(value), key
         assert els.text[key].replace(",", "") == str(value), key
-    manifest, summary = load(scanned)
+    manifest, _ = load(scanned)
     dist = els.having("data-matches")[0]
     assert (dist["data-matches"], dist["data-max"]) == (str(sum(DISTANCES.values())), "8")
     assert [a["data-i"] for t, a in els.all if t == "tr" and "data-i" in a] == ["0", "1"]
@@ -83,12 +84,12 @@ def test_thousand_shards_sort_in_the_browser(tmp_path: Path) -> None:
     first = dom.split('id="shard-table"')[1].split("</table>")[0]
     rest = dom.split('id="shard-table-rest"')[1].split("</table>")[0]
     assert first.count("<tr data-i=") == SHARD_PAGE and rest.count("<tr data-i=") == 1000 - SHARD_PAGE
-    order = [int(x) for x in __import__("re").findall(r'<tr data-i="(\d+)"', first + rest)]
+    order = [int(x) for x in re.findall(r'<tr data-i="(\d+)"', first + rest)]
     assert order == list(range(999, -1, -1))  # rows_in grows with i
     assert 'aria-sort="descending"' in first
     dom, _, _ = browse(html_path, tmp_path, fragment="#sort-6-asc")  # invalid URLs (i % 7), ties keep shard order
     first = dom.split('id="shard-table"')[1].split("</table>")[0]
-    assert [int(x) for x in __import__("re").findall(r'<tr data-i="(\d+)"', first)][:3] == [0, 7, 14]
+    assert [int(x) for x in re.findall(r'<tr data-i="(\d+)"', first)][:3] == [0, 7, 14]
     _png(screenshot(html_path, tmp_path / "thousand.png", tmp_path, height=2400))
 
 

@@ -15,7 +15,7 @@ COLORS = {"drop": "#b03a2e", "flag": "#b9770e", "keep": "#1e8449", "": "#2e6da4"
 _FONT = 'font-size="12"'
 
 
-def num(value: int | float) -> str:
+def num(value: float) -> str:
     """Thousands separators for counts; the one number format of the report."""
     return f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
 
