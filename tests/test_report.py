@@ -272,3 +272,13 @@ def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
     card_text = card.read_text()  # Markdown renders inline HTML, so the card escapes it too
     assert "</td>" not in card_text and "| a&lt;/td&gt;&lt;td&gt;b | 1 |" in card_text
+
+
+def test_a_sample_out_without_summary_renders(tmp_path: Path) -> None:
+    manifest, _ = synthetic(2)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(OutputError, match="summary.json"):
+        regenerate(tmp_path)  # a scan OUT always has one
+    (tmp_path / "estimates.json").write_text(json.dumps(ESTIMATES))
+    html, _ = regenerate(tmp_path)
+    assert 'id="estimates-table"' in html.read_text() and 'id="no-findings"' in html.read_text()

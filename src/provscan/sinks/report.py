@@ -59,8 +59,8 @@ def regenerate(out: Path, report: Path | None = None) -> list[Path]:
     """``provscan report``: re-render a finished OUT; an OUT without manifest.json is an error."""
     out = Path(out)
     manifest = _load(out, "manifest.json", required=True)
-    summary = _load(out, "summary.json", required=True)
     estimates = _load(out, "estimates.json", required=False)
+    summary = _load(out, "summary.json", required=estimates is None) or {}  # a sample OUT may have none
     return write_reports(out, manifest, summary, estimates, report=report)
 
 
