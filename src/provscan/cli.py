@@ -216,6 +216,34 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
         click.echo(f"{len(values)} hashes written to {output}; {failed} images could not be hashed", err=True)
 
 
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Report file (default OUT/report.html); datacard.md is written beside it.")
+def report(out: str, output: str | None) -> None:
+    """Regenerate report.html and datacard.md from a finished scan or sample output OUT.
+
+    An OUT without manifest.json (interrupted or still running) is an error; nothing is written.
+
+    \b
+    Example:
+        provscan report provscan-out/
+        provscan report provscan-out/ -o /tmp/scan-report.html
+    """
+    from provscan.sinks.report import differs_from_manifest, regenerate
+
+    try:
+        paths = regenerate(Path(out), Path(output) if output else None)
+        changed = [] if output else differs_from_manifest(Path(out))
+    except ProvscanError as exc:
+        _fail(exc)
+        return
+    for path in paths:
+        click.echo(str(path))
+    for name in changed:
+        click.echo(f"provscan: {name} differs from the SHA-256 manifest.json records for it "
+                   "(rendered by another provscan version?); provscan verify will report it", err=True)
+
+
 def _config(path: str | None) -> ScanConfig:
     if path is not None:
         return load_config(path)
@@ -239,7 +267,7 @@ def format_summary(manifest: dict[str, Any]) -> str:
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     lines.append("")
-    lines.append(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, summary.json, manifest.json)")
+    lines.append(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, summary.json, report.html, datacard.md, manifest.json)")
     return "\n".join(lines)
 
 
