@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from provscan._version import __version__
-from provscan.lists.compiled import CompiledLists, compile_lists, install
+from provscan.lists.compiled import CompiledLists, compile_lists, install, require_url_column
 from provscan.config import ScanConfig
 from provscan.io.db import Database
 from provscan.pipeline.shard import Matcher, ShardContext, ShardOutcome, export_shard, match_shard, url_matchers
@@ -67,6 +67,9 @@ def scan(
         )
         plan.append((shard, columns))
     compiled = compile_lists(config.lists)
+    for shard, columns in plan:  # friction (issue 12): image-only shards need no URL column unless URL lists
+        require_url_column(compiled, shard.given, columns.url is not None, fetch=config.fetch,
+                           consent=config.consent.check)
     _preflight(compiled, config)
     out = _prepare_output(Path(config.output))
     summary = Summary()
@@ -83,7 +86,9 @@ def scan(
         for section, counts in outcome.counts.items():
             summary.add_counts(section, counts)
         entries.append(outcome.entry)
-        progress.advance(outcome.entry["rows_in"], outcome.findings.num_rows)
+        if not config.export:  # friction (issue 12): with export, rows advance per row group in export_clean
+            progress.rows_done(outcome.entry["rows_in"])
+        progress.shard_done(outcome.findings.num_rows)
 
     try:
         with Database(temp_dir=out / ".provscan-tmp") as db:
@@ -100,7 +105,7 @@ def scan(
                     if pending is not None:
                         merge(pending.result())
                     clean = out / "clean" / shard.relative if config.export else None
-                    pending = exporter.submit(export_shard, outcome, shard, clean)
+                    pending = exporter.submit(export_shard, outcome, shard, clean, progress.rows_done)
                 if pending is not None:
                     merge(pending.result())
             ok = True

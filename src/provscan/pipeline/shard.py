@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from provscan.pipeline import rows
+from provscan.stages.allow import apply_allow
 from provscan.stages import url as urlmatch
 from provscan.urls.sql import expression_sha256_sql
 from provscan.lists.compiled import CompiledLists
@@ -67,6 +68,10 @@ def url_matchers(compiled: CompiledLists) -> list[Matcher]:
         stages.append(lambda ctx: urlmatch.match_expressions(ctx.db))
     if compiled.of_kind("url-sha256"):
         stages.append(lambda ctx: ctx.stats.__setitem__("expressions_hashed", urlmatch.match_hashed(ctx.db)))
+    # friction (issue 12): allowlists resolved right after the URL stages, so allowed rows are still
+    # fetched and image-checked (fetch/consent skip action='drop'); applied again in match_shard.
+    if any(lst.action == "allow" for lst in compiled.lists):
+        stages.append(lambda ctx: apply_allow(ctx.db))
     return stages
 
 
@@ -80,6 +85,9 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
     rows_in, null_urls, invalid_urls = rows.url_counts(db)
     for matcher in matchers:
         matcher(ctx)
+    # friction (issue 12): final allowlist pass (stages/allow.py) before drops are computed.
+    if any(lst.action == "allow" for lst in ctx.compiled.lists):
+        ctx.stats["rows_allowed"] = apply_allow(db)
     findings = _findings(db, shard, redact=ctx.config.redact_urls)
     dropped = np.asarray(
         db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
@@ -108,12 +116,14 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
     return ShardOutcome(findings, removals, hosts, ctx.counts, entry, time.perf_counter() - started, dropped)
 
 
-def export_shard(outcome: ShardOutcome, shard: Shard, clean_path: Path | None) -> ShardOutcome:
+def export_shard(outcome: ShardOutcome, shard: Shard, clean_path: Path | None,
+                 on_rows: Callable[[int], None] | None = None) -> ShardOutcome:
     """Phase 2, pyarrow only (no DuckDB, so it can overlap the next shard's phase 1): write the
     cleaned shard and check rows in = rows kept + rows dropped against the file written."""
     entry, dropped = outcome.entry, outcome.dropped
     if clean_path is not None:
-        written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given)
+        # friction (issue 12): on_rows advances the progress bar per row group
+        written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given, on_rows=on_rows)
         on_disk = count_rows(clean_path)
         if not (written == on_disk == entry["rows_in"] - dropped.size):
             raise IntegrityError(

@@ -16,6 +16,7 @@ class Summary:
     def __init__(self) -> None:
         self.findings_by: dict[str, Counter[str]] = {k: Counter() for k in ("list", "kind", "action")}
         self.rows_by_list: Counter[str] = Counter()
+        self.rows_by_list_action: dict[str, Counter[str]] = {}  # list -> action -> rows (end-of-run table)
         self.shards: dict[str, dict[str, int]] = {}
         self.domains: Counter[str] = Counter()
         self.extra: dict[str, Counter[str]] = {}
@@ -32,6 +33,8 @@ class Summary:
         for key in self.findings_by:
             self.findings_by[key].update(data[key])
         self.rows_by_list.update(lst for lst, _ in set(zip(data["list"], data["row"])))
+        for lst, action, _ in set(zip(data["list"], data["action"], data["row"])):
+            self.rows_by_list_action.setdefault(lst, Counter())[action] += 1
 
     def add_counts(self, section: str, counts: dict[str, int]) -> None:
         """Extra breakdowns (licences, fetch statuses) contributed by other stages."""
@@ -41,6 +44,7 @@ class Summary:
         return {
             "findings_by_list": dict(sorted(self.findings_by["list"].items())),
             "rows_by_list": dict(sorted(self.rows_by_list.items())),
+            "rows_by_list_action": {k: dict(sorted(v.items())) for k, v in sorted(self.rows_by_list_action.items())},
             "findings_by_kind": dict(sorted(self.findings_by["kind"].items())),
             "findings_by_action": dict(sorted(self.findings_by["action"].items())),
             "shards": self.shards,

@@ -27,6 +27,7 @@ from provscan.images.hashing import hash_image
 from provscan.urls.redirects import RedirectChecker
 from provscan.urls.sql import expression_sha256_sql
 from provscan.sinks.flagged import ParquetSink
+from provscan.stages.unchecked import record_unchecked
 
 FETCH_SCHEMA = pa.schema([
     ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()), ("url_sha256", pa.string()),
@@ -114,6 +115,8 @@ class FetchStage:
         }, schema=FETCH_SCHEMA))
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats["fetch"] = dict(sorted(statuses.items()))
+        # friction (issue 12): rows whose image could not be fetched/hashed -> ``unchecked`` (stages/unchecked.py)
+        record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
         ctx.counts.setdefault("fetch_status", Counter()).update(statuses)
 
     def close(self, ok: bool) -> None:
