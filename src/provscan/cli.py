@@ -17,6 +17,7 @@ from provscan.config import DEFAULT_CONFIG_NAME, UNCHECKED_ACTIONS, ScanConfig, 
 from provscan.errors import ConfigError, ProvscanError
 from provscan.kinds import ALL_KINDS
 from provscan.lists.args import parse_list_option
+from provscan.lists.files import whitelist_hint
 from provscan.progress import terminal_progress
 
 
@@ -100,6 +101,10 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
             overrides["fetch_options"] = {**config.fetch_options, **{k: v for k, v in fetch_options.items() if v is not None}}
         if check_consent:
             overrides["consent"] = replace(config.consent, check=True)
+        if not quiet:
+            for spec in overrides["lists"]:
+                if spec.action in (None, "drop") and (hint := whitelist_hint(spec.path)):
+                    click.echo(f"provscan: warning: {hint}", err=True)
         if not quiet and _plain_copy(config.with_overrides(**overrides)):
             click.echo("provscan: no list and no licence or consent policy: this scan flags nothing and "
                        "writes a plain copy", err=True)

@@ -84,6 +84,20 @@ def default_name(path: str | Path) -> str:
     return re.sub(r"\s+", "_", stem)
 
 
+def whitelist_hint(path: str | Path) -> str | None:
+    """A warning when a list file sits in a UT1 category whose ``usage`` file says ``white``
+    (``liste_blanche``): loaded with the default action it would drop the sites it vouches for."""
+    usage = Path(path).parent / "usage"
+    try:
+        tags = usage.read_text(encoding="utf-8", errors="replace").split() if usage.is_file() else []
+    except OSError:
+        return None
+    if "white" in tags:
+        return (f"{path}: UT1 marks this category 'white' (a whitelist, {usage}); "
+                f"to exempt its sites from drops load it as -b '{path};action=allow'")
+    return None
+
+
 def load_list(
     path: str | Path,
     *,
