@@ -115,7 +115,7 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
     if not quiet:
         from provscan.terminal import print_end_of_run, print_lists
 
-        print_lists(sys.stderr, result.manifest["lists"])
+        print_lists(sys.stderr, result.manifest)
         print_end_of_run(sys.stdout, result.manifest, result.summary)
 
 

@@ -85,6 +85,24 @@ def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str
               "summary.json, manifest.json)", markup=False)
 
 
-def print_lists(stream: TextIO, lists: list[dict[str, Any]]) -> None:
-    if lists:
-        console(stream).print(lists_table(lists))
+def policy_lines(config: dict[str, Any]) -> list[str]:
+    """The licence and consent policy in effect, one line each (only those that can flag a row)."""
+    lines = []
+    lic = config.get("licenses", {})
+    if lic.get("drop") or lic.get("flag"):
+        lines.append(f"licence policy: drop {', '.join(lic.get('drop') or ['-'])}; flag {', '.join(lic.get('flag') or ['-'])}")
+    consent = config.get("consent", {})
+    if consent.get("check"):
+        lines.append(f"consent check: {consent.get('action', 'drop')} rows that reserve AI use")
+    if config.get("unchecked", "keep") != "keep":
+        lines.append(f"unchecked images: {config['unchecked']}")
+    return lines
+
+
+def print_lists(stream: TextIO, manifest: dict[str, Any]) -> None:
+    """The lists and policies in effect, on the terminal (the manifest has the same, in full)."""
+    out = console(stream)
+    if manifest["lists"]:
+        out.print(lists_table(manifest["lists"]))
+    for line in policy_lines(manifest["config"]):
+        out.print(line, markup=False)
