@@ -118,3 +118,22 @@ def test_bad_unchecked_value_is_a_config_error(tmp_path: Path, make_shard, make_
     cfg = make_list("f.toml", '[fetch]\nunchecked = "ignore"\n')
     result = CliRunner().invoke(cli, ["scan", str(shard), "-c", str(cfg), "-o", str(tmp_path / "o"), "-q"])
     assert result.exit_code == 1 and "unchecked must be one of keep, flag, drop" in result.output
+
+
+@pytest.mark.skipif(not PHOTO.exists(), reason="needs ../shared/eval-data/images (a real photo to serve)")
+def test_an_allowlist_does_not_block_redirects(tmp_path: Path, make_shard, make_list, server, no_egress) -> None:
+    """Redirect targets are re-checked against the URL lists; an allowlist entry must not count as a block."""
+    server.expect_request("/ok.jpg").respond_with_data(PHOTO.read_bytes(), content_type="image/jpeg")
+    server.expect_request("/r").respond_with_data("", status=302, headers={"Location": f"http://127.0.0.1:{server.port}/ok.jpg"})
+    shard = make_shard("s.parquet", url=[f"http://127.0.0.1:{server.port}/r"])
+    allow = make_list("white.txt", "127.0.0.1\n")
+    lst = make_list("s.txt", "# provscan-list: kind=image-sha256 name=known\n" + hashlib.sha256(PHOTO.read_bytes()).hexdigest() + "\n")
+    cfg = make_list("f.toml", '[fetch]\nallow_cidrs = ["127.0.0.0/8"]\nretries = 0\n')
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["scan", str(shard), "-c", str(cfg), "-b", f"domain:{allow};action=allow",
+                                      "-b", str(lst), "--fetch", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in pq.read_table(out / "fetch.parquet").to_pylist()] == ["ok"]
+    found = {(f["list"], f["action"]) for f in pq.read_table(out / "flagged.parquet").to_pylist()}
+    assert found == {("white", "allow"), ("known", "drop")}  # the image list is never overridden
+    assert manifest(out)["totals"]["rows_dropped"] == 1
