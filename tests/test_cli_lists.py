@@ -14,12 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import EVAL
 
 from provscan.cli import cli
 from provscan.config import ListSpec
 from provscan.lists.args import parse_list_option
-
-from conftest import EVAL
 
 
 def run(*args: str):
@@ -102,7 +101,7 @@ def _zst(data: bytes) -> bytes:
 def test_compressed_lists_load_as_they_are(tmp_path: Path, make_shard, suffix: str, compress) -> None:
     shard = make_shard("a.parquet", URL=["http://bad.example/x", "http://ok.example/"])
     path = tmp_path / f"piracy.txt{suffix}"
-    stored = compress("# a compressed list\nbad.example\n".encode())
+    stored = compress(b"# a compressed list\nbad.example\n")
     path.write_bytes(stored)
     out = tmp_path / "o"
     result = run(str(shard), "-b", f"domain:{path}", "-o", str(out), "-q")

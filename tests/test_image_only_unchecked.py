@@ -12,12 +12,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import EVAL
+from fetch_fixtures import no_egress  # noqa: F401  (fixture)
 from pytest_httpserver import HTTPServer
 
 from provscan.cli import cli
-
-from conftest import EVAL
-from fetch_fixtures import no_egress  # noqa: F401  (fixture)
 
 
 def manifest(out: Path) -> dict:

@@ -14,12 +14,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from conftest import EVAL
 
 from provscan.cli import cli
 from provscan.errors import ConfigError
 from provscan.licenses.spdx import LicensePolicy, cc_to_spdx
-
-from conftest import EVAL
 
 CC_URIS = EVAL / "licenses" / "cc" / "cc_license_uris.csv"
 needs_cc = pytest.mark.skipif(not CC_URIS.exists(), reason="needs ../shared/eval-data/licenses/cc (CC licence URIs)")
