@@ -199,3 +199,17 @@ def test_ut1_liste_blanche_as_allow_drops_nothing_and_warns_as_drop(tmp_path: Pa
     assert len(allowed_rows) == 54
     dropped = {f["row"] for f in found if f["action"] == "drop"}
     assert m["totals"]["rows_dropped"] == len(dropped) and not dropped & allowed_rows
+
+
+def test_allow_from_a_config_and_a_header(tmp_path: Path, make_shard, make_list) -> None:
+    shard = make_shard("s.parquet", URL=["http://good.example/", "http://bad.example/"])
+    make_list("white.txt", "# provscan-list: kind=domain action=allow\ngood.example\n")
+    make_list("block.txt", "good.example\nbad.example\n")
+    cfg = make_list("c.toml", '[[list]]\npath = "white.txt"\n\n[[list]]\npath = "block.txt"\nkind = "domain"\n')
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["scan", str(shard), "-c", str(cfg), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(out / "clean" / "s.parquet").column("URL").to_pylist() == ["http://good.example/"]
+    bad = make_list("bad.toml", '[[list]]\npath = "white.txt"\nkind = "optout"\n')
+    refused = CliRunner().invoke(cli, ["scan", str(shard), "-c", str(bad), "-o", str(tmp_path / "o2"), "-q"])
+    assert refused.exit_code == 1 and "action=allow applies to" in refused.output
