@@ -28,6 +28,7 @@ from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.images.hashing import hash_image
 from provscan.urls.redirects import RedirectChecker
 from provscan.urls.sql import expression_sha256_sql
+from provscan.stages.unchecked import record_unchecked
 
 FETCH_SCHEMA = pa.schema([
     ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()), ("url_sha256", pa.string()),
@@ -109,6 +110,7 @@ class FetchStage(BaseStage):
         }, schema=FETCH_SCHEMA))
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats["fetch"] = dict(sorted(statuses.items()))
+        record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
         ctx.count("fetch_status", statuses)
 
     def close(self, ok: bool) -> None:
