@@ -13,14 +13,15 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pytest
+from conftest import EVAL
 from PIL import Image, ImageOps
 
 from provscan.errors import ConfigError, MissingDependency
 from provscan.images.hashing import DEFAULT_MAX_DISTANCE, DRAFT_PX, STATUSES, hash_files, hash_image
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "eval-data" / "images"
+IMAGES = EVAL / "images"
 TE, DD, I2D = IMAGES / "threatexchange-pdq", IMAGES / "imagededup", IMAGES / "img2dataset"
-pytestmark = pytest.mark.skipif(not IMAGES.is_dir(), reason="shared/eval-data not beside the repo")
+pytestmark = pytest.mark.eval_data("images")
 
 ALGOS = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imagehash.average_hash,
          "whash": imagehash.whash}

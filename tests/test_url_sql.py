@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import EVAL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provscan.urls.sql import SIMPLE_URL_PATTERN, expressions_sql, fast_parts_sql, suffixes_sql
 from provscan.urls.canonical import Canonical, canonicalize, expressions, host_suffixes
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/eval-data/corpora/img2dataset/test_10000.parquet"
+SAMPLE = EVAL / "corpora/img2dataset/test_10000.parquet"
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_column_names_do_not_clash_with_lambdas(con: duckdb.DuckDBPyConnection, 
     assert set(exprs) == set(expressions(Canonical("http", "a.b.c", "/d/e", "f"))) and sfx == ["a.b.c", "b.c", "c"]
 
 
-@pytest.mark.skipif(not SAMPLE.is_file(), reason="shared/eval-data not beside the repo")
+@pytest.mark.eval_data("corpora", "img2dataset", "test_10000.parquet")
 def test_laion_sample_fast_path_agrees(con: duckdb.DuckDBPyConnection) -> None:
     urls = pq.read_table(SAMPLE, columns=["URL"]).column("URL").to_pylist()
     assert len(urls) == 10_000 and "UNLIKELY" in urls and max(map(len, urls)) > 3000
