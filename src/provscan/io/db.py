@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from provscan.io.atomic import atomic_path
-from provscan.errors import ProvscanError, ShardError
+from provscan.errors import EngineError, ShardError
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 """DuckDB's own budget; with pyarrow's export buffers the process stays well under 2 GiB."""
@@ -124,14 +124,15 @@ class Database:
 
 @contextmanager
 def translate(path: str | Path | None = None) -> Iterator[None]:
-    """Map DuckDB exceptions to provscan ones; a file's read errors name the file."""
+    """Map DuckDB exceptions to provscan ones: a file's read errors name the file (ShardError),
+    the rest are EngineError."""
     try:
         yield
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
         if path is not None:
             raise ShardError(path, message) from exc
-        raise ProvscanError(f"duckdb: {message}") from exc
+        raise EngineError(f"duckdb: {message}") from exc
 
 
 def _sql_str(value: str) -> str:
