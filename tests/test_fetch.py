@@ -18,6 +18,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+import httpx
 import pytest
 from fetch_fixtures import LOOP, Net
 from hypothesis import HealthCheck, given, settings
@@ -476,3 +477,15 @@ def test_nonpositive_byte_limits_are_config_errors(net: Net) -> None:
         with pytest.raises(ConfigError):
             asyncio.run(go(**kw))
     assert net.backend.connects == []
+
+
+def test_one_header_normaliser_for_every_shape() -> None:
+    """net/headers: httpx.Headers, mappings and pairs give the same lower-cased instances, in order."""
+    from provscan.net.headers import header_pairs, header_values
+
+    pairs = [("X-Robots-Tag", "noai"), ("Content-Type", "image/png"), ("x-robots-tag ", "bot: noimageai")]
+    expected = (("x-robots-tag", "noai"), ("content-type", "image/png"), ("x-robots-tag", "bot: noimageai"))
+    assert header_pairs(pairs) == expected
+    assert header_pairs(httpx.Headers(pairs)) == tuple((k.strip(), v) for k, v in expected)
+    assert header_pairs({"TDM-Reservation": "1", "Server": "x"}, ("tdm-reservation",)) == (("tdm-reservation", "1"),)
+    assert header_values(iter(pairs), "X-ROBOTS-TAG") == ["noai", "bot: noimageai"]
