@@ -43,6 +43,8 @@ def eval_path(*parts: str) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(EVAL_ENV) and not EVAL.is_dir():
+        raise pytest.UsageError(f"{EVAL_ENV}={EVAL}: not a directory")
     config.addinivalue_line(
         "markers", "eval_data(*parts): needs this path of the third-party evaluation data; skipped when it is absent"
     )
