@@ -97,25 +97,47 @@ def test_retry_after_beyond_the_budget_gives_up_at_once(net: Net, server: HTTPSe
     assert not [d for d in sleeps if d > 0]  # no wait at all: waiting would outlive the budget
 
 
+def _settle(server: HTTPServer, requests: int) -> None:
+    """Wait (bounded) until the server logged ``requests`` requests: a handler still running after
+    its test would log into the next test's ``server.log``."""
+    for _ in range(500):
+        if len(server.log) >= requests:
+            return
+        time.sleep(0.01)
+
+
 def test_slow_first_byte_is_a_read_timeout(net: Net, server: HTTPServer) -> None:
-    # The answer comes after 3 s; the total budget is 5 s: only the 0.2 s read timeout ends this.
-    server.expect_request("/slow").respond_with_handler(lambda req: (time.sleep(3.0), Response("late"))[1])
-    r = net.get(server.url_for("/slow"), replace(LOOP, read_timeout=0.2, retries=0))
+    # The answer comes only after the fetch has returned (or 5 s, the total budget): only the
+    # 0.2 s read timeout can end it.
+    answered = threading.Event()
+    server.expect_request("/slow").respond_with_handler(lambda req: (answered.wait(5.0), Response("late"))[1])
+    try:
+        r = net.get(server.url_for("/slow"), replace(LOOP, read_timeout=0.2, retries=0))
+    finally:
+        answered.set()
+        _settle(server, 1)
     assert r.status == "timeout" and r.body is None
     assert "total timeout" not in (r.error or "")
 
 
 def test_slow_drip_ends_at_the_total_timeout(net: Net, server: HTTPServer) -> None:
+    done = threading.Event()
+
     def drip(request: Request) -> Response:
         def chunks():  # each byte arrives well within read_timeout; only the total budget stops it
-            for _ in range(100):  # 10 s of drip: read to the end, the fetch would be "ok"
+            for _ in range(100):  # 10 s of drip (until the test is over): read to the end, it would be "ok"
+                if done.is_set():
+                    return
                 yield b"x"
                 time.sleep(0.1)
         return Response(chunks(), mimetype="application/octet-stream")
 
     server.expect_request("/drip").respond_with_handler(drip)
     start = time.monotonic()
-    r = net.get(server.url_for("/drip"), replace(LOOP, read_timeout=0.5, total_timeout=0.8))
+    try:
+        r = net.get(server.url_for("/drip"), replace(LOOP, read_timeout=0.5, total_timeout=0.8))
+    finally:
+        done.set()
     elapsed = time.monotonic() - start
     assert (r.status, r.body) == ("timeout", None) and "total timeout 0.8s" in (r.error or "")
     assert elapsed >= 0.7  # not before the budget (a lower bound: load cannot break it)
