@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from provscan.cli import cli
 from provscan.errors import EngineError
-from provscan.io.db import Database
+from provscan.io.db import Database, translate
 
 
 def run(*args: str | Path) -> Result:
@@ -129,3 +129,10 @@ def test_duckdb_error_without_a_file_is_an_engine_error(tmp_path: Path, make_sha
     assert line.startswith("Error: duckdb: ") and "Out of Memory" in line
     with Database() as db, pytest.raises(EngineError, match="^duckdb: .*no_such_table"):
         db.execute("SELECT * FROM no_such_table")
+
+
+def test_out_of_memory_while_reading_a_shard_is_not_blamed_on_the_shard(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.parquet", pa.table({"v": [str(i) * 20 for i in range(200_000)]}))
+    with Database(memory_limit="1MB") as db, pytest.raises(EngineError, match=f"^duckdb: Out of Memory.*reading {path}"):
+        with translate(path):  # as pipeline/rows.py reads a shard
+            db.con.execute(f"SELECT count(DISTINCT v) FROM {db.read_parquet_sql(path)}").fetchall()

@@ -125,14 +125,14 @@ class Database:
 @contextmanager
 def translate(path: str | Path | None = None) -> Iterator[None]:
     """Map DuckDB exceptions to provscan ones: a file's read errors name the file (ShardError),
-    the rest are EngineError."""
+    the rest are EngineError. Running out of memory is never the file's fault, even mid-read."""
     try:
         yield
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
-        if path is not None:
+        if path is not None and not isinstance(exc, duckdb.OutOfMemoryException):
             raise ShardError(path, message) from exc
-        raise EngineError(f"duckdb: {message}") from exc
+        raise EngineError(f"duckdb: {message}" + (f" (reading {path})" if path is not None else "")) from exc
 
 
 def _sql_str(value: str) -> str:
