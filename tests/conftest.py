@@ -91,3 +91,15 @@ def make_list(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_list_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled lists are cached per user (provscan.lists.store): tests use a cache of their own."""
+    old = os.environ.get("PROVSCAN_CACHE_DIR")
+    os.environ["PROVSCAN_CACHE_DIR"] = str(tmp_path_factory.mktemp("provscan-cache"))
+    yield
+    if old is None:
+        os.environ.pop("PROVSCAN_CACHE_DIR", None)
+    else:
+        os.environ["PROVSCAN_CACHE_DIR"] = old

@@ -33,9 +33,9 @@ def test_sample_data_with_shipped_config(tmp_path: Path) -> None:
         "example-domains", "example-urls", "example-hashed", "example-review", "example-optout", "license-policy"}
     for entry in result.manifest["shards"]:
         assert entry["rows_in"] == entry["rows_out"] + entry["rows_dropped"]
-        clean = pq.read_table(entry["output"])
+        clean = pq.read_table(result.output / entry["output"])
         assert clean.num_rows == entry["rows_out"]
-        assert hashlib.sha256(Path(entry["output"]).read_bytes()).hexdigest() == entry["output_sha256"]
+        assert hashlib.sha256((result.output / entry["output"]).read_bytes()).hexdigest() == entry["output_sha256"]
         assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
         source = pq.read_table(entry["path"])
         assert clean.schema == source.schema
@@ -46,7 +46,7 @@ def test_sample_data_with_shipped_config(tmp_path: Path) -> None:
         # the clean shard is the source minus exactly the dropped rows, in order
         keep = [i for i in range(source.num_rows) if i not in dropped]
         assert clean.equals(source.take(keep))
-        src_meta, out_meta = pq.ParquetFile(entry["path"]).metadata, pq.ParquetFile(entry["output"]).metadata
+        src_meta, out_meta = pq.ParquetFile(entry["path"]).metadata, pq.ParquetFile(result.output / entry["output"]).metadata
         assert out_meta.row_group(0).column(1).compression == src_meta.row_group(0).column(1).compression
     # flag-only rows are reported and kept
     review = flagged.filter(pa.compute.equal(flagged.column("list"), "example-review"))
@@ -70,7 +70,7 @@ def test_removal_list_drops_the_same_rows_from_a_copy(tmp_path: Path) -> None:
     again = scan(shards, ScanConfig(lists=_lists(removals)), output=tmp_path / "b")
     assert [e["rows_dropped"] for e in again.manifest["shards"]] == [e["rows_dropped"] for e in first.manifest["shards"]]
     for a, b in zip(first.manifest["shards"], again.manifest["shards"]):
-        assert Path(a["output"]).read_bytes() == Path(b["output"]).read_bytes()
+        assert (first.output / a["output"]).read_bytes() == (again.output / b["output"]).read_bytes()
 
 
 def test_same_scan_twice_is_byte_identical(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_real_laion_sample_keeps_pandas_metadata_and_counts(tmp_path: Path, make
     assert entry["rows_in"] == 10_000
     assert entry["rows_dropped"] == 641  # cdn.shopify.com rows, per the eval-data README
     assert entry["invalid_urls"] == 1  # the column-shifted row whose URL is "UNLIKELY"
-    clean = pq.read_table(entry["output"])
+    clean = pq.read_table(result.output / entry["output"])
     assert clean.schema.metadata[b"pandas"] == pq.read_schema(shard).metadata[b"pandas"]
     assert clean.num_rows == 10_000 - 641
 
@@ -124,7 +124,7 @@ def test_nested_columns_survive_export(tmp_path: Path, make_list) -> None:
     shard = eval_path("corpora", "img2dataset", "test_bbox.parquet")
     lst = make_list("d.txt", "# provscan-list: kind=domain\nnothing.example\n")
     result = scan([shard], lists=_lists(lst), output=tmp_path / "out")
-    assert pq.read_table(result.manifest["shards"][0]["output"]).equals(pq.read_table(shard))
+    assert pq.read_table(result.output / result.manifest["shards"][0]["output"]).equals(pq.read_table(shard))
 
 
 def test_no_export(tmp_path: Path, make_shard, make_list) -> None:

@@ -17,11 +17,20 @@ from provscan.config import DEFAULT_CONFIG_NAME, ListSpec, ScanConfig, load_conf
 from provscan.errors import ConfigError, ProvscanError
 from provscan.kinds import ALL_KINDS
 from provscan.lists.files import parse_list_arg
+from provscan.pipeline.signals import interruptible
 from provscan.progress import LineProgress, NullProgress
 
 
+class _Failure(click.ClickException):
+    """A provscan error as one line on stderr; exit 1, or 130/143 for an interrupted run."""
+
+    def __init__(self, exc: ProvscanError) -> None:
+        super().__init__(str(exc))
+        self.exit_code = getattr(exc, "exit_code", 1)
+
+
 def _fail(exc: ProvscanError) -> None:
-    raise click.ClickException(str(exc)) from exc
+    raise _Failure(exc) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,12 +59,19 @@ def cli() -> None:
 @click.option("--allow-addresses", multiple=True, metavar="CIDR", help="Let fetches reach these private ranges (e.g. 127.0.0.0/8 for tests).")
 @click.option("--allow-private-addresses", is_flag=True, help="Let fetches reach every private address (intranets).")
 @click.option("--check-consent", is_flag=True, help="Check X-Robots-Tag, TDMRep and robots.txt per row (cached per origin).")
+@click.option("--resume", is_flag=True, help="Keep the shards an interrupted run committed; redo the rest.")
+@click.option("--workers", type=click.IntRange(1), help="Processes on this machine (default 1).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run shards here, or as Ray tasks (extra provscan[ray]).")
+@click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster instead of starting a local Ray.")
+@click.option("--part", metavar="I/N", help="Array job: scan only shards k % N == I; then run 'provscan merge OUT'.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...], output: str | None, no_export: bool,
          url_column: str | None, id_column: str | None, redact_urls: bool, hash_columns: tuple[str, ...],
          images: tuple[str, ...], fetch: bool, dihedral: bool, concurrency: int | None, per_host: int | None,
          timeout: float | None, max_image_bytes: int | None, allow_addresses: tuple[str, ...],
-         allow_private_addresses: bool, check_consent: bool, quiet: bool) -> None:
+         allow_private_addresses: bool, check_consent: bool, resume: bool, workers: int | None, executor: str,
+         ray_address: str | None, part: str | None, quiet: bool) -> None:
     """Match every row of SHARDS (parquet files, directories, quoted globs) against the lists.
 
     \b
@@ -94,12 +110,57 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
         if check_consent:
             overrides["consent"] = replace(config.consent, check=True)
         show = not quiet and sys.stderr.isatty()
-        result = run_scan(list(shards), config, progress=LineProgress() if show else NullProgress(), **overrides)
+        with interruptible():
+            result = run_scan(list(shards), config, progress=LineProgress() if show else NullProgress(),
+                              resume=resume, workers=workers, executor=executor, ray_address=ray_address,
+                              part=_part(part), **overrides)
     except ProvscanError as exc:
         _fail(exc)
         return
-    if not quiet:
+    if resume:
+        total = result.kept + sum(result.redone.values())
+        reasons = ", ".join(f"{why}: {n}" if len(result.redone) > 1 else why for why, n in result.redone.items())
+        redo = f"; redoing {sum(result.redone.values())} ({reasons})" if result.redone else ""
+        click.echo(f"resume: kept {result.kept} of {total} shards{redo}", err=True)
+    if result.manifest is None:
+        click.echo(f"part {part}: {result.committed} shards committed ({result.kept} kept from earlier); "
+                   f"when every part is done run: provscan merge {result.output}", err=True)
+    elif not quiet:
         click.echo(format_summary(result.manifest))
+
+
+@cli.command()
+@click.argument("output", type=click.Path(file_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="No summary table.")
+def merge(output: str, quiet: bool) -> None:
+    """Finish a run whose shards were scanned as array-job parts (--part I/N).
+
+    Refuses while any shard is missing, naming them.
+
+    \b
+    Example:
+        provscan scan shards/ -o out --part 0/2 ; provscan scan shards/ -o out --part 1/2
+        provscan merge out
+    """
+    from provscan.pipeline.driver import merge_run
+
+    try:
+        with interruptible():
+            result = merge_run(output)
+    except ProvscanError as exc:
+        _fail(exc)
+        return
+    if not quiet and result.manifest is not None:
+        click.echo(format_summary(result.manifest))
+
+
+def _part(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    i, sep, n = text.partition("/")
+    if not (sep and i.isdigit() and n.isdigit() and int(i) < int(n)):
+        raise ConfigError(f"--part {text!r}: expected I/N with 0 <= I < N, e.g. --part 0/4")
+    return int(i), int(n)
 
 
 def _pairs(items: tuple[str, ...]) -> dict[str, str]:

@@ -51,6 +51,7 @@ class ScanConfig:
     lists: tuple[ListSpec, ...] = ()
     output: Path = Path("provscan-out")
     export: bool = True
+    workers: int = 1  # processes on this machine (--workers)
     url_column: str | None = None
     id_column: str | None = None
     hash_columns: Mapping[str, str] = field(default_factory=dict)
@@ -78,7 +79,7 @@ class ScanConfig:
         return data
 
 
-_SCAN_KEYS = {"output", "export", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral"}
+_SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral"}
 _TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch"}
 
 

@@ -13,6 +13,7 @@ into this tree where the dependency is used, so callers catch one base class::
     ├── OutputError        the output directory cannot be written
     ├── EngineError        DuckDB failed on a query that names no file (memory, spill space, a bug)
     ├── IntegrityError     an invariant failed (rows in != rows kept + rows dropped): a bug, never data
+    ├── RunInterrupted     SIGINT/SIGTERM stopped the run; committed shards are kept for ``--resume``
     └── MissingDependency  an optional extra (e.g. ``provscan[pdq]``) is not installed
 """
 
@@ -74,3 +75,12 @@ class IntegrityError(ProvscanError):
 
 class MissingDependency(ProvscanError):
     """An optional extra is needed for what was asked; the message names the ``pip install``."""
+
+
+class RunInterrupted(ProvscanError):
+    """SIGINT or SIGTERM stopped the run; every committed shard is kept for ``--resume``."""
+
+    def __init__(self, done: int | None, total: int | None, signum: int) -> None:
+        self.done, self.total, self.exit_code = done, total, 128 + signum
+        progress = f"{done} of {total} shards done" if total is not None else "before any shard was scanned"
+        super().__init__(f"interrupted: {progress}; run the same command with --resume to continue")

@@ -91,6 +91,11 @@ class Database:
         with self._registered(table) as view:
             self.con.execute(f'INSERT INTO "{name}" SELECT * FROM {view}')
 
+    def append_by_name(self, name: str, table: pa.Table) -> None:
+        """Append an Arrow table by column name; columns it lacks are NULL."""
+        with self._registered(table) as view:
+            self.con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM {view}')
+
     @contextmanager
     def _registered(self, table: pa.Table) -> Iterator[str]:
         """An Arrow table visible to SQL for the duration of one statement."""

@@ -44,14 +44,24 @@ class Columns:
     hashes: Mapping[str, str] = field(default_factory=dict)  # kind -> column
 
 
-def expand_shards(inputs: Iterable[str | Path]) -> list[Shard]:
-    """Resolve files, directories and globs into shards; the same clean/ name twice is an error."""
+def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) -> list[Shard]:
+    """Resolve files, directories and globs into shards; the same clean/ name twice is an error.
+
+    ``exclude`` (the run's output directory) is skipped when a directory or glob is walked, so
+    ``scan d/ -o d/out`` never scans its own earlier outputs.
+    """
+    skip = exclude.resolve() if exclude is not None else None
+
+    def walked(p: Path) -> bool:
+        return p.is_file() and not (skip is not None and p.resolve().is_relative_to(skip))
+
     shards: list[Shard] = []
     for item in inputs:
         text = str(item)
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+            inside = skip is not None and path.resolve().is_relative_to(skip)  # scanning OUT itself: no skip
+            found = sorted(p for p in path.rglob("*.parquet") if (p.is_file() if inside else walked(p)))
             if not found:
                 raise ShardError(text, "directory contains no *.parquet file")
             shards += [Shard(p, str(p), p.relative_to(path).as_posix()) for p in found]
@@ -61,7 +71,7 @@ def expand_shards(inputs: Iterable[str | Path]) -> list[Shard]:
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise ShardError(text, "no file matches this pattern")
-            shards += [Shard(Path(m), m, Path(m).name) for m in matches if Path(m).is_file()]
+            shards += [Shard(Path(m), m, Path(m).name) for m in matches if walked(Path(m))]
         else:
             raise ShardError(text, "no such file or directory")
     if not shards:

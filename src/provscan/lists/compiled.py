@@ -1,7 +1,8 @@
 """Compiled lists: every configured list loaded once, checked, and installed as DuckDB tables.
 
-Compilation is separate from scanning so the lists are parsed once per run (not per shard) and so a
-later distributed driver can ship the compiled tables to workers instead of the raw files.
+Compilation is separate from scanning so the lists are parsed once per run (not per shard, and not
+again when :mod:`provscan.lists.store` has them cached), and so workers load the compiled tables
+from the run's copy instead of the raw files.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from provscan.config import ListSpec
 from provscan.io.db import Database
 from provscan.errors import ConfigError
 from provscan.kinds import EXACT_IMAGE_KINDS
-from provscan.lists.files import LoadedList, load_list
+from provscan.lists.files import LoadedList
+from provscan.lists.store import load_cached
 
 _URL_EXPRESSION_KINDS = ("url", "optout")
 
@@ -51,13 +53,17 @@ class CompiledLists:
 
 def compile_lists(specs: Sequence[ListSpec]) -> CompiledLists:
     """Load every list; two lists with one name would make the report ambiguous, so that is an error."""
-    loaded = [load_list(s.path, kind=s.kind, name=s.name, action=s.action, params=dict(s.params)) for s in specs]
+    loaded = [load_cached(s) for s in specs]
     seen: dict[str, str] = {}
     for lst in loaded:
         if lst.name in seen:
             raise ConfigError(f"{lst.path}: list name {lst.name!r} is already used by {seen[lst.name]}; set name=")
         seen[lst.name] = lst.path
     return CompiledLists(tuple(loaded))
+
+
+TABLES = ("l_lists", "l_domain", "l_url", "l_registry", "l_urlhash", "l_image")
+"""The lookup tables :func:`install` creates: what stages may declare they read."""
 
 
 def install(db: Database, compiled: CompiledLists) -> None:

@@ -1,43 +1,52 @@
-"""The driver: check everything up front, run shards one by one, merge, write the manifest last.
+"""The driver: plan, check, run the shard tasks, merge; the manifest last.
 
 ``scan()`` is the library entry point; the CLI only parses options and formats its result. Every
-shard is checked (readable, has a URL column) and every list compiled before the first byte of
-output, so a bad input fails fast instead of leaving half a run behind.
+shard is checked (readable, has the columns the lists need) and every list compiled before the
+first byte of output, and OUT is locked and checked (see :mod:`provscan.pipeline.outdir`), so a bad
+input fails fast instead of leaving half a run behind. Each shard's results are committed as soon
+as it is done (:mod:`provscan.pipeline.commit`); ``resume=True`` keeps the commits that still match,
+and the merge reads commits in plan order, whichever executor ran them.
 """
 
 from __future__ import annotations
 
-import shutil
-from concurrent.futures import ThreadPoolExecutor
-from collections import Counter
+import hashlib
+import json
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from provscan._version import __version__
-from provscan.lists.compiled import CompiledLists, compile_lists, install
 from provscan.config import ScanConfig
-from provscan.io.db import Database
-from provscan.pipeline.shard import Matcher, ShardContext, ShardOutcome, export_shard, match_shard, url_matchers
-from provscan.errors import OutputError
+from provscan.errors import ConfigError, RunInterrupted
+from provscan.io.db import DEFAULT_MEMORY_LIMIT, Database
 from provscan.io.export import count_rows
-from provscan.stages.license import LicenseStage
-from provscan.progress import NullProgress, Progress
-from provscan.io.atomic import write_json
-from provscan.sinks.flagged import FlaggedWriter, write_removals
 from provscan.io.shards import detect_columns, expand_shards, read_schema
-from provscan.sinks.summary import Summary
+from provscan.lists.compiled import CompiledLists, compile_lists
+from provscan.lists.store import save_lists
+from provscan.pipeline import signals
+from provscan.pipeline.commit import STATE_DIR, discard, read_commit, still_valid
+from provscan.pipeline.merge import RunState, merge
+from provscan.pipeline.outdir import FINAL_OUTPUTS, OutputDir
+from provscan.pipeline.session import RunSpec
+from provscan.pipeline.shard import ShardTask
+from provscan.progress import NullProgress, Progress
+
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
 class ScanResult:
     output: Path
-    manifest: dict[str, Any]
-    summary: dict[str, Any]
+    manifest: dict[str, Any] | None  # None for an array-job part: the merge writes it
+    summary: dict[str, Any] | None
+    committed: int = 0  # shards this call committed (the others were kept from earlier, or another part's)
+    kept: int = 0  # committed shards kept by --resume
+    redone: dict[str, int] = field(default_factory=dict)  # why shards were not kept: reason -> shards
 
 
 def scan(
@@ -45,18 +54,86 @@ def scan(
     config: ScanConfig | None = None,
     *,
     progress: Progress | None = None,
+    resume: bool = False,
+    workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    part: tuple[int, int] | None = None,
     **overrides: Any,
 ) -> ScanResult:
     """Scan shards against the configured lists and policy; write the report, export and manifest.
 
     ``overrides`` replace fields of ``config`` (e.g. ``output=``, ``export=False``, ``lists=``).
+    ``part=(i, n)`` scans only shards ``k % n == i`` and commits them; ``merge()`` finishes the run.
     """
     config = (config or ScanConfig()).with_overrides(**overrides)
     progress = progress or NullProgress()
-    started = datetime.now(timezone.utc)
+    workers = workers or config.workers
+    _check_run_options(workers, executor, part)
+    out = Path(config.output)
+    tasks = plan(shards, config, out)
+    compiled = compile_lists(config.lists)
+    _preflight(compiled, config)
+    fingerprint = run_fingerprint(config, compiled)
+    state = RunState(fingerprint, _now(), config.to_dict(), compiled.manifest(),
+                     [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks])
+    selected = tasks if part is None else [t for t in tasks if t.index % part[1] == part[0]]
+    with OutputDir(out, part=part[0] if part else None) as outdir:
+        outdir.check_inputs([t.shard for t in tasks],
+                            [out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in tasks])
+        outdir.check_ownership()
+        kept, redone = _keep_or_reset(outdir, selected, fingerprint, resume=resume or part is not None)
+        earlier = RunState.load(out)
+        if part is not None and earlier is not None and earlier.fingerprint == fingerprint:
+            state = replace(state, started=earlier.started)  # parts of one run share its start time
+        state.save(out)
+        todo = [t for t in selected if t.index not in kept]
+        spec = RunSpec(out, _divide_fetch(config, workers), fingerprint, **_resources(workers))
+        if workers > 1 or executor == "ray":
+            save_lists(compiled.lists, out / STATE_DIR / "lists")
+        progress.start(len(selected), sum(count_rows(t.shard.path) for t in selected))
+        done = len(kept)
+
+        def on_commit(entry: dict[str, Any]) -> None:
+            nonlocal done
+            done += 1
+            progress.advance(entry["rows_in"], entry["findings"])
+
+        try:
+            _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor, ray_address=ray_address)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
+                raise RunInterrupted(done, len(selected), signals.received() or 2) from None
+            raise
+        finally:
+            progress.finish()
+        if part is not None:
+            return ScanResult(out, None, None, committed=len(todo), kept=len(kept), redone=redone)
+        with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
+            manifest, summary = merge(out, state, db)
+    return ScanResult(out, manifest, summary, committed=len(todo), kept=len(kept), redone=redone)
+
+
+def merge_run(out: str | Path) -> ScanResult:
+    """``provscan merge OUT``: finish a run whose shards were committed by array-job parts."""
+    out = Path(out)
+    if not (out / STATE_DIR / "run.json").is_file():
+        raise ConfigError(f"{out}: no provscan run to merge here (no {STATE_DIR}/run.json)")
+    with OutputDir(out) as outdir:
+        state = RunState.load(out)
+        if state is None:
+            raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
+        outdir.remove_leftovers(keep=_committed_outputs(out, state))
+        with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
+            manifest, summary = merge(out, state, db)
+    return ScanResult(out, manifest, summary)
+
+
+def plan(shards: Sequence[str | Path] | str | Path, config: ScanConfig, out: Path) -> list[ShardTask]:
+    """Every shard, its columns checked, in the run's merge order."""
     inputs = [shards] if isinstance(shards, (str, Path)) else list(shards)
-    plan = []
-    for shard in expand_shards(inputs):
+    tasks = []
+    for index, shard in enumerate(expand_shards(inputs, exclude=out)):
         columns = detect_columns(
             shard,
             read_schema(shard),
@@ -65,92 +142,98 @@ def scan(
             license_column=config.licenses.column,
             hash_columns=config.hash_columns,
         )
-        plan.append((shard, columns))
-    compiled = compile_lists(config.lists)
-    _preflight(compiled, config)
-    out = _prepare_output(Path(config.output))
-    summary = Summary()
-    entries: list[dict[str, Any]] = []
-    flagged = FlaggedWriter(out / "flagged.parquet")
-    progress.start(len(plan), sum(count_rows(s.path) for s, _ in plan))
-    closers: list = []
-    ok = False
-
-    def merge(outcome: ShardOutcome) -> None:
-        flagged.write(outcome.findings)
-        db.append("removals", pa.table({"h": outcome.removals}))
-        summary.add(outcome.entry, outcome.findings, outcome.hosts)
-        for section, counts in outcome.counts.items():
-            summary.add_counts(section, counts)
-        entries.append(outcome.entry)
-        progress.advance(outcome.entry["rows_in"], outcome.findings.num_rows)
-
-    try:
-        with Database(temp_dir=out / ".provscan-tmp") as db:
-            install(db, compiled)
-            db.execute("CREATE OR REPLACE TEMP TABLE removals (h VARCHAR)")  # may grow past memory: DuckDB spills
-            matchers = _stages(db, compiled, config, out, closers)
-            # The export of shard i (pyarrow, releases the GIL) overlaps the matching of shard i+1
-            # (DuckDB); results are merged strictly in shard order.
-            with ThreadPoolExecutor(1, thread_name_prefix="provscan-export") as exporter:
-                pending = None
-                for shard, columns in plan:
-                    ctx = ShardContext(db, shard, columns, compiled, config, out)
-                    outcome = match_shard(ctx, matchers)
-                    if pending is not None:
-                        merge(pending.result())
-                    clean = out / "clean" / shard.relative if config.export else None
-                    pending = exporter.submit(export_shard, outcome, shard, clean)
-                if pending is not None:
-                    merge(pending.result())
-            ok = True
-            for close in closers:
-                close(True)
-            removal_count = write_removals(
-                out / "removals.sha256.txt", db.batches("SELECT DISTINCT h FROM removals ORDER BY h")
-            )
-        flagged.close()
-    except BaseException:
-        flagged.abort()
-        if not ok:
-            for close in closers:
-                close(False)
-        raise
-    finally:
-        progress.finish()
-        shutil.rmtree(out / ".provscan-tmp", ignore_errors=True)
-    summary_data = summary.to_dict()
-    write_json(out / "summary.json", summary_data)
-    manifest = _manifest(config, compiled, entries, started, removal_count)
-    write_json(out / "manifest.json", manifest)
-    return ScanResult(out, manifest, summary_data)
+        tasks.append(ShardTask(index, shard, columns))
+    return tasks
 
 
-def _stages(db: Database, compiled: CompiledLists, config: ScanConfig, out: Path, closers: list) -> list[Matcher]:
-    """The stages this run needs, in order: URL lists first (a row they drop is never fetched),
-    licences, image hashes from columns and local files, fetches, consent, then image matching."""
-    from provscan.stages.image import ImageStage, image_kinds  # PIL/imagehash: only for runs that need them
+def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
+    """What makes two runs' per-shard results interchangeable: version, settings, exact list bytes."""
+    settings = config.to_dict()
+    for key in ("output", "workers", "source"):
+        settings.pop(key, None)
+    lists = [{k: lst[k] for k in ("name", "kind", "action", "sha256", "params")} for lst in compiled.manifest()]
+    blob = json.dumps({"version": __version__, "config": settings, "lists": lists}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
-    stages: list[Matcher] = [*url_matchers(compiled), LicenseStage(config, bool(compiled.of_kind("license-registry")))]
-    kinds = image_kinds(compiled)
-    if kinds or config.fetch:
-        images = ImageStage(db, compiled, config)
-        stages.append(images.collect)
-        if config.fetch:
-            from provscan.stages.fetch import FetchStage
 
-            fetch = FetchStage(db, compiled, config, out, kinds)
-            closers.append(fetch.close)
-            stages.append(fetch)
-    if config.consent.check:
-        from provscan.stages.consent import ConsentStage
+def _keep_or_reset(outdir: OutputDir, tasks: list[ShardTask], fingerprint: str, *,
+                   resume: bool) -> tuple[set[int], dict[str, int]]:
+    """With ``resume``, the shards whose commits still hold; otherwise start from nothing."""
+    out = outdir.out
+    (out / "manifest.json").unlink(missing_ok=True)  # from here on, OUT does not look complete
+    kept: set[int] = set()
+    keep_files: set[Path] = set()
+    redone: Counter[str] = Counter()
+    for task in tasks if resume else ():
+        found = read_commit(out, task.index)
+        why = "not committed" if found is None else still_valid(found, task, fingerprint, out)
+        if found is not None and why is None:
+            kept.add(task.index)
+            if found.entry.get("output"):
+                keep_files.add(out / found.entry["output"])
+        else:
+            redone[str(why)] += 1
+    if outdir.part is None:
+        outdir.remove_leftovers(keep=keep_files)
+        outdir.reset_state(keep_commits=resume)
+    for task in tasks:
+        if task.index not in kept:
+            discard(out, task.index)
+    return kept, dict(sorted(redone.items()))
 
-        consent = ConsentStage(compiled, config)
-        closers.append(consent.close)
-        stages.append(consent)
-    if kinds or config.fetch:
-        stages.append(images.match)
-    return stages
+
+def _committed_outputs(out: Path, state: RunState) -> set[Path]:
+    outputs = set()
+    for shard in state.shards:
+        found = read_commit(out, shard["index"])
+        if found is not None and found.entry.get("output"):
+            outputs.add(out / found.entry["output"])
+    return outputs
+
+
+def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
+             workers: int, executor: str, ray_address: str | None) -> None:
+    from provscan.pipeline import executors
+
+    if executor == "ray":
+        from provscan.pipeline.ray_exec import run_ray
+
+        run_ray(spec, tasks, on_commit, address=ray_address)
+    elif workers > 1:
+        executors.run_processes(spec, tasks, workers, on_commit)
+    else:
+        executors.run_serial(spec, compiled, tasks, on_commit)
+
+
+def _check_run_options(workers: int, executor: str, part: tuple[int, int] | None) -> None:
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r} (executors: {', '.join(EXECUTORS)})")
+    if part is not None and not (part[1] >= 1 and 0 <= part[0] < part[1]):
+        raise ConfigError(f"--part {part[0]}/{part[1]}: expected I/N with 0 <= I < N")
+
+
+def _resources(workers: int) -> dict[str, Any]:
+    """DuckDB threads and memory divided among the workers: the run keeps the one-process bound."""
+    if workers <= 1:
+        return {}
+    cpus = os.cpu_count() or 2
+    limit_mb = int(DEFAULT_MEMORY_LIMIT.removesuffix("GB")) * 1000 // workers
+    return {"threads": max(1, cpus // workers), "memory_limit": f"{max(limit_mb, 100)}MB"}
+
+
+def _divide_fetch(config: ScanConfig, workers: int) -> ScanConfig:
+    """Concurrency and per-host limits split among workers: a host never sees more than --per-host."""
+    if workers <= 1 or not (config.fetch or config.consent.check):
+        return config
+    from provscan.net.fetch import FetchPolicy
+
+    options = dict(config.fetch_options)
+    for key in ("concurrency", "per_host"):
+        total = int(options.get(key, getattr(FetchPolicy, key)))
+        options[key] = max(1, total // workers)
+    return replace(config, fetch_options=options)
 
 
 def _preflight(compiled: CompiledLists, config: ScanConfig) -> None:
@@ -165,36 +248,5 @@ def _preflight(compiled: CompiledLists, config: ScanConfig) -> None:
         fetch_policy(config)
 
 
-def _manifest(
-    config: ScanConfig, compiled: CompiledLists, entries: list[dict[str, Any]], started: datetime, removals: int
-) -> dict[str, Any]:
-    totals: Counter[str] = Counter()
-    for entry in entries:
-        for key, value in entry.items():
-            if isinstance(value, int) and not isinstance(value, bool):
-                totals[key] += value
-    if totals["rows_in"] != totals["rows_out"] + totals["rows_dropped"]:
-        raise OutputError("manifest.json", "totals do not add up; refusing to write the manifest")
-    return {
-        "provscan_version": __version__,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": config.to_dict(),
-        "lists": compiled.manifest(),
-        "shards": entries,
-        "totals": {**dict(totals), "shards": len(entries), "removals": removals},
-    }
-
-
-def _prepare_output(out: Path) -> Path:
-    """Create OUT and prove it is writable; remove an old manifest so a failed run cannot look complete."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".provscan-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-        for stale in ("manifest.json", "summary.json"):
-            (out / stale).unlink(missing_ok=True)
-    except OSError as exc:
-        raise OutputError(out, f"output directory is not writable: {exc.strerror or exc}") from exc
-    return out
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

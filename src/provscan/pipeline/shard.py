@@ -1,15 +1,14 @@
-"""Scanning one shard: (shard, compiled lists, policy) -> findings, cleaned shard, manifest entry.
+"""One shard, the unit of work: (shard, session) -> findings, removals, cleaned shard, manifest entry.
 
-This is the unit of work a driver runs and merges (see :mod:`provscan.scan`). It owns the order of
-the stages and the shard's invariant, rows in = rows kept + rows dropped, which it checks against the
-file it actually wrote before anything is reported.
+Two phases so a driver can overlap them: :func:`match_shard` runs the stages in DuckDB;
+:func:`export_shard` writes the cleaned shard with pyarrow (no DuckDB, so it can run beside the
+next shard's matching) and checks the shard's invariant, rows in = rows kept + rows dropped,
+against the file it actually wrote, before anything is committed.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,69 +16,49 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from provscan.pipeline import rows
-from provscan.stages import url as urlmatch
-from provscan.urls.sql import expression_sha256_sql
-from provscan.lists.compiled import CompiledLists
-from provscan.config import ScanConfig
-from provscan.io.db import Database, sql_literal
 from provscan.errors import IntegrityError
+from provscan.io.db import Database, sql_literal
 from provscan.io.export import count_rows, export_clean
 from provscan.io.shards import Columns, Shard, file_sha256
+from provscan.pipeline import rows
+from provscan.pipeline.stage import HITS_DDL, ShardContext, Stage
+from provscan.urls.sql import expression_sha256_sql
 
 
-@dataclass
-class ShardContext:
-    """What a matcher sees: the database holding ``raw``/``hits``, the shard and the run's settings."""
+@dataclass(frozen=True)
+class ShardTask:
+    """What a worker needs to scan one shard (picklable: it crosses process and Ray boundaries)."""
 
-    db: Database
+    index: int  # position in the run's plan: the merge order
     shard: Shard
     columns: Columns
-    compiled: CompiledLists
-    config: ScanConfig
-    out_dir: Path
-    stats: dict[str, Any] = field(default_factory=dict)  # per-shard counters for the manifest
-    counts: dict[str, Counter[str]] = field(default_factory=dict)  # breakdowns for summary.json
-    headers: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # fetched rows' consent headers
 
-
-Matcher = Callable[[ShardContext], None]
-"""A stage that inserts its matches into ``hits`` (and may add counters to ``ctx.stats``)."""
+    @property
+    def clean_name(self) -> str:
+        """The cleaned shard's path relative to OUT."""
+        return f"clean/{self.shard.relative}"
 
 
 @dataclass
 class ShardOutcome:
+    task: ShardTask
     findings: pa.Table
-    removals: pa.ChunkedArray  # SHA-256 of dropped rows' canonical expressions (distinct in the shard)
-    hosts: dict[str, int]  # flagged rows per canonical host, for the summary
-    counts: dict[str, Counter[str]]
-    entry: dict[str, Any]
-    seconds: float
-    dropped: np.ndarray  # sorted row numbers with a drop match
+    removals: pa.Array  # SHA-256 of dropped rows' canonical expressions (distinct in the shard)
+    fetch_log: pa.Table | None  # fetch.parquet rows, when the fetch stage ran
+    entry: dict[str, Any]  # the shard's manifest entry
+    summary: dict[str, Any]  # the shard's contribution to summary.json
+    dropped: np.ndarray = field(repr=False)  # sorted row numbers with a drop match
 
 
-def url_matchers(compiled: CompiledLists) -> list[Matcher]:
-    """The URL-list stages this run needs; kinds with no list cost nothing."""
-    stages: list[Matcher] = []
-    if compiled.of_kind("domain"):
-        stages.append(lambda ctx: urlmatch.match_domains(ctx.db))
-    if compiled.of_kind("url", "optout"):
-        stages.append(lambda ctx: urlmatch.match_expressions(ctx.db))
-    if compiled.of_kind("url-sha256"):
-        stages.append(lambda ctx: ctx.stats.__setitem__("expressions_hashed", urlmatch.match_hashed(ctx.db)))
-    return stages
-
-
-def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
+def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext) -> ShardOutcome:
     """Phase 1, in DuckDB: load the shard's rows, run the stages, collect findings and drops."""
-    started = time.perf_counter()
-    db, shard = ctx.db, ctx.shard
-    # One full read from disk that also warms the page cache for DuckDB's read and the export's.
-    shard_sha = file_sha256(shard.path)
-    rows.load_rows(db, shard, ctx.columns)
+    shard = task.shard
+    shard_sha = file_sha256(shard.path)  # one full read, which also warms the page cache for DuckDB's
+    rows.load_rows(db, shard, task.columns)
+    db.execute(HITS_DDL)
     rows_in, null_urls, invalid_urls = rows.url_counts(db)
-    for matcher in matchers:
-        matcher(ctx)
+    for stage in stages:
+        stage.run(ctx)
     findings = _findings(db, shard, redact=ctx.config.redact_urls)
     dropped = np.asarray(
         db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
@@ -87,8 +66,8 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
     )
     removals = db.arrow(
         f"""SELECT DISTINCT {expression_sha256_sql()} AS h FROM raw
-            WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop')"""
-    ).column(0)
+            WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop') ORDER BY h"""
+    ).column(0).combine_chunks()
     entry: dict[str, Any] = {
         "path": shard.given,
         "sha256": shard_sha,
@@ -101,25 +80,24 @@ def match_shard(ctx: ShardContext, matchers: list[Matcher]) -> ShardOutcome:
         "findings": findings.num_rows,
         **ctx.stats,
     }
-    hosts = dict(
-        db.rows("SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY r.host")
-    )
-    db.drop("raw", "hits")
-    return ShardOutcome(findings, removals, hosts, ctx.counts, entry, time.perf_counter() - started, dropped)
+    summary = _summary(db, ctx)
+    fetch_log = db.arrow("SELECT * FROM fetch_log") if "fetch_log" in _tables(db) else None
+    db.drop("raw", "hits", "fetch_log", "fetch_headers")
+    return ShardOutcome(task, findings, removals, fetch_log, entry, summary, dropped)
 
 
-def export_shard(outcome: ShardOutcome, shard: Shard, clean_path: Path | None) -> ShardOutcome:
-    """Phase 2, pyarrow only (no DuckDB, so it can overlap the next shard's phase 1): write the
-    cleaned shard and check rows in = rows kept + rows dropped against the file written."""
-    entry, dropped = outcome.entry, outcome.dropped
-    if clean_path is not None:
+def export_shard(outcome: ShardOutcome, out: Path, *, export: bool) -> ShardOutcome:
+    """Phase 2, pyarrow only: write the cleaned shard and check rows in = rows kept + rows dropped."""
+    entry, dropped, shard = outcome.entry, outcome.dropped, outcome.task.shard
+    if export:
+        clean_path = out / outcome.task.clean_name
         written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given)
         on_disk = count_rows(clean_path)
         if not (written == on_disk == entry["rows_in"] - dropped.size):
             raise IntegrityError(
                 f"{shard.given}: rows in {entry['rows_in']} != rows kept {on_disk} + rows dropped {dropped.size}"
             )
-        entry["output"] = str(clean_path)
+        entry["output"] = outcome.task.clean_name
         entry["output_sha256"] = output_sha
         entry["rows_out"] = on_disk
     if entry["rows_in"] != entry["rows_out"] + entry["rows_dropped"]:
@@ -127,9 +105,21 @@ def export_shard(outcome: ShardOutcome, shard: Shard, clean_path: Path | None) -
     return outcome
 
 
-def scan_shard(ctx: ShardContext, matchers: list[Matcher], *, clean_path: Path | None) -> ShardOutcome:
-    """Both phases for one shard: the unit of work, as a function of (shard, lists, policy)."""
-    return export_shard(match_shard(ctx, matchers), ctx.shard, clean_path)
+def _summary(db: Database, ctx: ShardContext) -> dict[str, Any]:
+    """The shard's part of summary.json, computed in SQL: counts merge by addition across shards."""
+    by: dict[str, dict[str, int]] = {}
+    for key in ("list", "kind", "action"):
+        by[f"findings_by_{key}"] = dict(db.rows(f"SELECT {key}, count(*) FROM hits GROUP BY 1 ORDER BY 1"))
+    by["rows_by_list"] = dict(db.rows("SELECT list, count(DISTINCT row) FROM hits GROUP BY 1 ORDER BY 1"))
+    by["flagged_hosts"] = dict(db.rows(
+        "SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ))
+    extra = {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
+    return {**by, "extra": extra}
+
+
+def _tables(db: Database) -> set[str]:
+    return {name for (name,) in db.rows("SELECT table_name FROM duckdb_tables() WHERE temporary")}
 
 
 def _findings(db: Database, shard: Shard, *, redact: bool) -> pa.Table:

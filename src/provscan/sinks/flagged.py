@@ -47,6 +47,15 @@ class ParquetSink:
         except OSError as exc:
             raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
 
+    def __enter__(self) -> ParquetSink:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
     def write(self, table: pa.Table) -> None:
         if table.num_rows:
             self._writer.write_table(table.select(self.schema.names).cast(self.schema))

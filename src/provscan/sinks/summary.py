@@ -5,48 +5,37 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import pyarrow as pa
-
 TOP_DOMAINS = 25
 
 
 class Summary:
-    """Accumulates per-shard findings into counts by list, kind, action, shard and flagged domain."""
+    """Adds up the shards' summary parts (computed per shard in SQL) into ``summary.json``."""
 
     def __init__(self) -> None:
-        self.findings_by: dict[str, Counter[str]] = {k: Counter() for k in ("list", "kind", "action")}
-        self.rows_by_list: Counter[str] = Counter()
+        self.counts: dict[str, Counter[str]] = {
+            k: Counter() for k in ("findings_by_list", "rows_by_list", "findings_by_kind", "findings_by_action")
+        }
         self.shards: dict[str, dict[str, int]] = {}
         self.domains: Counter[str] = Counter()
         self.extra: dict[str, Counter[str]] = {}
 
-    def add(self, entry: dict[str, Any], findings: pa.Table, hosts: dict[str, int]) -> None:
-        """Merge one shard: its manifest entry, its findings and its flagged rows per canonical host."""
+    def add(self, entry: dict[str, Any], part: dict[str, Any]) -> None:
+        """Merge one shard: its manifest entry and its summary part (see ``pipeline.shard``)."""
         self.shards[entry["path"]] = {
             k: entry[k] for k in ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")
         }
-        self.domains.update(hosts)
-        if not findings.num_rows:
-            return
-        data = findings.select(["row", "list", "kind", "action"]).to_pydict()
-        for key in self.findings_by:
-            self.findings_by[key].update(data[key])
-        self.rows_by_list.update(lst for lst, _ in set(zip(data["list"], data["row"])))
-
-    def add_counts(self, section: str, counts: dict[str, int]) -> None:
-        """Extra breakdowns (licences, fetch statuses) contributed by other stages."""
-        self.extra.setdefault(section, Counter()).update(counts)
+        for key, counter in self.counts.items():
+            counter.update(part.get(key, {}))
+        self.domains.update(part.get("flagged_hosts", {}))
+        for section, counts in part.get("extra", {}).items():
+            self.extra.setdefault(section, Counter()).update(counts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "findings_by_list": dict(sorted(self.findings_by["list"].items())),
-            "rows_by_list": dict(sorted(self.rows_by_list.items())),
-            "findings_by_kind": dict(sorted(self.findings_by["kind"].items())),
-            "findings_by_action": dict(sorted(self.findings_by["action"].items())),
+            **{k: dict(sorted(v.items())) for k, v in self.counts.items()},
             "shards": self.shards,
             "top_flagged_domains": [
                 {"domain": d, "rows": n} for d, n in sorted(self.domains.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DOMAINS]
             ],
             **{k: dict(sorted(v.items())) for k, v in sorted(self.extra.items())},
         }
-

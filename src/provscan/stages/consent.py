@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
+from provscan.pipeline.stage import BaseStage, ShardContext
 from provscan.consent.signals import ConsentCache
-from provscan.io.db import sql_literal
 from provscan.net.fetch import Fetcher
 from provscan.net.headers import header_pairs
 from provscan.net.transport import LoopThread
@@ -33,8 +32,14 @@ CONSENT_LIST = "consent"
 _BATCH = 2_000
 
 
-class ConsentStage:
+class ConsentStage(BaseStage):
+    """Opt-out signals per row; reads the fetch stage's ``fetch_headers`` when images were fetched."""
+
+    name = "consent"
+    writes = ("hits",)
+
     def __init__(self, compiled: CompiledLists, config: ScanConfig) -> None:
+        self.reads = ("raw", "hits", "fetch_log", "fetch_headers") if config.fetch else ("raw", "hits")
         self.policy = fetch_policy(config)
         self.action = config.consent.action
         self.agents = config.consent.agents or DEFAULT_AI_AGENTS
@@ -42,13 +47,17 @@ class ConsentStage:
         self.fetcher = Fetcher(self.policy, redirect_check=RedirectChecker(compiled))
         self.cache = ConsentCache(self.fetcher.get_text, agents=self.agents, directives=config.consent.directives)
 
-    def __call__(self, ctx: Any) -> None:
+    def run(self, ctx: ShardContext) -> None:
         db = ctx.db
         todo = db.rows(
             """SELECT row, url FROM raw WHERE host IS NOT NULL
                AND row NOT IN (SELECT row FROM hits WHERE action = 'drop') ORDER BY row"""
         )
-        known: dict[int, tuple[tuple[str, str], ...]] = ctx.headers  # from this shard's image fetches
+        known: dict[int, list[tuple[str, str]]] = {}  # from this shard's image fetches, in response order
+        if "fetch_headers" in self.reads:  # rows fetched (not cached) this run have their headers already
+            known = {row: [] for (row,) in db.rows("SELECT row FROM fetch_log WHERE NOT cached")}
+            for row, name, value in db.rows("SELECT row, name, value FROM fetch_headers"):
+                known.setdefault(row, []).append((name, value))
         found: dict[str, list] = {"row": [], "signal": []}
         counts: Counter[str] = Counter()
         for lo in range(0, len(todo), _BATCH):
@@ -60,15 +69,19 @@ class ConsentStage:
                     if signal.startswith(OPT_OUT_PREFIXES):
                         found["row"].append(row)
                         found["signal"].append(signal)
-        ctx.counts.setdefault("consent_signals", Counter()).update(counts)
+        ctx.count("consent_signals", counts)
         ctx.stats["consent_rows_checked"] = len(todo)
         if found["row"]:
-            db.put("csig", pa.table({"row": pa.array(found["row"], pa.int64()), "signal": pa.array(found["signal"], pa.string())}))
-            db.execute(
-                f"""INSERT INTO hits SELECT row, {sql_literal(CONSENT_LIST)}, 'consent', {sql_literal(self.action)},
-                       signal, NULL, NULL, split_part(signal, ':', 1) FROM csig"""
-            )
-            db.drop("csig")
+            signals = pa.array(found["signal"], pa.string())
+            n = len(signals)
+            ctx.add_hit_table(pa.table({
+                "row": pa.array(found["row"], pa.int64()),
+                "list": pa.array([CONSENT_LIST] * n, pa.string()),
+                "kind": pa.array(["consent"] * n, pa.string()),
+                "action": pa.array([self.action] * n, pa.string()),
+                "entry": signals,
+                "detail": pa.array([s.split(":", 1)[0] for s in found["signal"]], pa.string()),
+            }))
 
     async def _check(self, batch: list[tuple[int, str]], known: dict) -> list[tuple[int, list[str]]]:
         async def one(row: int, url: str) -> tuple[int, list[str]]:

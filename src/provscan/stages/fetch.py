@@ -5,7 +5,8 @@ provscan from downloading that material. Rows that already have hashes (shard co
 images) are not fetched either. Every other row with a valid URL gets a status in
 ``fetch.parquet`` (``ok``, ``http_404``, ``timeout``, ``refused_private``, ``too_large``,
 ``not_image``...), so link rot is measured as a side effect. Results are cached by the SHA-256 of
-the canonical URL expression in ``OUT/cache/``, so a re-run does not download again.
+the canonical URL expression in ``OUT/cache/fetch-cache/``, appended every few seconds, so neither
+a re-run nor ``--resume`` after a kill downloads again.
 """
 
 from __future__ import annotations
@@ -20,24 +21,21 @@ import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
-from provscan.io.db import Database
+from provscan.pipeline.stage import BaseStage, ShardContext
+from provscan.stages.fetchcache import FetchCache
 from provscan.errors import ConfigError
 from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.net.headers import header_pairs
 from provscan.images.hashing import hash_image
 from provscan.urls.redirects import RedirectChecker
 from provscan.urls.sql import expression_sha256_sql
-from provscan.sinks.flagged import ParquetSink
 
 FETCH_SCHEMA = pa.schema([
     ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()), ("url_sha256", pa.string()),
     ("status", pa.string()), ("http_status", pa.int16()), ("error", pa.string()), ("bytes", pa.int64()),
     ("cached", pa.bool_()),
 ])
-CACHE_SCHEMA = pa.schema([
-    ("url_sha256", pa.string()), ("kinds", pa.string()), ("status", pa.string()), ("http_status", pa.int16()),
-    ("error", pa.string()), ("bytes", pa.int64()), ("hashes", pa.string()),
-])
+HEADERS_SCHEMA = pa.schema([("row", pa.int64()), ("name", pa.string()), ("value", pa.string())])
 CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy")
 _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
 
@@ -52,18 +50,21 @@ def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: Fetch
     return status, result.http_status, image.error or None, len(result.body), image.hashes, headers
 
 
-class FetchStage:
-    def __init__(self, db: Database, compiled: CompiledLists, config: ScanConfig, out: Path, kinds: set[str]) -> None:
-        self.db, self.kinds, self.dihedral = db, tuple(sorted(kinds)), config.dihedral
+class FetchStage(BaseStage):
+    """Fetches rows without hashes into ``img``; hands status rows and consent headers on as tables."""
+
+    name = "fetch"
+    reads = ("raw", "hits", "img")
+    writes = ("img", "fetch_log", "fetch_headers")
+
+    def __init__(self, lists: CompiledLists, config: ScanConfig, kinds: set[str], *, cache_dir: Path) -> None:
+        self.kinds, self.dihedral = tuple(sorted(kinds)), config.dihedral
         self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "")
         self.policy = fetch_policy(config)
-        self.redirect_check = RedirectChecker(compiled)
-        self.cache_path = out / "cache" / "fetch-cache.parquet"
-        db.put("fcache", db.read_parquet_table(self.cache_path, CACHE_SCHEMA))
-        self.report = ParquetSink(out / "fetch.parquet", FETCH_SCHEMA)
-        self.new: dict[str, list] = {name: [] for name in CACHE_SCHEMA.names}
+        self.redirect_check = RedirectChecker(lists)
+        self.cache = FetchCache(cache_dir)
 
-    def __call__(self, ctx) -> None:
+    def run(self, ctx: ShardContext) -> None:
         db, shard = ctx.db, ctx.shard
         todo = db.arrow(
             f"""SELECT row, url, {expression_sha256_sql()} AS key
@@ -73,8 +74,7 @@ class FetchStage:
         ).to_pydict()
         keys = dict(zip(todo["row"], todo["key"]))
         urls = dict(zip(todo["row"], todo["url"]))
-        hits = {r["url_sha256"]: r for r in db.arrow(
-            "SELECT * FROM fcache WHERE kinds = ? AND url_sha256 IN (SELECT unnest(?))", [self.key, list(set(todo["key"]))]).to_pylist()}
+        hits = self.cache.lookup(db, self.key, set(todo["key"]))
         results: dict[int, tuple] = {}
         for row, key in keys.items():
             if key in hits:
@@ -82,20 +82,17 @@ class FetchStage:
                 results[row] = (h["status"], h["http_status"], h["error"], h["bytes"], json.loads(h["hashes"]), True)
         pending = ((row, urls[row]) for row in todo["row"] if row not in results)
         handle = functools.partial(hash_fetched, self.kinds, self.dihedral)
+        headers: dict[str, list] = {"row": [], "name": [], "value": []}
         for row, out in fetch_all(pending, self.policy, handle, redirect_check=self.redirect_check):
             results[row] = (*out[:5], False)
-            ctx.headers[row] = out[5]
-            self._remember(keys[row], out[:5])
+            for name, value in out[5]:
+                headers["row"].append(row), headers["name"].append(name), headers["value"].append(value)
+            self.cache.remember(keys[row], self.key, out[:5])
+        self.cache.flush()
+        db.put("fetch_headers", pa.table(headers, schema=HEADERS_SCHEMA))
         self._record(ctx, shard.given, results, urls, keys)
 
-    def _remember(self, key: str, out: tuple) -> None:
-        status, http_status, error, size, hashes = out
-        if status in ("timeout", "connect_error", "dns_error", "error") or (status.startswith("http_5")):
-            return  # transient: worth trying again next run
-        for name, value in zip(CACHE_SCHEMA.names, (key, self.key, status, http_status, error, size, json.dumps(hashes, sort_keys=True))):
-            self.new[name].append(value)
-
-    def _record(self, ctx, shard: str, results: dict[int, tuple], urls: dict[int, str], keys: dict[int, str]) -> None:
+    def _record(self, ctx: ShardContext, shard: str, results: dict[int, tuple], urls: dict[int, str], keys: dict[int, str]) -> None:
         rows = sorted(results)
         img: dict[str, list] = {"row": [], "kind": [], "hash": [], "source": []}
         for row in rows:
@@ -103,11 +100,9 @@ class FetchStage:
                 for value in values:
                     img["row"].append(row), img["kind"].append(kind), img["hash"].append(value), img["source"].append("fetch")
         if img["row"]:
-            ctx.db.put("fimg", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()}))
-            ctx.db.execute("INSERT INTO img SELECT * FROM fimg")
-            ctx.db.drop("fimg")
+            ctx.db.append_by_name("img", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()}))
         redact = ctx.config.redact_urls
-        self.report.write(pa.table({
+        ctx.db.put("fetch_log", pa.table({
             "shard": [shard] * len(rows), "row": rows, "url": [None if redact else urls[r] for r in rows],
             "url_sha256": [keys[r] for r in rows], "status": [results[r][0] for r in rows],
             "http_status": [results[r][1] for r in rows], "error": [results[r][2] for r in rows],
@@ -115,16 +110,10 @@ class FetchStage:
         }, schema=FETCH_SCHEMA))
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats["fetch"] = dict(sorted(statuses.items()))
-        ctx.counts.setdefault("fetch_status", Counter()).update(statuses)
+        ctx.count("fetch_status", statuses)
 
     def close(self, ok: bool) -> None:
-        if not ok:
-            self.report.abort()
-            return
-        self.report.close()
-        if self.new["url_sha256"]:
-            self.db.put("fnew", pa.table(self.new, schema=CACHE_SCHEMA))
-            self.db.write_parquet("SELECT * FROM fcache UNION ALL SELECT * FROM fnew ORDER BY url_sha256, kinds", self.cache_path)
+        self.cache.flush()  # even a failed run keeps what it downloaded: --resume does not fetch it again
 
 
 def fetch_policy(config: ScanConfig) -> FetchPolicy:

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
+from provscan.pipeline.stage import BaseStage, ShardContext
 from provscan.config import ScanConfig
 from provscan.io.db import Database, sql_ident
 from provscan.errors import ConfigError
@@ -45,27 +46,22 @@ class PerceptualList:
         self.index = HammingIndex(hashes, max_distance)
 
 
-class ImageStage:
-    """Matches ``img`` against the image lists; local images are hashed once, up front."""
+class ImageHashesStage(BaseStage):
+    """Fills ``img`` from shard hash columns and local images (the fetch stage adds fetched ones)."""
 
-    def __init__(self, db: Database, compiled: CompiledLists, config: ScanConfig) -> None:
-        self.kinds = image_kinds(compiled)
+    name = "image-hashes"
+    reads = ("raw",)
+    writes = ("img",)
+
+    def __init__(self, db: Database, lists: CompiledLists, config: ScanConfig) -> None:
+        self.kinds = image_kinds(lists)
         check_kinds(self.kinds)  # pdq without provscan[pdq] fails here, before any output
-        self.dihedral = config.dihedral
-        self.perceptual = []
-        for lst in compiled.of_kind(*PERCEPTUAL_KINDS):
-            distance = int(lst.params.get("max_distance", DEFAULT_MAX_DISTANCE[lst.kind]))
-            self.perceptual.append(
-                PerceptualList(lst.name, lst.kind, lst.action, lst.entries.column("value").to_pylist(),
-                               lst.entries.column("entry").to_pylist(), distance)
-            )
         self.local = bool(config.images) and bool(self.kinds)
-        if self.local:
-            _hash_local_images(db, config.images, self.kinds, self.dihedral)
+        if self.local:  # hashed once per run, matched to every shard's rows by URL or key
+            _hash_local_images(db, config.images, self.kinds, config.dihedral)
 
-    def collect(self, ctx) -> None:
-        """Fill ``img`` from shard columns and local images (fetches add to it later)."""
-        db: Database = ctx.db
+    def run(self, ctx: ShardContext) -> None:
+        db = ctx.db
         db.execute(IMG_DDL)
         invalid = 0
         for kind, column in sorted(ctx.columns.hashes.items()):
@@ -88,11 +84,27 @@ class ImageStage:
                 FROM raw JOIN local_img l ON l.url = raw.url OR (l.url IS NULL AND l.key = raw.id)"""
             )
 
-    def match(self, ctx) -> None:
-        db: Database = ctx.db
-        db.execute(
-            """INSERT INTO hits
-            SELECT img.row, l.list, l.kind, ll.action, l.entry, NULL, img.hash, img.source
+
+class ImageMatchStage(BaseStage):
+    """Matches ``img`` against exact lists (a join) and perceptual lists (indexed once per run)."""
+
+    name = "image-match"
+    reads = ("img", "l_image", "l_lists")
+    writes = ("hits",)
+
+    def __init__(self, lists: CompiledLists) -> None:
+        self.perceptual = []
+        for lst in lists.of_kind(*PERCEPTUAL_KINDS):
+            distance = int(lst.params.get("max_distance", DEFAULT_MAX_DISTANCE[lst.kind]))
+            self.perceptual.append(
+                PerceptualList(lst.name, lst.kind, lst.action, lst.entries.column("value").to_pylist(),
+                               lst.entries.column("entry").to_pylist(), distance)
+            )
+
+    def run(self, ctx: ShardContext) -> None:
+        db = ctx.db
+        ctx.add_hits(
+            """SELECT img.row, l.list, l.kind, ll.action, l.entry, img.hash AS image_hash, img.source AS detail
             FROM img JOIN l_image l ON l.kind = img.kind AND l.value = img.hash JOIN l_lists ll ON ll.name = l.list"""
         )
         for plist in self.perceptual:
@@ -103,7 +115,7 @@ class ImageStage:
             r, e, d = plist.index.query(hashes)
             if not len(r):
                 continue
-            hits = pa.table({
+            ctx.add_hit_table(pa.table({
                 "row": rows.column("row").take(pa.array(r)),
                 "list": pa.array([plist.name] * len(r), pa.string()),
                 "kind": pa.array([plist.kind] * len(r), pa.string()),
@@ -112,10 +124,7 @@ class ImageStage:
                 "distance": pa.array(d.astype(np.int16)),
                 "image_hash": rows.column("hash").take(pa.array(r)),
                 "detail": rows.column("source").take(pa.array(r)),
-            })
-            db.put("phits", hits)
-            db.execute("INSERT INTO hits SELECT * FROM phits")
-            db.drop("phits")
+            }))
         ctx.stats["rows_image_hashed"] = int(db.scalar("SELECT count(DISTINCT row) FROM img"))
         db.drop("img")
 

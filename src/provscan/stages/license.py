@@ -9,11 +9,11 @@ counts the resolved licences, policy or not: maintainers need that table for the
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pyarrow as pa
 
 from provscan.config import ScanConfig
+from provscan.lists.compiled import CompiledLists
+from provscan.pipeline.stage import BaseStage, ShardContext
 from provscan.io.db import Database, sql_literal
 from provscan.urls.sql import candidate_keys_cte
 from provscan.licenses.spdx import UNKNOWN, LicensePolicy, resolve_license
@@ -22,20 +22,24 @@ POLICY_LIST = "license-policy"
 """The ``list`` name of licence findings in ``flagged.parquet``."""
 
 
-class LicenseStage:
+class LicenseStage(BaseStage):
     """Resolves row licences into the ``lic`` table, adds policy findings and counts the breakdown."""
 
-    def __init__(self, config: ScanConfig, has_registry: bool) -> None:
-        self.policy = LicensePolicy(drop=config.licenses.drop, flag=config.licenses.flag)
-        self.has_registry = has_registry
+    name = "license"
+    reads = ("raw", "l_registry")
+    writes = ("hits",)
 
-    def __call__(self, ctx) -> None:  # ctx: engine.ShardContext (typed loosely to avoid an import cycle)
-        db: Database = ctx.db
+    def __init__(self, config: ScanConfig, lists: CompiledLists) -> None:
+        self.policy = LicensePolicy(drop=config.licenses.drop, flag=config.licenses.flag)
+        self.has_registry = bool(lists.of_kind("license-registry"))
+
+    def run(self, ctx: ShardContext) -> None:
+        db = ctx.db
         column = ctx.columns.license
         if column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None:
             rows = int(db.scalar("SELECT count(*) FROM raw"))  # every row is unknown: nothing to join
-            ctx.counts.setdefault("licenses_by_id", Counter())[UNKNOWN] += rows
-            ctx.counts.setdefault("licenses_by_source", Counter())["none"] += rows
+            ctx.count("licenses_by_id", {UNKNOWN: rows})
+            ctx.count("licenses_by_source", {"none": rows})
             return
         self._resolve_column(db, column is not None)
         if self.has_registry:
@@ -51,18 +55,19 @@ class LicenseStage:
                    CASE WHEN m.how IS NOT NULL AND m.how <> 'missing' THEN {source}
                         WHEN reg.license IS NOT NULL THEN 'registry:' || reg.list || ':' || reg.value
                         ELSE 'none' END AS source
-            FROM raw LEFT JOIN lic_map m ON m.value = raw.license LEFT JOIN lic_reg reg USING (row)"""
+            FROM raw LEFT JOIN lic_map m ON m.value = {'raw.license' if column else 'NULL'}
+                     LEFT JOIN lic_reg reg USING (row)"""
         )
         by_id = dict(db.rows("SELECT license, count(*) FROM lic GROUP BY license"))
         by_source = dict(db.rows("SELECT split_part(source, ':', 1), count(*) FROM lic GROUP BY 1"))
-        ctx.counts.setdefault("licenses_by_id", Counter()).update(by_id)
-        ctx.counts.setdefault("licenses_by_source", Counter()).update(by_source)
+        ctx.count("licenses_by_id", by_id)
+        ctx.count("licenses_by_source", by_source)
         actions = {lic: a for lic in by_id if (a := self.policy.action_for(lic)) is not None}
         if actions:
             db.put("lic_action", pa.table({"license": list(actions), "action": list(actions.values())}))
-            db.execute(
-                f"""INSERT INTO hits
-                SELECT lic.row, {sql_literal(POLICY_LIST)}, 'license', a.action, lic.license, NULL, NULL, lic.source
+            ctx.add_hits(
+                f"""SELECT lic.row, {sql_literal(POLICY_LIST)} AS list, 'license' AS kind, a.action,
+                       lic.license AS entry, lic.source AS detail
                 FROM lic JOIN lic_action a USING (license)"""
             )
         db.drop("lic", "lic_map", "lic_reg", "lic_action")
@@ -78,8 +83,6 @@ class LicenseStage:
                  "how": pa.array([r[1] for r in resolved], pa.string())}
             ),
         )
-        if not present:
-            db.execute("ALTER TABLE raw ADD COLUMN license VARCHAR")
 
     @staticmethod
     def _match_registry(db: Database) -> None:

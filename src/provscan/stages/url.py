@@ -11,28 +11,30 @@ Reads ``raw`` (see :mod:`provscan.pipeline.rows`), adds to ``hits``.
 from __future__ import annotations
 
 from provscan.io.db import Database
+from provscan.lists.compiled import CompiledLists
+from provscan.pipeline.stage import BaseStage, ShardContext, insert_hits
 from provscan.urls.sql import candidate_keys_cte, path_keys_sql, suffixes_sql
 
 
 def match_domains(db: Database) -> None:
     """``domain`` lists: any label suffix of the row's host, computed over distinct hosts."""
-    db.execute(
-        f"""INSERT INTO hits
-        WITH hosts AS (SELECT DISTINCT host FROM raw WHERE host IS NOT NULL),
+    insert_hits(
+        db,
+        f"""WITH hosts AS (SELECT DISTINCT host FROM raw WHERE host IS NOT NULL),
              sfx AS (SELECT host, unnest({suffixes_sql('host', 1)}) AS suffix FROM hosts),
              hit AS (SELECT sfx.host, d.list, d.entry FROM sfx JOIN l_domain d ON d.value = sfx.suffix)
-        SELECT raw.row, hit.list, 'domain', l.action, hit.entry, NULL, NULL, NULL
-        FROM raw JOIN hit USING (host) JOIN l_lists l ON l.name = hit.list"""
+        SELECT raw.row, hit.list, 'domain' AS kind, l.action, hit.entry
+        FROM raw JOIN hit USING (host) JOIN l_lists l ON l.name = hit.list""",
     )
 
 
 def match_expressions(db: Database) -> None:
     """``url`` and ``optout`` lists: a row matches when an entry is one of its expressions."""
-    db.execute(
-        f"""INSERT INTO hits
-        WITH {candidate_keys_cte('l_url')}
-        SELECT ck.row, u.list, l.kind, l.action, u.entry, NULL, NULL, NULL
-        FROM ck JOIN l_url u ON u.host = ck.h AND u.path = ck.key JOIN l_lists l ON l.name = u.list"""
+    insert_hits(
+        db,
+        f"""WITH {candidate_keys_cte('l_url')}
+        SELECT ck.row, u.list, l.kind, l.action, u.entry
+        FROM ck JOIN l_url u ON u.host = ck.h AND u.path = ck.key JOIN l_lists l ON l.name = u.list""",
     )
 
 
@@ -60,19 +62,19 @@ def match_hashed(db: Database) -> int:
         SELECT hs.host, sk.key, l.list, l.entry
         FROM sk JOIN hs USING (host) JOIN l_urlhash l ON l.value = sha256(hs.h || sk.key)"""
     )
-    db.execute(
-        f"""INSERT INTO hits
-        SELECT k.row, m.list, 'url-sha256', ll.action, m.entry, NULL, NULL, NULL
+    insert_hits(
+        db,
+        f"""SELECT k.row, m.list, 'url-sha256' AS kind, ll.action, m.entry
         FROM shared_hits m
         JOIN ({path_keys_sql('raw SEMI JOIN (SELECT DISTINCT host FROM shared_hits) s USING (host)', _SHARED_KEYS)}) k
              ON k.host = m.host AND k.key = m.key
-        JOIN l_lists ll ON ll.name = m.list"""
+        JOIN l_lists ll ON ll.name = m.list""",
     )
-    db.execute(
-        f"""INSERT INTO hits
-        SELECT k.row, l.list, 'url-sha256', ll.action, l.entry, NULL, NULL, NULL
+    insert_hits(
+        db,
+        f"""SELECT k.row, l.list, 'url-sha256' AS kind, ll.action, l.entry
         FROM ({path_keys_sql('raw WHERE host IS NOT NULL', _ROW_KEYS)}) k JOIN hs USING (host)
-        JOIN l_urlhash l ON l.value = sha256(hs.h || k.key) JOIN l_lists ll ON ll.name = l.list"""
+        JOIN l_urlhash l ON l.value = sha256(hs.h || k.key) JOIN l_lists ll ON ll.name = l.list""",
     )
     hashed = db.scalar(
         f"""SELECT (SELECT count(*) FROM sk JOIN hs USING (host))
@@ -80,3 +82,28 @@ def match_hashed(db: Database) -> int:
     )
     db.drop("hs", "sk", "shared_hits")
     return int(hashed or 0)
+
+
+class UrlStage(BaseStage):
+    """``domain``, ``url``/``optout`` and ``url-sha256`` lists; kinds with no list cost nothing."""
+
+    name = "url"
+    reads = ("raw", "l_lists", "l_domain", "l_url", "l_urlhash")
+    writes = ("hits",)
+
+    def __init__(self, lists: CompiledLists) -> None:
+        self.domains = bool(lists.of_kind("domain"))
+        self.expressions = bool(lists.of_kind("url", "optout"))
+        self.hashed = bool(lists.of_kind("url-sha256"))
+
+    @property
+    def needed(self) -> bool:
+        return self.domains or self.expressions or self.hashed
+
+    def run(self, ctx: ShardContext) -> None:
+        if self.domains:
+            match_domains(ctx.db)
+        if self.expressions:
+            match_expressions(ctx.db)
+        if self.hashed:
+            ctx.stats["expressions_hashed"] = match_hashed(ctx.db)

@@ -1,0 +1,138 @@
+"""Per-shard commits: a finished shard's results, on disk as one unit, in ``OUT/.provscan/shards/``.
+
+A shard is *committed* when its ``commit.json`` exists; that file is written last (atomically), after
+the cleaned shard, ``findings.parquet``, ``removals.parquet`` and ``fetch.parquet``. Before the
+cleaned shard is written an ``intent.json`` names it, so a run killed in between still knows that
+file is its own (provscan never deletes a file it did not write). ``--resume``, workers, Ray tasks
+and array-job parts all rest on this: any process can commit a shard, and the merge reads commits
+in plan order, so the final outputs do not depend on who ran what, or when.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provscan.io.atomic import atomic_path, write_json
+from provscan.io.shards import file_sha256
+from provscan.pipeline.shard import ShardOutcome, ShardTask
+
+STATE_DIR = ".provscan"
+"""The run's working state under OUT: lock, plan, compiled lists, per-shard commits."""
+
+
+def shards_dir(out: Path) -> Path:
+    return out / STATE_DIR / "shards"
+
+
+def shard_dir(out: Path, index: int) -> Path:
+    return shards_dir(out) / f"{index:06d}"
+
+
+@dataclass(frozen=True)
+class Commit:
+    index: int
+    directory: Path
+    fingerprint: str
+    relative: str
+    entry: dict[str, Any]
+    summary: dict[str, Any]
+    has_fetch: bool
+
+    def findings(self) -> pa.Table:
+        return pq.read_table(self.directory / "findings.parquet")
+
+    def fetch_log(self) -> pa.Table | None:
+        return pq.read_table(self.directory / "fetch.parquet") if self.has_fetch else None
+
+    @property
+    def removals_path(self) -> Path:
+        return self.directory / "removals.parquet"
+
+
+def write_intent(out: Path, task: ShardTask) -> None:
+    """Record, before writing it, which cleaned shard this shard's commit will own."""
+    write_json(shard_dir(out, task.index) / "intent.json", {"relative": task.shard.relative, "output": task.clean_name})
+
+
+def commit(out: Path, outcome: ShardOutcome, fingerprint: str) -> Commit:
+    """Write the shard's results, then ``commit.json``: from that moment the shard is done."""
+    task = outcome.task
+    directory = shard_dir(out, task.index)
+    (directory / "commit.json").unlink(missing_ok=True)  # an older commit of this index is void from here on
+    _write_table(directory / "findings.parquet", outcome.findings)
+    _write_table(directory / "removals.parquet", pa.table({"h": outcome.removals}))
+    if outcome.fetch_log is not None:
+        _write_table(directory / "fetch.parquet", outcome.fetch_log)
+    data = {
+        "fingerprint": fingerprint, "index": task.index, "relative": task.shard.relative,
+        "entry": outcome.entry, "summary": outcome.summary, "has_fetch": outcome.fetch_log is not None,
+    }
+    write_json(directory / "commit.json", data)
+    return _from_json(directory, data)
+
+
+def read_commit(out: Path, index: int) -> Commit | None:
+    directory = shard_dir(out, index)
+    try:
+        data = json.loads((directory / "commit.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return _from_json(directory, data)
+
+
+def still_valid(commit: Commit, task: ShardTask, fingerprint: str, out: Path) -> str | None:
+    """Why a commit cannot be kept for ``task`` (None when it can): same run settings, same input
+    bytes, and the cleaned shard on disk still the one committed."""
+    if commit.fingerprint != fingerprint:
+        return "lists or config changed"
+    if commit.relative != task.shard.relative or commit.entry.get("path") != task.shard.given:
+        return "a different shard"
+    if file_sha256(task.shard.path) != commit.entry.get("sha256"):
+        return "input changed"
+    output = commit.entry.get("output")
+    if output is not None:
+        path = out / output
+        if not path.is_file() or file_sha256(path) != commit.entry.get("output_sha256"):
+            return "cleaned shard missing or changed"
+    return None
+
+
+def owned_outputs(out: Path) -> set[Path]:
+    """Cleaned shards that commits or intents under OUT name: files an earlier run wrote."""
+    owned: set[Path] = set()
+    root = shards_dir(out)
+    if not root.is_dir():
+        return owned
+    for name in ("intent.json", "commit.json"):
+        for marker in root.glob(f"*/{name}"):
+            try:
+                data = json.loads(marker.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            output = data.get("output") or data.get("entry", {}).get("output")
+            if output:
+                owned.add(out / output)
+    return owned
+
+
+def discard(out: Path, index: int) -> None:
+    shutil.rmtree(shard_dir(out, index), ignore_errors=True)
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _from_json(directory: Path, data: dict[str, Any]) -> Commit:
+    return Commit(
+        index=int(data["index"]), directory=directory, fingerprint=data["fingerprint"], relative=data["relative"],
+        entry=data["entry"], summary=data["summary"], has_fetch=bool(data["has_fetch"]),
+    )

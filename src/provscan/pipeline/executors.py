@@ -1,0 +1,74 @@
+"""Who runs the shard tasks: this process, a pool of local processes, or a Ray cluster.
+
+Every executor does the same thing per shard (:func:`provscan.pipeline.session.run_task`: match,
+export, commit) and reports each committed shard's manifest entry to ``on_commit``; the merge then
+reads the commits in plan order, so outputs are byte-identical whoever ran the shards.
+
+* ``run_serial``: one session; shard i's export and commit (pyarrow, releases the GIL) overlap
+  shard i+1's matching (DuckDB).
+* ``run_processes``: ``--workers N``: N spawned processes, each with its own session, fed in plan
+  order; DuckDB threads and memory are divided among them by the driver (:class:`RunSpec`).
+* ``run_ray``: ``--executor ray``: one Ray task per shard (see :mod:`provscan.pipeline.ray_exec`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from typing import Any
+
+from provscan.lists.compiled import CompiledLists
+from provscan.lists.store import read_lists
+from provscan.pipeline.commit import STATE_DIR
+from provscan.pipeline.session import RunSpec, Session, finish, run_task
+from provscan.pipeline.shard import ShardTask
+
+OnCommit = Callable[[dict[str, Any]], None]
+
+
+def run_serial(spec: RunSpec, lists: CompiledLists, tasks: Sequence[ShardTask], on_commit: OnCommit) -> None:
+    session = Session(spec, lists)
+    ok = False
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="provscan-export") as exporter:
+            pending: Future[dict[str, Any]] | None = None
+            for task in tasks:
+                outcome = session.match(task)
+                if pending is not None:
+                    on_commit(pending.result())
+                pending = exporter.submit(finish, spec, outcome)
+            if pending is not None:
+                on_commit(pending.result())
+        ok = True
+    finally:
+        session.close(ok)
+
+
+_WORKER: Session | None = None
+
+
+def _init_worker(spec: RunSpec) -> None:
+    global _WORKER
+    _WORKER = Session(spec, CompiledLists(tuple(read_lists(spec.out / STATE_DIR / "lists"))))
+
+
+def _work(task: ShardTask) -> dict[str, Any]:
+    assert _WORKER is not None, "worker initializer did not run"
+    return run_task(_WORKER, task)
+
+
+def run_processes(spec: RunSpec, tasks: Sequence[ShardTask], workers: int, on_commit: OnCommit) -> None:
+    """``workers`` processes (spawned: DuckDB and threads do not survive fork), tasks in plan order."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(spec,)) as pool:
+        pending = {pool.submit(_work, task) for task in tasks}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    on_commit(future.result())
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise

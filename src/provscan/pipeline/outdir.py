@@ -1,0 +1,170 @@
+"""The output directory belongs to the run: one run at a time, only provscan's own files, inputs untouched.
+
+Rules, each checked before anything is written:
+
+* **One run per OUT.** An exclusive ``fcntl.flock`` on ``OUT/.provscan/lock`` for the whole run; a
+  second run fails at once naming the holder's pid. Array-job parts (``--part I/N``) share the lock
+  with each other (each holds its own part lock exclusively); a full run or ``merge`` excludes them.
+* **Only provscan's files.** OUT must be missing, empty, or an earlier provscan output: it knows its
+  own files from the earlier manifest and the per-shard commits. Anything else is refused, naming
+  the first unknown files; provscan never deletes a file it did not write.
+* **Inputs are sacred.** A run that would write or delete a file that is one of its inputs
+  (``os.path.samefile``, not names) is refused naming both paths.
+
+Leftovers of earlier runs (their outputs, ``.NAME.tmp-PID`` files of a killed run) are removed at
+start, under the lock, so after a successful run OUT holds exactly that run.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from provscan.errors import OutputError
+from provscan.io.atomic import is_temp
+from provscan.io.shards import Shard
+from provscan.pipeline.commit import STATE_DIR, owned_outputs
+
+CACHE_DIR = "cache"
+FINAL_OUTPUTS = ("manifest.json", "summary.json", "flagged.parquet", "removals.sha256.txt", "fetch.parquet",
+                 "report.html", "datacard.md", "estimates.json", "sample.parquet")
+"""Names a provscan run writes at the top of OUT (scan and sample)."""
+
+
+class OutputDir:
+    """OUT for the duration of one run: locked on enter, unlocked on exit."""
+
+    def __init__(self, out: Path, *, part: int | None = None) -> None:
+        self.out = out
+        self.state = out / STATE_DIR
+        self.part = part
+        self._fds: list[int] = []
+
+    def __enter__(self) -> OutputDir:
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(self.out, f"output directory is not writable: {exc.strerror or exc}") from exc
+        if self.part is None:
+            self._lock(self.state / "lock", fcntl.LOCK_EX)
+        else:
+            self._lock(self.state / "lock", fcntl.LOCK_SH)
+            self._lock(self.state / f"lock-part-{self.part}", fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in reversed(self._fds):
+            os.close(fd)  # closing releases the flock
+        self._fds.clear()
+
+    def _lock(self, path: Path, mode: int) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                who = f" (pid {holder})" if holder else ""
+                raise OutputError(self.out, f"{self.out} is in use by another provscan run{who}") from None
+            raise OutputError(self.out, f"cannot lock the output directory: {exc.strerror or exc}") from exc
+        if mode == fcntl.LOCK_EX:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fds.append(fd)
+
+    def known_files(self) -> set[Path]:
+        """Files under OUT an earlier provscan run wrote (besides its state and cache folders)."""
+        known = {self.out / name for name in FINAL_OUTPUTS}
+        manifest = self.out / "manifest.json"
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+            known.update(self.out / rel for rel in data.get("files", {}))
+            for entry in data.get("shards", []):
+                if entry.get("output"):
+                    known.add(self.out / entry["output"])
+        known.update(owned_outputs(self.out))
+        return known
+
+    def check_ownership(self) -> None:
+        """Refuse a non-empty OUT that holds files provscan did not write."""
+        known = {p.resolve() for p in self.known_files()}
+        unknown = [p for p in _files(self.out) if not is_temp(p.name) and p.resolve() not in known]
+        if unknown:
+            names = ", ".join(str(p.relative_to(self.out)) for p in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise OutputError(
+                self.out,
+                f"not an earlier provscan output and not empty: refusing to write into it (unknown files: {names}{more})",
+            )
+
+    def check_inputs(self, shards: Sequence[Shard], writes: Iterable[Path]) -> None:
+        """Refuse before writing anything when an output (or a leftover to delete) is an input."""
+        targets = [p for p in {*writes, *self.known_files()} if p.exists()]
+        for shard in shards:
+            for target in targets:
+                if _same(shard.path, target):
+                    raise OutputError(
+                        target, f"is the input shard {shard.given}: refusing to overwrite or delete an input "
+                                "(choose another output directory)"
+                    )
+
+    def remove_leftovers(self, *, keep: Iterable[Path] = ()) -> None:
+        """Remove earlier outputs and temp files (never cache/, never files of unknown origin)."""
+        keep_set = {p.resolve() for p in keep}
+        for path in sorted(self.known_files()):
+            if path.is_file() and path.resolve() not in keep_set:
+                path.unlink()
+        for path in _files(self.out, include_state=True):
+            if is_temp(path.name):
+                path.unlink(missing_ok=True)
+        for directory in sorted((d for d in self.out.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+            rel = directory.relative_to(self.out).parts
+            if rel and rel[0] not in (STATE_DIR, CACHE_DIR) and not any(directory.iterdir()):
+                directory.rmdir()  # clean/ subfolders an earlier run made and no longer holds files
+
+    def reset_state(self, *, keep_commits: bool) -> None:
+        if not keep_commits:
+            shutil.rmtree(self.state / "shards", ignore_errors=True)
+        shutil.rmtree(self.state / "tmp", ignore_errors=True)
+
+
+def _files(out: Path, *, include_state: bool = False) -> list[Path]:
+    """Files under OUT, sorted; the state and cache folders only when asked."""
+    found = []
+    if not out.is_dir():
+        return found
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).parts
+        if not include_state and rel[0] in (STATE_DIR, CACHE_DIR):
+            continue
+        if path.is_file():
+            found.append(path)
+    return found
+
+
+def output_files(out: Path) -> list[Path]:
+    """Every file the manifest must list: all of OUT but the manifest, cache/ and .provscan/."""
+    return [p for p in _files(out) if p != out / "manifest.json"]
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip()
+    except OSError:
+        return ""
