@@ -122,7 +122,12 @@ def test_truncated_images_tar_is_one_line(tmp_path: Path, make_shard, make_list)
 
 def test_duckdb_error_without_a_file_is_an_engine_error(tmp_path: Path, make_shard, make_list, monkeypatch) -> None:
     # Out of memory while installing a list: no file to blame, so EngineError, not the bare base class.
-    monkeypatch.setitem(Database.__init__.__kwdefaults__, "memory_limit", "1MB")
+    real_init = Database.__init__
+
+    def tiny(self: Database, **kw: object) -> None:
+        real_init(self, **{**kw, "memory_limit": "1MB"})
+
+    monkeypatch.setattr(Database, "__init__", tiny)
     shard = make_shard("s.parquet", url=[f"http://a.example/{i}" for i in range(1000)])
     lst = make_list("d.txt", "# provscan-list: kind=domain\n" + "".join(f"d{i}.example\n" for i in range(50_000)))
     line = one_line_error(run(shard, "-b", lst, "-o", tmp_path / "out"))
@@ -136,3 +141,13 @@ def test_out_of_memory_while_reading_a_shard_is_not_blamed_on_the_shard(tmp_path
     with Database(memory_limit="1MB") as db, pytest.raises(EngineError, match=f"^duckdb: Out of Memory.*reading {path}"):
         with translate(path):  # as pipeline/rows.py reads a shard
             db.con.execute(f"SELECT count(DISTINCT v) FROM {db.read_parquet_sql(path)}").fetchall()
+
+
+def test_a_query_that_spills_works_with_a_nested_spill_directory(tmp_path: Path) -> None:
+    # The run's spill directory is OUT/.provscan/tmp/PID; DuckDB makes only the last level, so a
+    # missing parent failed the first query that needed disk ("IO Error: Failed to create directory").
+    spill = tmp_path / "out" / ".provscan" / "tmp" / "123"
+    with Database(memory_limit="30MB", threads=1, temp_dir=spill) as db:
+        sql = "SELECT count(*) FROM (SELECT DISTINCT i::VARCHAR || repeat('x', 40) FROM range(1500000) t(i))"
+        assert db.scalar(sql) == 1_500_000
+    assert spill.is_dir()
