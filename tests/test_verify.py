@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from provscan import scan
 from provscan.cli import cli
 from provscan.config import ListSpec
-from provscan.pipeline.verify import output_files, verify_output
+from provscan.pipeline.verify import verify_output
 
 
 @pytest.fixture
@@ -47,6 +47,8 @@ def test_a_real_scan_verifies(run: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "MISMATCH" not in result.output and result.output.strip().endswith("checks passed")
     checks = verify_output(run, inputs=True).checks
+    hashed = {c.file for c in checks if c.check == "sha256"}
+    assert hashed == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json", "removals.sha256.txt"}
     assert {c.file for c in checks} >= {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
                                        "removals.sha256.txt", "manifest.json"}
     dropped = {c.check: c.actual for c in checks if c.file == "flagged.parquet"}
@@ -117,16 +119,13 @@ def test_a_modified_input_fails_only_with_inputs(run: Path) -> None:
     failed(verify(run, "--inputs"), str(shard))
 
 
-def test_files_map_and_relative_outputs(run: Path, tmp_path: Path) -> None:
-    """The lead's manifest (issue 8): ``output`` relative to OUT and a ``files`` map of every file;
-    then any changed byte in any listed file is named, and a listed file that is gone too."""
+def test_every_listed_file_is_rehashed_from_any_directory(run: Path, tmp_path: Path) -> None:
+    """The manifest's ``files`` map (every file under OUT) and ``output`` paths relative to OUT:
+    any changed byte in a listed file is named, and a listed file that is gone too."""
     manifest = json.loads((run / "manifest.json").read_text())
-    for entry in manifest["shards"]:
-        entry["output"] = Path(entry["output"]).relative_to(run).as_posix()
-    manifest["files"] = output_files(run)
+    assert [e["output"] for e in manifest["shards"]] == ["clean/a.parquet", "clean/b.parquet"]
     assert set(manifest["files"]) == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
                                       "removals.sha256.txt"}
-    (run / "manifest.json").write_text(json.dumps(manifest))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     cwd = os.getcwd()
@@ -142,18 +141,29 @@ def test_files_map_and_relative_outputs(run: Path, tmp_path: Path) -> None:
         os.chdir(cwd)
 
 
-def test_outputs_as_written_today_resolve_from_another_directory(tmp_path: Path, make_shard, make_list) -> None:
+@pytest.mark.parametrize("absolute", [False, True])
+def test_manifests_without_a_files_map_and_with_outputs_as_the_scan_wrote_them(
+    tmp_path: Path, make_shard, make_list, absolute: bool
+) -> None:
+    """Manifests from before issue 8: ``output`` as the scan wrote it (relative to the scan's working
+    directory, or absolute) and no ``files`` map; verify still checks what they record."""
     shard = make_shard("a.parquet", url=["http://bad.example/1", "http://ok.example/"])
     lst = make_list("d.txt", "# provscan-list: kind=domain\nbad.example\n")
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        scan([shard], lists=(ListSpec(lst),), output=Path("rel-out"))  # output recorded as rel-out/clean/a.parquet
-    finally:
-        os.chdir(cwd)
-    assert json.loads((tmp_path / "rel-out" / "manifest.json").read_text())["shards"][0]["output"] == "rel-out/clean/a.parquet"
-    result = verify(tmp_path / "rel-out")
+    out = tmp_path / "rel-out"
+    scan([shard], lists=(ListSpec(lst),), output=out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["config"]["output"] = str(out) if absolute else "rel-out"
+    for entry in manifest["shards"]:
+        entry["output"] = str(out / entry["output"]) if absolute else f"rel-out/{entry['output']}"
+    del manifest["files"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    result = verify(out)
     assert result.exit_code == 0, result.output
+    assert any(line.startswith("clean/a.parquet") and " sha256 " in line for line in result.output.splitlines())
+    (out / "clean" / "a.parquet").write_bytes(b"PAR1")
+    failed(verify(out), "clean/a.parquet")
+    (out / "notes.txt").write_text("not from the scan")
+    failed(verify(out), "clean/a.parquet", "notes.txt")
 
 
 def test_no_manifest_is_one_line(tmp_path: Path) -> None:

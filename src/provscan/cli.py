@@ -240,8 +240,9 @@ def verify(out: str, inputs: bool, failures_only: bool) -> None:
         _fail(exc)
         return
     checks = result.failures if failures_only else result.checks
-    click.echo(format_table([("file", "check", "expected", "actual", "ok")]
-                            + [(c.file, c.check, c.expected, c.actual, "ok" if c.ok else "MISMATCH") for c in checks]))
+    if checks:
+        click.echo(format_table([("file", "check", "expected", "actual", "ok")]
+                                + [(c.file, c.check, c.expected, c.actual, "ok" if c.ok else "MISMATCH") for c in checks]))
     if not result.ok:
         files = list(dict.fromkeys(c.file for c in result.failures))
         raise click.ClickException(f"{len(result.failures)} of {len(result.checks)} checks failed: {', '.join(files)}")

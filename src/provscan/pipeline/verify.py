@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,9 @@ from provscan.errors import InputError, ProvscanError
 from provscan.io.db import Database, sql_literal
 from provscan.io.export import count_rows
 from provscan.io.shards import file_sha256
+from provscan.pipeline.outdir import output_files
 
 MANIFEST = "manifest.json"
-UNLISTED_OK = ("cache", ".provscan")
-"""Directories under OUT that are working state (fetch cache, lock, per-shard results), never listed."""
 KNOWN_OUTPUTS = ("flagged.parquet", "summary.json", "removals.sha256.txt", "fetch.parquet", "report.html", "datacard.md")
 """What a run writes besides clean/: the listing used when a manifest has no ``files`` map."""
 ROW_KEYS = ("rows_in", "rows_flagged", "rows_dropped", "rows_out")
@@ -64,12 +62,6 @@ class Verification:
 
     def add(self, file: str, check: str, expected: object, actual: object) -> None:
         self.checks.append(Check(file, check, _text(expected), _text(actual)))
-
-
-def output_files(out: Path) -> dict[str, str]:
-    """``{relative path: sha256}`` of every file under OUT except the manifest and working state:
-    the manifest's ``files`` map (for the driver to record) and what verify recomputes."""
-    return {rel: file_sha256(out / rel) for rel in sorted(_listing(out))}
 
 
 def verify_output(out: str | Path, *, inputs: bool = False) -> Verification:
@@ -206,15 +198,9 @@ def _check_removals(result: Verification, out: Path, manifest: dict) -> None:
 
 
 def _listing(out: Path) -> set[str]:
-    return {p.relative_to(out).as_posix() for p in _walk(out)} - {MANIFEST}
-
-
-def _walk(out: Path) -> Iterator[Path]:
-    for path in sorted(out.rglob("*")):
-        rel = path.relative_to(out)
-        if rel.parts[0] in UNLISTED_OK or not path.is_file():
-            continue
-        yield path
+    """What the manifest must account for: every file under OUT but the manifest itself, cache/
+    and .provscan/ (the run's lock and working state), as the merge lists them."""
+    return {p.relative_to(out).as_posix() for p in output_files(out)}
 
 
 def _sha_or_missing(path: Path) -> str:
