@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from provscan.errors import ConfigError
 from provscan.licenses.spdx import UNRECOGNIZED_PREFIX, LicensePolicy, cc_to_spdx, resolve_license
 
-HOWS = {"cc-url", "spdx", "spdx-deprecated", "licenseref", "missing", "unrecognized"}
+HOWS = {"cc-url", "spdx", "spdx-deprecated", "licenseref", "spdx-expression", "missing", "unrecognized"}
 
 
 @cache
@@ -179,7 +179,10 @@ def shipped_ids() -> set[str]:
         ("creativecommons.org/licenses/by/2.5/scotland", ("LicenseRef-CC-BY-2.5-SCOTLAND", "cc-url")),
         ("licenseref-cc-by-1.0-fi", ("LicenseRef-CC-BY-1.0-FI", "licenseref")),
         ("LicenseRef-Acme-Photo-EULA", ("LicenseRef-Acme-Photo-EULA", "licenseref")),
-        ("MIT OR Apache-2.0", (UNRECOGNIZED_PREFIX + "MIT OR Apache-2.0", "unrecognized")),
+        ("MIT OR Apache-2.0", ("MIT OR Apache-2.0", "spdx-expression")),
+        ("mit or (apache-2.0 and gpl-2.0)", ("MIT OR (Apache-2.0 AND GPL-2.0)", "spdx-expression")),
+        ("MIT OR Not-A-Licence", (UNRECOGNIZED_PREFIX + "MIT OR Not-A-Licence", "unrecognized")),
+        ("MIT OR", (UNRECOGNIZED_PREFIX + "MIT OR", "unrecognized")),
         ("CC BY-NC 4.0 ", (UNRECOGNIZED_PREFIX + "CC BY-NC 4.0", "unrecognized")),
         ("https://creativecommons.org/licenses/by/3.0/ge/", (UNRECOGNIZED_PREFIX + "https://creativecommons.org/licenses/by/3.0/ge/", "unrecognized")),
     ],

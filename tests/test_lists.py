@@ -260,7 +260,7 @@ def test_no_kind_tells_how_to_give_one(make_list):
 
 
 @pytest.mark.parametrize(("text", "fragment", "line"), [
-    ("# provscan-list: kind=nope\n", "unknown list kind", None),
+    ("# provscan-list: kind=nope\n", "unknown kind 'nope' (kinds: domain, url", None),
     ("# provscan-list: kind=domain action=delete\n", "unknown action", None),
     ("# provscan-list: kind=domain name\n", "expected key=value", 1),
     ("# provscan-list: kind=domain kind=url\n", "given twice", 1),

@@ -48,7 +48,8 @@ def test_a_real_scan_verifies(run: Path) -> None:
     assert "MISMATCH" not in result.output and result.output.strip().endswith("checks passed")
     checks = verify_output(run, inputs=True).checks
     hashed = {c.file for c in checks if c.check == "sha256"}
-    assert hashed == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json", "removals.sha256.txt"}
+    assert hashed == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json", "removals.sha256.txt",
+                      "report.html", "datacard.md"}
     assert {c.file for c in checks} >= {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
                                        "removals.sha256.txt", "manifest.json"}
     dropped = {c.check: c.actual for c in checks if c.file == "flagged.parquet"}
@@ -125,7 +126,7 @@ def test_every_listed_file_is_rehashed_from_any_directory(run: Path, tmp_path: P
     manifest = json.loads((run / "manifest.json").read_text())
     assert [e["output"] for e in manifest["shards"]] == ["clean/a.parquet", "clean/b.parquet"]
     assert set(manifest["files"]) == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
-                                      "removals.sha256.txt"}
+                                      "removals.sha256.txt", "report.html", "datacard.md"}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     cwd = os.getcwd()
@@ -170,3 +171,10 @@ def test_no_manifest_is_one_line(tmp_path: Path) -> None:
     result = verify(tmp_path)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert result.output.strip().splitlines() == [f"Error: {tmp_path / 'manifest.json'}: no manifest: not the output of a finished provscan run"]
+
+
+@pytest.mark.parametrize("name", ["report.html", "datacard.md"])
+def test_an_edited_report_is_named(run: Path, name: str) -> None:
+    # The reports carry no counts verify could cross-check: the manifest's files map is what catches this.
+    (run / name).write_text((run / name).read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    failed(verify(run), name)

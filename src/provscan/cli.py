@@ -13,12 +13,13 @@ from typing import Any
 import click
 
 from provscan._version import __version__
-from provscan.config import DEFAULT_CONFIG_NAME, ListSpec, ScanConfig, load_config
+from provscan.config import DEFAULT_CONFIG_NAME, UNCHECKED_ACTIONS, ScanConfig, load_config
 from provscan.errors import ConfigError, ProvscanError
 from provscan.kinds import ALL_KINDS
-from provscan.lists.files import parse_list_arg
+from provscan.lists.args import parse_list_option
+from provscan.lists.files import whitelist_hint
 from provscan.pipeline.signals import interruptible
-from provscan.progress import LineProgress, NullProgress
+from provscan.progress import terminal_progress
 
 
 class _Failure(click.ClickException):
@@ -42,7 +43,10 @@ def cli() -> None:
 @cli.command()
 @click.argument("shards", nargs=-1, required=True)
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help=f"TOML config (default: ./{DEFAULT_CONFIG_NAME} if present).")
-@click.option("-b", "--list", "lists", multiple=True, metavar="[KIND:]LIST", help="Add a list; kind from KIND: or the list's header.")
+@click.option("--no-config", is_flag=True, help=f"Do not load ./{DEFAULT_CONFIG_NAME}: only the lists and policy given here.")
+@click.option("-b", "--list", "lists", multiple=True, metavar="[KIND:]LIST[;key=value...]",
+              help="Add a list (.gz/.bz2/.xz/.zst read as is). Options: kind, name, action (drop|flag|allow), "
+                   "max_distance; e.g. -b 'domain:a/piracy.txt;name=piracy-a;action=flag'.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory (default ./provscan-out).")
 @click.option("--no-export", is_flag=True, help="Skip writing clean/ shards.")
 @click.option("--url-column", metavar="C", help="URL column (default: auto-detected).")
@@ -58,6 +62,8 @@ def cli() -> None:
 @click.option("--max-image-bytes", type=click.IntRange(1), help="Largest body to download (default 20 MB).")
 @click.option("--allow-addresses", multiple=True, metavar="CIDR", help="Let fetches reach these private ranges (e.g. 127.0.0.0/8 for tests).")
 @click.option("--allow-private-addresses", is_flag=True, help="Let fetches reach every private address (intranets).")
+@click.option("--unchecked", type=click.Choice(UNCHECKED_ACTIONS),
+              help="Rows whose image could not be fetched or hashed: keep (default), flag or drop.")
 @click.option("--check-consent", is_flag=True, help="Check X-Robots-Tag, TDMRep and robots.txt per row (cached per origin).")
 @click.option("--resume", is_flag=True, help="Keep the shards an interrupted run committed; redo the rest.")
 @click.option("--workers", type=click.IntRange(1), help="Processes on this machine (default 1).")
@@ -65,30 +71,31 @@ def cli() -> None:
               help="Run shards here, or as Ray tasks (extra provscan[ray]).")
 @click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster instead of starting a local Ray.")
 @click.option("--part", metavar="I/N", help="Array job: scan only shards k % N == I; then run 'provscan merge OUT'.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
-def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...], output: str | None, no_export: bool,
+@click.option("--quiet", "-q", is_flag=True, help="Nothing on the terminal but errors.")
+def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, lists: tuple[str, ...], output: str | None, no_export: bool,
          url_column: str | None, id_column: str | None, redact_urls: bool, hash_columns: tuple[str, ...],
          images: tuple[str, ...], fetch: bool, dihedral: bool, concurrency: int | None, per_host: int | None,
          timeout: float | None, max_image_bytes: int | None, allow_addresses: tuple[str, ...],
-         allow_private_addresses: bool, check_consent: bool, resume: bool, workers: int | None, executor: str,
-         ray_address: str | None, part: str | None, quiet: bool) -> None:
+         allow_private_addresses: bool, unchecked: str | None, check_consent: bool, resume: bool,
+         workers: int | None, executor: str, ray_address: str | None, part: str | None, quiet: bool) -> None:
     """Match every row of SHARDS (parquet files, directories, quoted globs) against the lists.
 
     \b
     Example:
         provscan scan sample_data/*.parquet
         provscan scan shards/ -b domain:blocklists/adult-domains.txt -o out/
+        provscan scan shards/ --no-config -b 'domain:ut1/liste_blanche/domains;action=allow'
     """
     from provscan.pipeline.driver import scan as run_scan
 
+    if no_config and config_path is not None:
+        raise click.UsageError("--config and --no-config exclude each other")
     try:
-        config = _config(config_path)
-        extra = []
-        for arg in lists:
-            kind, path = parse_list_arg(arg)
-            if kind is not None and kind not in ALL_KINDS:
-                raise ConfigError(f"{arg}: unknown list kind {kind!r}")
-            extra.append(ListSpec(Path(path), kind=kind))
+        config = _config(config_path, no_config=no_config)
+        if config.source is not None and not quiet:
+            auto = "" if config_path else "  (found in the current directory; --no-config skips it)"
+            click.echo(f"config: {_shown(config.source)}{auto}", err=True)
+        extra = [parse_list_option(arg) for arg in lists]
         overrides: dict[str, Any] = {
             "lists": config.lists + tuple(extra),
             "output": Path(output) if output else None,
@@ -100,6 +107,7 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
             "images": tuple(Path(p) for p in images) if images else None,
             "fetch": True if fetch else None,
             "dihedral": True if dihedral else None,
+            "unchecked": unchecked,
         }
         fetch_options = {
             "concurrency": concurrency, "per_host": per_host, "total_timeout": timeout, "max_bytes": max_image_bytes,
@@ -109,11 +117,17 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
             overrides["fetch_options"] = {**config.fetch_options, **{k: v for k, v in fetch_options.items() if v is not None}}
         if check_consent:
             overrides["consent"] = replace(config.consent, check=True)
-        show = not quiet and sys.stderr.isatty()
+        if not quiet:
+            for spec in overrides["lists"]:
+                if spec.action in (None, "drop") and (hint := whitelist_hint(spec.path)):
+                    click.echo(f"provscan: warning: {hint}", err=True)
+        if not quiet and _plain_copy(config.with_overrides(**overrides)):
+            click.echo("provscan: no list and no licence or consent policy: this scan flags nothing and "
+                       "writes a plain copy", err=True)
         with interruptible():
-            result = run_scan(list(shards), config, progress=LineProgress() if show else NullProgress(),
-                              resume=resume, workers=workers, executor=executor, ray_address=ray_address,
-                              part=_part(part), **overrides)
+            result = run_scan(list(shards), config, progress=terminal_progress(quiet=quiet), resume=resume,
+                              workers=workers, executor=executor, ray_address=ray_address, part=_part(part),
+                              **overrides)
     except ProvscanError as exc:
         _fail(exc)
         return
@@ -126,7 +140,25 @@ def scan(shards: tuple[str, ...], config_path: str | None, lists: tuple[str, ...
         click.echo(f"part {part}: {result.committed} shards committed ({result.kept} kept from earlier); "
                    f"when every part is done run: provscan merge {result.output}", err=True)
     elif not quiet:
-        click.echo(format_summary(result.manifest))
+        _print_result(result.manifest, result.summary)
+
+
+def _print_result(manifest: dict[str, Any], summary: dict[str, Any] | None) -> None:
+    from provscan.terminal import print_end_of_run, print_lists
+
+    print_lists(sys.stderr, manifest)
+    print_end_of_run(sys.stdout, manifest, summary)
+
+
+def _shown(path: str) -> str:
+    """``provscan.toml`` -> ``./provscan.toml``: a bare name reads as a word, not a file."""
+    p = Path(path)
+    return path if p.is_absolute() or p.parent != Path(".") or path.startswith(".") else f"./{path}"
+
+
+def _plain_copy(config: ScanConfig) -> bool:
+    """Nothing can flag a row: no list, no licence policy, no consent check, no unchecked policy."""
+    return not config.lists and not config.licenses.drop and not config.licenses.flag and not config.consent.check
 
 
 @cli.command()
@@ -151,7 +183,7 @@ def merge(output: str, quiet: bool) -> None:
         _fail(exc)
         return
     if not quiet and result.manifest is not None:
-        click.echo(format_summary(result.manifest))
+        _print_result(result.manifest, result.summary)
 
 
 def _part(text: str | None) -> tuple[int, int] | None:
@@ -190,7 +222,7 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
         provscan hash reported/ --kind phash -o blocklists/reported-phash.txt
     """
     from provscan.images.hashing import hash_files
-    from provscan.lists.files import list_header, write_list
+    from provscan.lists.files import default_name, list_header, write_list
 
     values: list[str] = []
     failed = 0
@@ -203,7 +235,7 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
             values.extend(result.hashes[kind])
         values = list(dict.fromkeys(values))
         if output:
-            write_list(Path(output), kind, values, name=name, action=action,
+            write_list(Path(output), kind, values, name=name or default_name(output), action=action,
                        comments=(f"{len(values)} {kind} hashes of local images, made by provscan hash",))
         else:
             for line in list_header(Path("-"), kind, name=name or "hashes", action=action):
@@ -213,7 +245,8 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
     except ProvscanError as exc:
         _fail(exc)
     if output:
-        click.echo(f"{len(values)} hashes written to {output}; {failed} images could not be hashed", err=True)
+        tail = f"; {failed} images could not be hashed" if failed else ""
+        click.echo(f"{len(values)} {kind} hashes written to {output}{tail}", err=True)
 
 
 @cli.command()
@@ -257,31 +290,41 @@ def format_table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def _config(path: str | None) -> ScanConfig:
+@cli.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Report file (default OUT/report.html); datacard.md is written beside it.")
+def report(out: str, output: str | None) -> None:
+    """Regenerate report.html and datacard.md from a finished scan or sample output OUT.
+
+    An OUT without manifest.json (interrupted or still running) is an error; nothing is written.
+
+    \b
+    Example:
+        provscan report provscan-out/
+        provscan report provscan-out/ -o /tmp/scan-report.html
+    """
+    from provscan.sinks.report import differs_from_manifest, regenerate
+
+    try:
+        paths = regenerate(Path(out), Path(output) if output else None)
+        changed = [] if output else differs_from_manifest(Path(out))
+    except ProvscanError as exc:
+        _fail(exc)
+        return
+    for path in paths:
+        click.echo(str(path))
+    for name in changed:
+        click.echo(f"provscan: {name} differs from the SHA-256 manifest.json records for it "
+                   "(rendered by another provscan version?); provscan verify will report it", err=True)
+
+
+def _config(path: str | None, *, no_config: bool = False) -> ScanConfig:
+    """The ``-c`` file, else ``./provscan.toml`` when present (unless ``--no-config``), else defaults."""
     if path is not None:
         return load_config(path)
-    if Path(DEFAULT_CONFIG_NAME).is_file():
+    if not no_config and Path(DEFAULT_CONFIG_NAME).is_file():
         return load_config(DEFAULT_CONFIG_NAME)
     return ScanConfig()
-
-
-def format_summary(manifest: dict[str, Any]) -> str:
-    """A short table: one line per shard, then totals and findings per list."""
-    rows = [("shard", "rows in", "flagged", "dropped", "rows out", "invalid urls")]
-    for s in manifest["shards"]:
-        rows.append((s["path"], s["rows_in"], s["rows_flagged"], s["rows_dropped"], s["rows_out"], s["invalid_urls"]))
-    t = manifest["totals"]
-    rows.append(("total", t.get("rows_in", 0), t.get("rows_flagged", 0), t.get("rows_dropped", 0), t.get("rows_out", 0), t.get("invalid_urls", 0)))
-    widths = [max(len(f"{r[i]:,}" if isinstance(r[i], int) else str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for r in rows:
-        cells = [(f"{v:,}" if isinstance(v, int) else str(v)) for v in r]
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
-    lines.insert(1, "-" * len(lines[0]))
-    lines.insert(len(lines) - 1, "-" * len(lines[0]))
-    lines.append("")
-    lines.append(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, summary.json, manifest.json)")
-    return "\n".join(lines)
 
 
 def main() -> None:

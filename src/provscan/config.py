@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from provscan.errors import ConfigError
-from provscan.kinds import ACTIONS, ALL_KINDS
+from provscan.kinds import ACTIONS, ALL_KINDS, unknown_kind
 
 DEFAULT_CONFIG_NAME = "provscan.toml"
+UNCHECKED_ACTIONS = ("keep", "flag", "drop")
+"""What to do with a row whose image could not be checked against the image lists (``[fetch] unchecked``)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class ScanConfig:
     fetch: bool = False
     dihedral: bool = False
     fetch_options: Mapping[str, Any] = field(default_factory=dict)
+    unchecked: str = "keep"  # keep | flag | drop: rows whose image could not be fetched or hashed
     licenses: LicenseConfig = LicenseConfig()
     consent: ConsentConfig = ConsentConfig()
     source: str | None = None  # the TOML file this came from, for the manifest
@@ -108,8 +111,13 @@ def load_config(path: str | Path) -> ScanConfig:
     _reject_unknown(path, "[licenses]", lic, {"drop", "flag", "column"})
     consent = _table(path, data, "consent")
     _reject_unknown(path, "[consent]", consent, {"check", "action", "agents", "directives"})
-    if consent.get("action", "drop") not in ACTIONS:
-        raise ConfigError(f"{path}: [consent] action must be one of {', '.join(ACTIONS)}")
+    if consent.get("action", "drop") not in ("drop", "flag"):
+        raise ConfigError(f"{path}: [consent] action must be one of drop, flag")
+    fetch = dict(_table(path, data, "fetch"))
+    if "unchecked" in fetch:
+        kwargs["unchecked"] = fetch.pop("unchecked")
+        if kwargs["unchecked"] not in UNCHECKED_ACTIONS:
+            raise ConfigError(f"{path}: [fetch] unchecked must be one of {', '.join(UNCHECKED_ACTIONS)}")
     return ScanConfig(
         lists=lists,
         licenses=LicenseConfig(
@@ -123,7 +131,7 @@ def load_config(path: str | Path) -> ScanConfig:
             agents=_strings(path, "consent.agents", consent["agents"]) if "agents" in consent else None,
             directives=_strings(path, "consent.directives", consent.get("directives", ["noai", "noimageai"])),
         ),
-        fetch_options=_table(path, data, "fetch"),
+        fetch_options=fetch,
         source=str(path),
         **kwargs,
     )
@@ -135,7 +143,7 @@ def _list_spec(path: Path, base: Path, index: int, item: Any) -> ListSpec:
         raise ConfigError(f"{where}: needs a path")
     kind, action = item.get("kind"), item.get("action")
     if kind is not None and kind not in ALL_KINDS:
-        raise ConfigError(f"{where}: unknown kind {kind!r} (kinds: {', '.join(ALL_KINDS)})")
+        raise ConfigError(f"{where}: {unknown_kind(kind)}")
     if action is not None and action not in ACTIONS:
         raise ConfigError(f"{where}: action must be one of {', '.join(ACTIONS)}")
     params = {str(k): str(v) for k, v in item.items() if k not in ("path", "kind", "name", "action")}

@@ -16,5 +16,18 @@ REGISTRY_KINDS = ("license-registry",)
 
 ALL_KINDS = (*URL_KINDS, *EXACT_IMAGE_KINDS, *PERCEPTUAL_KINDS, *REGISTRY_KINDS)
 
-ACTIONS = ("drop", "flag")
-"""``drop`` removes the row from the cleaned export; ``flag`` only reports it."""
+ACTIONS = ("drop", "flag", "allow")
+"""``drop`` removes the row from the cleaned export; ``flag`` only reports it; ``allow`` exempts the
+rows an allowlist matches from ``drop`` by the kinds in :data:`ALLOW_OVERRIDES`."""
+
+ALLOW_KINDS = ("domain", "url", "url-sha256")
+"""Kinds a list with ``action=allow`` may have: an allowlist names sites or pages, never images."""
+
+ALLOW_OVERRIDES = ("domain", "url", "optout")
+"""Kinds whose ``drop`` an allowlist overrides. Never ``url-sha256`` nor image hashes: hashed and image
+lists come from child-protection and abuse programmes, and no allowlist may override them."""
+
+
+def unknown_kind(kind: str) -> str:
+    """The one message for a misspelt kind, wherever it was written (CLI, config, list header)."""
+    return f"unknown kind {kind!r} (kinds: {', '.join(ALL_KINDS)})"

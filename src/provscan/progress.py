@@ -1,19 +1,25 @@
-"""Progress reporting, swappable: library callers and tests get silence, the CLI a live line.
+"""Progress reporting, swappable: library callers and tests get silence, the CLI a live bar.
 
-A plain ``\\r`` status line on stderr (rows/s, shards done, findings) rather than a progress-bar
-library: the scan advances a shard at a time, so a one-line renderer says everything.
+The bar advances per row group (the export calls :meth:`Progress.rows_done` after each one), not per
+shard, so an 18 M-row shard does not sit at 0 % for a minute. ``rich`` draws it (rows/s, ETA,
+shards, findings) on stderr, and the CLI only uses it on a TTY: a log file gets no ``\\r`` noise.
+
+Protocol, in call order: ``start(shards, rows)`` once; then any number of ``rows_done(n)`` (from
+the export thread, possibly many per shard) and one ``shard_done(findings)`` per shard, in shard
+order; ``finish()`` once, also after an error.
 """
 
 from __future__ import annotations
 
 import sys
-import time
+import threading
 from typing import Protocol, TextIO
 
 
 class Progress(Protocol):
     def start(self, shards: int, rows: int) -> None: ...
-    def advance(self, rows: int, findings: int) -> None: ...
+    def rows_done(self, n: int) -> None: ...
+    def shard_done(self, findings: int) -> None: ...
     def finish(self) -> None: ...
 
 
@@ -21,43 +27,68 @@ class NullProgress:
     def start(self, shards: int, rows: int) -> None:
         pass
 
-    def advance(self, rows: int, findings: int) -> None:
+    def rows_done(self, n: int) -> None:
+        pass
+
+    def shard_done(self, findings: int) -> None:
         pass
 
     def finish(self) -> None:
         pass
 
 
-class LineProgress:
-    """``[####......] 3/10 shards  2,100,000/10,000,000 rows  812,345 rows/s  1,204 findings``."""
+class RichProgress:
+    """``━━━━━━━━━━━  42%  2,100,000/5,000,000 rows  812,345 rows/s  0:00:03  3/10 shards  1,204 findings``."""
 
-    WIDTH = 24
+    def __init__(self, stream: TextIO | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bar
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.shards = self.total_rows = self.done_shards = self.rows = self.findings = 0
-        self.t0 = time.perf_counter()
+        self._bar = Bar(
+            BarColumn(), TaskProgressColumn(), MofNCompleteColumn(), TextColumn("rows"),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            TextColumn("{task.fields[shards]}/{task.fields[total_shards]} shards  {task.fields[findings]:,} findings"),
+            console=Console(file=stream or sys.stderr), transient=False, refresh_per_second=4,
+        )
+        self._task = None
+        self._lock = threading.Lock()
+        self._shards = self._findings = 0
 
     def start(self, shards: int, rows: int) -> None:
-        self.shards, self.total_rows, self.t0 = shards, rows, time.perf_counter()
-        self._draw()
+        self._bar.start()
+        self._task = self._bar.add_task("scan", total=max(rows, 1), shards=0, total_shards=shards,
+                                        findings=0, rate="")
 
-    def advance(self, rows: int, findings: int) -> None:
-        self.done_shards += 1
-        self.rows += rows
-        self.findings += findings
-        self._draw()
+    def rows_done(self, n: int) -> None:
+        if self._task is None:
+            return
+        with self._lock:
+            self._bar.advance(self._task, n)
+            speed = self._bar.tasks[0].speed
+            self._bar.update(self._task, rate=f"{speed:,.0f} rows/s" if speed else "")
+
+    def shard_done(self, findings: int) -> None:
+        if self._task is None:
+            return
+        with self._lock:
+            self._shards += 1
+            self._findings += findings
+            self._bar.update(self._task, shards=self._shards, findings=self._findings)
 
     def finish(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        if self._task is not None:
+            self._bar.stop()
+            self._task = None
 
-    def _draw(self) -> None:
-        frac = self.rows / self.total_rows if self.total_rows else (self.done_shards / self.shards if self.shards else 1)
-        bar = "#" * int(frac * self.WIDTH)
-        rate = self.rows / max(time.perf_counter() - self.t0, 1e-9)
-        self.stream.write(
-            f"\r[{bar:<{self.WIDTH}}] {self.done_shards}/{self.shards} shards  "
-            f"{self.rows:,}/{self.total_rows:,} rows  {rate:,.0f} rows/s  {self.findings:,} findings"
-        )
-        self.stream.flush()
+
+def terminal_progress(stream: TextIO | None = None, *, quiet: bool = False) -> Progress:
+    """A rich bar when ``stream`` (default stderr) is a terminal and not ``quiet``; silence otherwise."""
+    stream = stream or sys.stderr
+    return RichProgress(stream) if not quiet and stream.isatty() else NullProgress()

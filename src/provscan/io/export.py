@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,12 @@ class _HashingSink(io.RawIOBase):
         super().close()
 
 
-def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *, shard_name: str) -> tuple[int, str]:
+def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *, shard_name: str,
+                 on_rows: Callable[[int], None] | None = None) -> tuple[int, str]:
     """Write ``source`` minus the rows whose 0-based numbers are in sorted ``dropped``.
+
+    ``on_rows(n)`` is called after each row group with the number of input rows it covered (the
+    progress bar advances per row group, not per shard).
 
     Returns (rows written, SHA-256 of the written file). The file appears under a temporary name and
     is renamed only when complete, so a crash never leaves a truncated shard that looks finished.
@@ -89,6 +94,8 @@ def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *,
                     if group.num_rows:
                         writer.write_table(group, row_group_size=max(group.num_rows, 1))
                     written += group.num_rows
+                    if on_rows is not None:
+                        on_rows(stop - start)
                     start = stop
     except pa.ArrowException as exc:
         raise ShardError(shard_name, f"cannot read while exporting: {exc}") from exc

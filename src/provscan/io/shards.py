@@ -38,7 +38,7 @@ class Shard:
 
 @dataclass(frozen=True)
 class Columns:
-    url: str
+    url: str | None  # None: an image-only shard (hash columns, no URL column)
     id: str | None
     license: str | None = None
     hashes: Mapping[str, str] = field(default_factory=dict)  # kind -> column
@@ -121,11 +121,12 @@ def detect_columns(
             )
         return found
 
-    url = pick(url_column, URL_COLUMNS, "url", True)
-    assert url is not None
     hashes = {kind: col for kind, cands in HASH_COLUMNS.items() if (col := next((c for c in cands if c in names), None))}
     for kind, col in (hash_columns or {}).items():
         hashes[kind] = pick(col, (), f"{kind} hash", True)  # type: ignore[assignment]
+    # friction (issue 12): a shard with image-hash columns may have no URL column (image-only data,
+    # hashes published apart from URLs); whether its lists need URLs is checked by the driver.
+    url = pick(url_column, URL_COLUMNS, "url", not hashes)
     check_column_types(shard, schema, url, hashes)
     return Columns(
         url=url,

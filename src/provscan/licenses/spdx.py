@@ -17,6 +17,8 @@ Representations (stable, part of the report format):
   ``*-NC-*`` covers both forms. The CC-GPL/LGPL/BSD/MIT wrappers become ``LicenseRef-CC-GPL-2.0``
   etc. on purpose: the URI does not say "only" or "or later", nor which BSD, so naming an SPDX id
   would be a guess.
+* ``MIT OR (Apache-2.0 AND CC-BY-4.0)``: an SPDX expression whose every operand resolves, rendered
+  canonically (see :mod:`provscan.licenses.expressions`; ``how`` is ``spdx-expression``).
 * ``unknown``: no licence given (``None``, empty, ``?``, ``unknown``, ``NOASSERTION``).
 * ``LicenseRef-unrecognized:<value>``: anything else, with the (whitespace-stripped) original kept
   verbatim. The ``:`` is not allowed in SPDX ids, so this can never collide with a real licence.
@@ -35,6 +37,8 @@ from typing import Literal
 from urllib.parse import unquote
 
 from provscan.errors import ConfigError
+from provscan.licenses import expressions
+from provscan.licenses.families import SELECTORS, family_names, is_selector, selector_matches
 
 UNKNOWN = "unknown"
 UNRECOGNIZED_PREFIX = "LicenseRef-unrecognized:"
@@ -111,8 +115,8 @@ def resolve_license(value: str | None) -> tuple[str, str]:
     ``how`` is one of ``cc-url``, ``spdx``, ``spdx-deprecated`` (a deprecated SPDX id, kept as
     given in canonical case: replacing ``GPL-2.0`` by ``-only`` or ``-or-later`` would be a guess),
     ``licenseref`` (a well-formed ``LicenseRef-...`` passes through, which also makes this function
-    idempotent on its own output), ``missing`` and ``unrecognized``. SPDX expressions
-    (``MIT OR Apache-2.0``) are not parsed: they come out unrecognized, visibly.
+    idempotent on its own output), ``spdx-expression`` (``MIT OR Apache-2.0``, every operand
+    readable), ``missing`` and ``unrecognized``.
     """
     if value is None:
         return UNKNOWN, "missing"
@@ -132,6 +136,12 @@ def resolve_license(value: str | None) -> tuple[str, str]:
         return canonical, "spdx-deprecated" if deprecated else "spdx"
     if _LICENSEREF.fullmatch(stripped):
         return stripped, "licenseref"
+    if expressions.looks_like_expression(stripped):
+        tree = expressions.parse(stripped)
+        if tree is not None and not isinstance(tree, expressions.LicenseSymbol):
+            rendered = expressions.render(tree, resolve_license)
+            if rendered is not None:
+                return rendered, "spdx-expression"
     return UNRECOGNIZED_PREFIX + stripped, "unrecognized"
 
 
@@ -140,10 +150,15 @@ class LicensePolicy:
     """Which resolved licence ids to drop and which to flag; ``drop`` wins when both match.
 
     Patterns are ``fnmatch`` globs matched **case-sensitively** (``fnmatchcase``) against the
-    resolved id. Resolved ids are always in canonical case, so case-sensitive globs are exact and
+    resolved id and its family names (``LicenseRef-CC-BY-NC-ND-2.0-JP`` is also seen as
+    ``CC-BY-NC-ND-2.0-JP`` and ``CC-BY-NC-ND-2.0``, see :mod:`provscan.licenses.families`), or
+    selectors ``cc:by``, ``cc:nc``, ``cc:nd``, ``cc:sa`` naming a CC element. Resolved ids are always in canonical case, so case-sensitive globs are exact and
     predictable, and ``fnmatch.fnmatch`` would fold case only on some OSes. Write ``CC-BY-NC-*``,
     not ``cc-by-nc-*``; ``*-NC-*`` also covers the ``LicenseRef-CC-...-NC-...`` ports;
     ``LicenseRef-unrecognized:*`` and ``unknown`` catch what could not be read.
+
+    SPDX expressions are decided operand by operand (:func:`provscan.licenses.expressions.decide`):
+    ``AND`` takes the strictest verdict, ``OR`` the most permissive.
     """
 
     drop: Sequence[str] = ()
@@ -158,6 +173,9 @@ class LicensePolicy:
             for pattern in patterns:
                 if not isinstance(pattern, str) or not pattern.strip():
                     raise ConfigError(f"licence policy {name!r} has an empty or non-text pattern: {pattern!r}")
+                if is_selector(pattern) and pattern not in SELECTORS:
+                    raise ConfigError(f"licence policy {name!r}: unknown selector {pattern!r} "
+                                      f"(selectors: {', '.join(SELECTORS)})")
             object.__setattr__(self, name, tuple(patterns))
 
     def action_for(self, license_id: str) -> Action | None:
@@ -165,11 +183,24 @@ class LicensePolicy:
         if license_id not in self._memo:
             if len(self._memo) >= 65536:  # unrecognized values are unbounded; keep memory flat
                 self._memo.clear()
-            if any(fnmatch.fnmatchcase(license_id, p) for p in self.drop):
-                action: Action | None = "drop"
-            elif any(fnmatch.fnmatchcase(license_id, p) for p in self.flag):
-                action = "flag"
+            tree = None
+            if expressions.looks_like_expression(license_id) and not license_id.startswith(UNRECOGNIZED_PREFIX):
+                tree = expressions.parse(license_id)
+            if tree is not None and not isinstance(tree, expressions.LicenseSymbol):
+                rank = expressions.decide(tree, self._rank)
             else:
-                action = None
-            self._memo[license_id] = action
+                rank = self._rank(license_id)
+            self._memo[license_id] = _ACTIONS[rank]
         return self._memo[license_id]
+
+    def _rank(self, license_id: str) -> int:
+        """2 drop, 1 flag, 0 neither, for one licence (not an expression)."""
+        names = family_names(license_id)
+        for rank, patterns in ((2, self.drop), (1, self.flag)):
+            for p in patterns:
+                if selector_matches(p, license_id) if is_selector(p) else any(fnmatch.fnmatchcase(n, p) for n in names):
+                    return rank
+        return 0
+
+
+_ACTIONS: tuple[Action | None, ...] = (None, "flag", "drop")

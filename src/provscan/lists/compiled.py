@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 
 from provscan.config import ListSpec
 from provscan.io.db import Database
-from provscan.errors import ConfigError
-from provscan.kinds import EXACT_IMAGE_KINDS
+from provscan.errors import ConfigError, ShardError
+from provscan.kinds import EXACT_IMAGE_KINDS, REGISTRY_KINDS, URL_KINDS
 from provscan.lists.files import LoadedList
 from provscan.lists.store import load_cached
 
@@ -57,13 +57,30 @@ def compile_lists(specs: Sequence[ListSpec]) -> CompiledLists:
     seen: dict[str, str] = {}
     for lst in loaded:
         if lst.name in seen:
-            raise ConfigError(f"{lst.path}: list name {lst.name!r} is already used by {seen[lst.name]}; set name=")
+            raise ConfigError(
+                f"{lst.path}: list name {lst.name!r} is already used by {seen[lst.name]}; give one a name "
+                f"(command line: -b '{lst.path};name=OTHER', config: name = \"OTHER\")"
+            )
         seen[lst.name] = lst.path
     return CompiledLists(tuple(loaded))
 
 
 TABLES = ("l_lists", "l_domain", "l_url", "l_registry", "l_urlhash", "l_image")
 """The lookup tables :func:`install` creates: what stages may declare they read."""
+
+
+def require_url_column(compiled: CompiledLists, shard: str, has_url: bool, *, fetch: bool = False,
+                       consent: bool = False) -> None:
+    """An image-only shard (hash columns, no URL column) can be scanned against image lists; URL
+    lists, registries, fetching and consent checks need URLs, so asking for them is an error naming
+    the shard rather than a silent "nothing matched"."""
+    if has_url:
+        return
+    needs = [lst.name for lst in compiled.of_kind(*URL_KINDS, *REGISTRY_KINDS)]
+    if needs or fetch or consent:
+        what = f"URL lists ({', '.join(needs)})" if needs else ("--fetch" if fetch else "--check-consent")
+        raise ShardError(shard, f"no URL column, but {what} need one; name it with --url-column, "
+                                "or scan this shard with image lists only")
 
 
 def install(db: Database, compiled: CompiledLists) -> None:

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from provscan.io.atomic import write_text
 from provscan.errors import ConfigError, ListError, OutputError
-from provscan.kinds import ACTIONS, ALL_KINDS, PERCEPTUAL_KINDS, REGISTRY_KINDS
+from provscan.kinds import ACTIONS, ALL_KINDS, ALLOW_KINDS, PERCEPTUAL_KINDS, REGISTRY_KINDS, unknown_kind
+from provscan.lists.compression import decompress, strip_compression
 from provscan.lists.formats import dedupe, parse_lines
 from provscan.lists.registry import parse_registry
 
@@ -49,24 +50,52 @@ class LoadedList:
         return self.entries.num_rows
 
 
+_KIND_PREFIX = re.compile(r"^([A-Za-z][A-Za-z0-9_-]+):")
+
+
 def parse_list_arg(arg: str) -> tuple[str | None, str]:
-    """``"KIND:PATH"`` -> (KIND, PATH); when the prefix is not a kind, the whole argument is the path."""
-    prefix, sep, rest = arg.partition(":")
-    if sep and prefix in ALL_KINDS:
-        if not rest:
-            raise ConfigError(f"{arg!r}: a path must follow '{prefix}:'")
-        return prefix, rest
-    return None, arg
+    """``"KIND:PATH"`` -> (KIND, PATH); ``"PATH"`` -> (None, PATH).
+
+    A word of two or more letters, digits, ``-`` or ``_`` before the first ``:`` is always a kind, so
+    ``domian:x.txt`` is "unknown kind", never "no such file". A one-letter prefix is a Windows drive
+    (``C:/lists/a.txt``); any other path with a ``:`` is written ``./name:with:colons.txt`` or after
+    an explicit kind (``domain:name:with:colons.txt``: only the first ``:`` separates).
+    """
+    m = _KIND_PREFIX.match(arg)
+    if m is None:
+        return None, arg
+    prefix, rest = m.group(1), arg[m.end():]
+    if prefix not in ALL_KINDS:
+        raise ConfigError(f"{arg!r}: {unknown_kind(prefix)}")
+    if not rest:
+        raise ConfigError(f"{arg!r}: a path must follow '{prefix}:'")
+    return prefix, rest
 
 
 def default_name(path: str | Path) -> str:
-    """The file stem, or ``<folder>-<stem>`` for generic stems (``ut1/adult/urls`` -> ``adult-urls``)."""
-    p = Path(path)
+    """The file stem, or ``<folder>-<stem>`` for generic stems (``ut1/adult/urls`` -> ``adult-urls``).
+
+    A compression suffix is not part of the name: ``piracy.txt.gz`` is ``piracy``."""
+    p = strip_compression(path)
     stem = p.stem or p.name
     if stem.lower() in GENERIC_STEMS:
         parent = p.resolve().parent.name
         stem = f"{parent}-{stem}" if parent else stem
     return re.sub(r"\s+", "_", stem)
+
+
+def whitelist_hint(path: str | Path) -> str | None:
+    """A warning when a list file sits in a UT1 category whose ``usage`` file says ``white``
+    (``liste_blanche``): loaded with the default action it would drop the sites it vouches for."""
+    usage = Path(path).parent / "usage"
+    try:
+        tags = usage.read_text(encoding="utf-8", errors="replace").split() if usage.is_file() else []
+    except OSError:
+        return None
+    if "white" in tags:
+        return (f"{path}: UT1 marks this category 'white' (a whitelist, {usage}); "
+                f"to exempt its sites from drops load it as -b '{path};action=allow'")
+    return None
 
 
 def load_list(
@@ -80,7 +109,10 @@ def load_list(
     """Read and parse one list file; explicit arguments win over the header, which wins over defaults."""
     p = Path(path)
     data = _read(p)
-    text = _decode(p, data)
+    try:
+        text = _decode(p, decompress(p, data))
+    except ValueError as exc:
+        raise ListError(p, str(exc)) from exc
     header = _header(p, text)
     kind = kind or header.pop("kind", None)
     action = action or header.pop("action", None) or "drop"
@@ -91,9 +123,12 @@ def load_list(
         raise ListError(p, "no list kind: write KIND:PATH (e.g. -b domain:PATH), kind= in the config, "
                            f"or a first line '# {HEADER_TAG} kind=KIND'")
     if kind not in ALL_KINDS:
-        raise ListError(p, f"unknown list kind {kind!r}; expected one of {', '.join(ALL_KINDS)}")
+        raise ListError(p, unknown_kind(kind))
     if action not in ACTIONS:
         raise ListError(p, f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    if action == "allow" and kind not in ALLOW_KINDS:
+        raise ListError(p, f"action=allow applies to {', '.join(ALLOW_KINDS)} lists, not {kind!r} "
+                           "(image-hash lists cannot be overridden)")
     merged = _check_params(p, kind, {**header, **{str(k): _param_str(v) for k, v in (params or {}).items()}})
 
     lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
@@ -126,6 +161,8 @@ def list_header(
         raise ConfigError(f"write_list: cannot write kind {kind!r}")
     if action is not None and action not in ACTIONS:
         raise ConfigError(f"write_list: unknown action {action!r}")
+    if action == "allow" and kind not in ALLOW_KINDS:
+        raise ConfigError(f"write_list: action=allow applies to {', '.join(ALLOW_KINDS)} lists, not {kind!r}")
     fields = {"kind": kind, "name": name, "action": action}
     fields.update(_check_params(path, kind, {str(k): _param_str(v) for k, v in (params or {}).items()}))
     for key, val in fields.items():

@@ -26,7 +26,7 @@ from provscan.errors import ConfigError, RunInterrupted
 from provscan.io.db import DEFAULT_MEMORY_LIMIT, Database
 from provscan.io.export import count_rows
 from provscan.io.shards import detect_columns, expand_shards, read_schema
-from provscan.lists.compiled import CompiledLists, compile_lists
+from provscan.lists.compiled import CompiledLists, compile_lists, require_url_column
 from provscan.lists.store import save_lists
 from provscan.pipeline import signals
 from provscan.pipeline.commit import STATE_DIR, discard, read_commit, still_valid
@@ -73,6 +73,9 @@ def scan(
     out = Path(config.output)
     tasks = plan(shards, config, out)
     compiled = compile_lists(config.lists)
+    for task in tasks:  # an image-only shard (no URL column) may meet image lists only
+        require_url_column(compiled, task.shard.given, task.columns.url is not None, fetch=config.fetch,
+                           consent=config.consent.check)
     _preflight(compiled, config)
     fingerprint = run_fingerprint(config, compiled)
     state = RunState(fingerprint, _now(), config.to_dict(), compiled.manifest(),
@@ -94,13 +97,18 @@ def scan(
         progress.start(len(selected), sum(count_rows(t.shard.path) for t in selected))
         done = len(kept)
 
+        rows_per_group = config.export and workers == 1 and executor == "local"  # export reports row groups
+
         def on_commit(entry: dict[str, Any]) -> None:
             nonlocal done
             done += 1
-            progress.advance(entry["rows_in"], entry["findings"])
+            if not rows_per_group:
+                progress.rows_done(entry["rows_in"])
+            progress.shard_done(entry["findings"])
 
         try:
-            _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor, ray_address=ray_address)
+            _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor, ray_address=ray_address,
+                     on_rows=progress.rows_done if rows_per_group else None)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
                 raise RunInterrupted(done, len(selected), signals.received() or 2) from None
@@ -192,7 +200,7 @@ def _committed_outputs(out: Path, state: RunState) -> set[Path]:
 
 
 def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
-             workers: int, executor: str, ray_address: str | None) -> None:
+             workers: int, executor: str, ray_address: str | None, on_rows: Any = None) -> None:
     from provscan.pipeline import executors
 
     if executor == "ray":
@@ -202,7 +210,7 @@ def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_
     elif workers > 1:
         executors.run_processes(spec, tasks, workers, on_commit)
     else:
-        executors.run_serial(spec, compiled, tasks, on_commit)
+        executors.run_serial(spec, compiled, tasks, on_commit, on_rows=on_rows)
 
 
 def _check_run_options(workers: int, executor: str, part: tuple[int, int] | None) -> None:

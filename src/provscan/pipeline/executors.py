@@ -27,7 +27,8 @@ from provscan.pipeline.shard import ShardTask
 OnCommit = Callable[[dict[str, Any]], None]
 
 
-def run_serial(spec: RunSpec, lists: CompiledLists, tasks: Sequence[ShardTask], on_commit: OnCommit) -> None:
+def run_serial(spec: RunSpec, lists: CompiledLists, tasks: Sequence[ShardTask], on_commit: OnCommit, *,
+               on_rows: Callable[[int], None] | None = None) -> None:
     session = Session(spec, lists)
     ok = False
     try:
@@ -37,7 +38,7 @@ def run_serial(spec: RunSpec, lists: CompiledLists, tasks: Sequence[ShardTask], 
                 outcome = session.match(task)
                 if pending is not None:
                     on_commit(pending.result())
-                pending = exporter.submit(finish, spec, outcome)
+                pending = exporter.submit(finish, spec, outcome, on_rows)
             if pending is not None:
                 on_commit(pending.result())
         ok = True

@@ -22,6 +22,7 @@ from provscan.io.db import Database, sql_literal
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files
+from provscan.sinks.report import write_reports
 from provscan.sinks.flagged import FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
 
@@ -66,7 +67,7 @@ def committed(out: Path, state: RunState) -> tuple[list[Commit], list[str]]:
     return commits, missing
 
 
-def merge(out: Path, state: RunState, db: Database, *, write_reports: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def merge(out: Path, state: RunState, db: Database) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write the run's final outputs from its commits; returns (manifest, summary)."""
     commits, missing = committed(out, state)
     if missing:
@@ -104,8 +105,7 @@ def merge(out: Path, state: RunState, db: Database, *, write_reports: Any = None
         "shards": entries,
         "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
     }
-    if write_reports is not None:
-        write_reports(out, manifest, summary_data)
+    write_reports(out, manifest, summary_data)  # report.html, datacard.md: listed in the manifest below
     known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
     manifest["files"] = {
         rel: known.get(rel) or file_sha256(path)

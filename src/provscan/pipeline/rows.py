@@ -27,7 +27,8 @@ _SLOW_BATCH = 65_536
 
 def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
     """Read the shard's URL (and id, licence, hash) columns into ``raw`` with canonical URL parts."""
-    cols = [f"TRY_CAST({sql_ident(columns.url)} AS VARCHAR) AS url"]
+    # friction (issue 12): an image-only shard has no URL column: url/host/path/query are NULL
+    cols = [f"TRY_CAST({sql_ident(columns.url)} AS VARCHAR) AS url" if columns.url else "NULL::VARCHAR AS url"]
     cols.append(f"TRY_CAST({sql_ident(columns.id)} AS VARCHAR) AS id" if columns.id else "NULL::VARCHAR AS id")
     if columns.license:
         cols.append(f"TRY_CAST({sql_ident(columns.license)} AS VARCHAR) AS license")

@@ -8,6 +8,7 @@ place that decides which stages a run has, and in which order.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,10 @@ def build_stages(db: Database, lists: CompiledLists, config: ScanConfig, out: Pa
     url = UrlStage(lists)
     if url.needed:
         stages.append(url)
+    if any(lst.action == "allow" for lst in lists.lists):
+        from provscan.stages.allow import AllowStage
+
+        stages.append(AllowStage())  # right after the URL lists: allowed rows are still fetched and checked
     stages.append(LicenseStage(config, lists))
     from provscan.stages.image import image_kinds  # PIL/imagehash: imported only by runs that need them
 
@@ -87,11 +92,11 @@ class Session:
             self.db.close()
 
 
-def finish(spec: RunSpec, outcome: ShardOutcome) -> dict[str, Any]:
+def finish(spec: RunSpec, outcome: ShardOutcome, on_rows: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Export and commit a matched shard (pyarrow and files only: safe beside the next match)."""
     if spec.config.export:
         write_intent(spec.out, outcome.task)
-    export_shard(outcome, spec.out, export=spec.config.export)
+    export_shard(outcome, spec.out, export=spec.config.export, on_rows=on_rows)
     commit(spec.out, outcome, spec.fingerprint)
     return outcome.entry
 

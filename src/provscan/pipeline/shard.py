@@ -9,6 +9,7 @@ against the file it actually wrote, before anything is committed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from provscan.io.export import count_rows, export_clean
 from provscan.io.shards import Columns, Shard, file_sha256
 from provscan.pipeline import rows
 from provscan.pipeline.stage import HITS_DDL, ShardContext, Stage
+from provscan.stages.allow import count_allowed
 from provscan.urls.sql import expression_sha256_sql
 
 
@@ -59,6 +61,8 @@ def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCo
     rows_in, null_urls, invalid_urls = rows.url_counts(db)
     for stage in stages:
         stage.run(ctx)
+    if any(stage.name == "allow" for stage in stages):
+        ctx.stats["rows_allowed"] = count_allowed(db)
     findings = _findings(db, shard, redact=ctx.config.redact_urls)
     dropped = np.asarray(
         db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
@@ -86,12 +90,15 @@ def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCo
     return ShardOutcome(task, findings, removals, fetch_log, entry, summary, dropped)
 
 
-def export_shard(outcome: ShardOutcome, out: Path, *, export: bool) -> ShardOutcome:
-    """Phase 2, pyarrow only: write the cleaned shard and check rows in = rows kept + rows dropped."""
+def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
+                 on_rows: Callable[[int], None] | None = None) -> ShardOutcome:
+    """Phase 2, pyarrow only: write the cleaned shard and check rows in = rows kept + rows dropped.
+
+    ``on_rows`` hears of each row group written (the progress bar advances within a shard)."""
     entry, dropped, shard = outcome.entry, outcome.dropped, outcome.task.shard
     if export:
         clean_path = out / outcome.task.clean_name
-        written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given)
+        written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given, on_rows=on_rows)
         on_disk = count_rows(clean_path)
         if not (written == on_disk == entry["rows_in"] - dropped.size):
             raise IntegrityError(
@@ -111,9 +118,13 @@ def _summary(db: Database, ctx: ShardContext) -> dict[str, Any]:
     for key in ("list", "kind", "action"):
         by[f"findings_by_{key}"] = dict(db.rows(f"SELECT {key}, count(*) FROM hits GROUP BY 1 ORDER BY 1"))
     by["rows_by_list"] = dict(db.rows("SELECT list, count(DISTINCT row) FROM hits GROUP BY 1 ORDER BY 1"))
+    by_action: dict[str, dict[str, int]] = {}
+    for lst, action, n in db.rows("SELECT list, action, count(DISTINCT row) FROM hits GROUP BY 1, 2 ORDER BY 1, 2"):
+        by_action.setdefault(lst, {})[action] = n
     by["flagged_hosts"] = dict(db.rows(
         "SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY 1 ORDER BY 1"
     ))
+    by["rows_by_list_action"] = by_action  # type: ignore[assignment]
     extra = {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
     return {**by, "extra": extra}
 

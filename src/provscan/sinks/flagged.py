@@ -27,7 +27,7 @@ FINDINGS_SCHEMA = pa.schema(
         ("list", pa.string()),
         ("kind", pa.string()),
         ("entry", pa.string()),  # the matched entry; for hashed lists the hash
-        ("action", pa.string()),  # drop | flag
+        ("action", pa.string()),  # drop | flag | allow (an allowlist exempted the row from this drop)
         ("distance", pa.int16()),  # Hamming distance for perceptual kinds, else null
         ("image_hash", pa.string()),  # the row's image hash that matched
         ("detail", pa.string()),  # where a licence/consent/image signal came from

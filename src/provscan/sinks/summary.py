@@ -15,6 +15,7 @@ class Summary:
         self.counts: dict[str, Counter[str]] = {
             k: Counter() for k in ("findings_by_list", "rows_by_list", "findings_by_kind", "findings_by_action")
         }
+        self.rows_by_list_action: dict[str, Counter[str]] = {}  # list -> action -> rows (end-of-run table)
         self.shards: dict[str, dict[str, int]] = {}
         self.domains: Counter[str] = Counter()
         self.extra: dict[str, Counter[str]] = {}
@@ -26,13 +27,20 @@ class Summary:
         }
         for key, counter in self.counts.items():
             counter.update(part.get(key, {}))
+        for lst, actions in part.get("rows_by_list_action", {}).items():
+            self.rows_by_list_action.setdefault(lst, Counter()).update(actions)
         self.domains.update(part.get("flagged_hosts", {}))
         for section, counts in part.get("extra", {}).items():
             self.extra.setdefault(section, Counter()).update(counts)
 
     def to_dict(self) -> dict[str, Any]:
+        counts = {k: dict(sorted(v.items())) for k, v in self.counts.items()}
         return {
-            **{k: dict(sorted(v.items())) for k, v in self.counts.items()},
+            "findings_by_list": counts["findings_by_list"],
+            "rows_by_list": counts["rows_by_list"],
+            "rows_by_list_action": {k: dict(sorted(v.items())) for k, v in sorted(self.rows_by_list_action.items())},
+            "findings_by_kind": counts["findings_by_kind"],
+            "findings_by_action": counts["findings_by_action"],
             "shards": self.shards,
             "top_flagged_domains": [
                 {"domain": d, "rows": n} for d, n in sorted(self.domains.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DOMAINS]

@@ -29,6 +29,7 @@ from provscan.net.headers import header_pairs
 from provscan.images.hashing import hash_image
 from provscan.urls.redirects import RedirectChecker
 from provscan.urls.sql import expression_sha256_sql
+from provscan.stages.unchecked import record_unchecked
 
 FETCH_SCHEMA = pa.schema([
     ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()), ("url_sha256", pa.string()),
@@ -110,6 +111,7 @@ class FetchStage(BaseStage):
         }, schema=FETCH_SCHEMA))
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats["fetch"] = dict(sorted(statuses.items()))
+        record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
         ctx.count("fetch_status", statuses)
 
     def close(self, ok: bool) -> None:

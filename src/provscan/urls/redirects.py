@@ -21,6 +21,8 @@ class RedirectChecker:
         def table(*kinds: str) -> dict[str, str]:
             out: dict[str, str] = {}
             for lst in self._compiled.of_kind(*kinds):
+                if lst.action == "allow":  # friction (issue 12): an allowlist never blocks a redirect
+                    continue
                 for value in lst.entries.column("value").to_pylist():
                     out.setdefault(value, lst.name)
             return out

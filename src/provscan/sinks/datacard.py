@@ -1,0 +1,94 @@
+"""datacard.md: the cleaning statement a maintainer pastes into a dataset card.
+
+Written beside report.html from the same inputs, deterministic in the same way. It says what was
+scanned, with which lists and policies (names, kinds, SHA-256), how many rows each removed, the
+licence table, the removal list's SHA-256 with the command a derivative dataset applies it with, and
+the command that verifies the release. Markdown only: tables and fenced commands render on every hub.
+"""
+
+from __future__ import annotations
+
+import shlex
+from html import escape
+from typing import Any
+
+from provscan.sinks.redact import Redactor
+from provscan.sinks.svg import num, pct
+
+
+def _cell(red: Redactor, value: object) -> str:
+    """Table text: a ``|`` would split the cell, and hubs render inline HTML, so both are escaped."""
+    return escape(red.text(value), quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[object, ...]], red: Redactor) -> list[str]:
+    right = {i for i, h in enumerate(header) if h in {"rows", "entries", "rows removed", "matches"}}
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(num(v) if isinstance(v, int) else _cell(red, v) for v in row) + " |")
+    return lines
+
+
+def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, estimates: dict[str, Any] | None = None) -> str:
+    config = manifest.get("config") or {}
+    red = Redactor(bool(config.get("redact_urls")))
+    t = manifest.get("totals") or {}
+    rows_in, dropped = int(t.get("rows_in", 0)), int(t.get("rows_dropped", 0))
+    lists = manifest.get("lists") or []
+    lines = [
+        "## Data cleaning statement",
+        "",
+        f"Scanned with provscan {manifest.get('provscan_version', '?')} (run finished {manifest.get('finished', '?')}): "
+        f"{num(int(t.get('shards', len(manifest.get('shards') or []))))} parquet shards, {num(rows_in)} rows. "
+        f"**{num(dropped)} rows were removed** ({pct(dropped / rows_in) if rows_in else '0.00%'}), "
+        f"{num(int(t.get('rows_out', 0)))} rows kept; {num(int(t.get('rows_flagged', 0)))} rows were flagged "
+        "(flag-only findings are reported, not removed).",
+        "",
+        "### Lists and policies",
+        "",
+        *_table(("list", "kind", "action", "entries", "SHA-256"),
+                [(lst["name"], lst["kind"], lst["action"], int(lst.get("entries") or 0), f"`{lst.get('sha256', '')}`") for lst in lists], red),
+    ]
+    lic = config.get("licenses") or {}
+    if lic.get("drop") or lic.get("flag"):
+        lines += ["", f"Licence policy: drop {_globs(lic.get('drop'))}; flag {_globs(lic.get('flag'))} (drop wins)."]
+    consent = config.get("consent") or {}
+    if consent.get("check"):
+        lines += ["", f"Consent signals checked (X-Robots-Tag, TDMRep, robots.txt); directives "
+                      f"{_globs(consent.get('directives'))}, action {consent.get('action', 'drop')}."]
+    lines += ["", "### Rows removed, by reason", ""]
+    if extras.dropped:
+        lines += _table(("reason", "kind", "rows removed"), [(name, kind, n) for name, (kind, n) in extras.dropped.items()], red)
+        lines += ["", f"A row removed for several reasons is counted under each; {num(dropped)} distinct rows were removed in all."]
+    else:
+        lines.append("No row was removed.")
+    by_id = summary.get("licenses_by_id") or {}
+    if by_id:
+        lines += ["", "### Licences", ""]
+        lines += _table(("licence", "rows"), sorted(by_id.items(), key=lambda kv: (-kv[1], kv[0])), red)
+    if estimates:
+        lines += ["", "### Estimated from a sample", "",
+                  f"{estimates.get('mode')} sample (seed {estimates.get('seed')}) of {num(int(estimates.get('sampled_rows') or 0))} "
+                  f"rows out of {num(int(estimates.get('population_rows') or 0))}; "
+                  f"{int(round(float(estimates.get('confidence') or 0) * 100))}% intervals.", ""]
+        lines += _table(("dimension", "value", "share", "interval", "method"), [
+            (e["dimension"], e["value"], pct(e["share"]), f"{pct(e['share_low'])} - {pct(e['share_high'])}", e.get("method", ""))
+            for e in sorted(estimates.get("estimates") or [], key=lambda e: (e["dimension"], e["value"]))], red)
+    lines += ["", "### Removal list", ""]
+    if extras.removals_sha256:
+        lines += [f"`removals.sha256.txt` lists the SHA-256 of the canonical URL expression of each of the "
+                  f"{num(int(t.get('removals', 0)))} removed URLs (no URL is published). SHA-256 of the file:", "",
+                  f"    {extras.removals_sha256}", "",
+                  "A derivative dataset (a copy, a re-crawl, a subset) removes the same rows with:", "",
+                  "```sh", "provscan scan copy/ -b url-sha256:removals.sha256.txt", "```"]
+    else:
+        lines.append("No removal list was written with this output.")
+    target = shlex.quote(red.text(config.get("output", "OUT")))
+    lines += ["", "### Verify", "",
+              "The release's manifest.json records the SHA-256 of every input shard, list and output file. Check them with:", "",
+              "```sh", f"provscan verify {target} --inputs", "```", ""]
+    return red.text("\n".join(lines))
+
+
+def _globs(values: Any) -> str:
+    return ", ".join(f"`{v}`" for v in values) if values else "nothing"

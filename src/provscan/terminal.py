@@ -1,0 +1,108 @@
+"""What the terminal shows around a scan: the lists in effect and the end-of-run tables.
+
+Rendered with ``rich`` (tables that fit the terminal, colour only on a TTY) from the manifest and
+summary the library returns, so the terminal says exactly what the files say. When the stream is
+not a terminal the width is fixed and generous, so piped output and tests see whole shard paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+PIPE_WIDTH = 160
+
+
+def console(stream: TextIO) -> Console:
+    """A console on ``stream``: the terminal's width on a TTY, a fixed width (no colour) otherwise."""
+    tty = stream.isatty()
+    return Console(file=stream, width=None if tty else PIPE_WIDTH, highlight=False,
+                   color_system="auto" if tty else None, soft_wrap=False)
+
+
+def lists_table(lists: list[dict[str, Any]]) -> Table:
+    """One row per list in effect: name, kind, action, entries, skipped rules (reason: count)."""
+    table = Table(title="lists in effect", title_justify="left", show_edge=False)
+    for name, justify in (("list", "left"), ("kind", "left"), ("action", "left"), ("entries", "right"),
+                          ("skipped rules", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for lst in lists:
+        skipped = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(lst.get("skipped", {}).items())) or "-"
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(lst.get("params", {}).items()))
+        table.add_row(escape(lst["name"]), escape(lst["kind"] + (f" ({extra})" if extra else "")), lst["action"],
+                      f"{lst['entries']:,}", escape(skipped))
+    return table
+
+
+def shards_table(manifest: dict[str, Any]) -> Table:
+    """One row per shard and a total row: rows in, flagged, dropped, out, invalid URLs, unchecked."""
+    shards, totals = manifest["shards"], manifest["totals"]
+    unchecked = any("unchecked" in s for s in shards)
+    table = Table(show_edge=False, show_footer=True)
+    cols = ["rows in", "flagged", "dropped", "rows out", "invalid urls"] + (["unchecked"] if unchecked else [])
+    keys = ["rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls"] + (["unchecked"] if unchecked else [])
+    table.add_column("shard", footer="total")
+    for col, key in zip(cols, keys):
+        table.add_column(col, justify="right", footer=f"{totals.get(key, 0):,}")
+    for s in shards:
+        table.add_row(escape(s["path"]), *(f"{s.get(k, 0):,}" for k in keys))
+    return table
+
+
+def per_list_table(manifest: dict[str, Any], summary: dict[str, Any]) -> Table | None:
+    """Rows flagged / dropped / allowed per list (a row counts once per list; lists overlap, so the
+    column sums can exceed the run's totals). Licence, consent and unchecked findings appear under
+    their own ``list`` names."""
+    by_list: dict[str, dict[str, int]] = summary.get("rows_by_list_action", {})
+    names = [lst["name"] for lst in manifest["lists"]]
+    names += sorted(n for n in by_list if n not in names)
+    if not names:
+        return None
+    table = Table(title="rows per list", title_justify="left", show_edge=False)
+    table.add_column("list")
+    for col in ("rows matched", "flagged", "dropped", "allowed"):
+        table.add_column(col, justify="right")
+    totals = summary.get("rows_by_list", {})
+    for name in names:
+        actions = by_list.get(name, {})
+        table.add_row(escape(name), f"{totals.get(name, 0):,}",
+                      *(f"{actions.get(a, 0):,}" for a in ("flag", "drop", "allow")))
+    return table
+
+
+def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str, Any]) -> None:
+    out = console(stream)
+    out.print(shards_table(manifest))
+    per_list = per_list_table(manifest, summary)
+    if per_list is not None:
+        out.print()
+        out.print(per_list)
+    out.print()
+    out.print(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, "
+              "summary.json, manifest.json)", markup=False)
+
+
+def policy_lines(config: dict[str, Any]) -> list[str]:
+    """The licence and consent policy in effect, one line each (only those that can flag a row)."""
+    lines = []
+    lic = config.get("licenses", {})
+    if lic.get("drop") or lic.get("flag"):
+        lines.append(f"licence policy: drop {', '.join(lic.get('drop') or ['-'])}; flag {', '.join(lic.get('flag') or ['-'])}")
+    consent = config.get("consent", {})
+    if consent.get("check"):
+        lines.append(f"consent check: {consent.get('action', 'drop')} rows that reserve AI use")
+    if config.get("unchecked", "keep") != "keep":
+        lines.append(f"unchecked images: {config['unchecked']}")
+    return lines
+
+
+def print_lists(stream: TextIO, manifest: dict[str, Any]) -> None:
+    """The lists and policies in effect, on the terminal (the manifest has the same, in full)."""
+    out = console(stream)
+    if manifest["lists"]:
+        out.print(lists_table(manifest["lists"]))
+    for line in policy_lines(manifest["config"]):
+        out.print(line, markup=False)
