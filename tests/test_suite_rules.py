@@ -1,9 +1,11 @@
-"""The house rules that a test can check: the no-egress guard is on for every test, and each
-third-party dependency is imported behind its one door."""
+"""The house rules that a test can check: the no-egress guard is on for every test, evaluation
+data is reached only through conftest's helper, and each third-party dependency is imported behind
+its one door."""
 
 from __future__ import annotations
 
 import ast
+import re
 import socket
 from pathlib import Path
 
@@ -19,6 +21,16 @@ def test_every_test_runs_under_the_no_egress_guard(request: pytest.FixtureReques
     violations = request.getfixturevalue("no_egress")
     assert violations == ["socket.create_connection(('192.0.2.1', 80))", "getaddrinfo('example.com')"]
     violations.clear()  # recorded as it should be; clear so the guard's own teardown check passes
+
+
+def test_evaluation_data_only_through_the_conftest_helper() -> None:
+    # A path built by hand to ../shared (or a skipif on its existence) ignores PROVSCAN_EVAL_DATA and
+    # skips on CI instead of failing; use eval_path / @pytest.mark.eval_data / EVAL from conftest.
+    by_hand = re.compile(r'"shared"|shared/eval-data|"eval-data"|EVAL\b[^\n]*\.(exists|is_dir|is_file)\(\)')
+    here = Path(__file__).resolve()
+    offenders = [p.name for p in sorted(here.parent.glob("*.py"))
+                 if p.name not in ("conftest.py", here.name) and by_hand.search(p.read_text("utf-8"))]
+    assert offenders == []
 
 
 # ---------------------------------------------------------------- each dependency behind one door
