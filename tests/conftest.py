@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny shards and lists built inside the tests, never fetched."""
+"""Shared fixtures and the evaluation-data helper; every test runs under the no-egress guard.
+
+Fixtures reach the tests through this file and ``pytest_plugins`` (never ``from conftest import
+fixture``: an imported fixture shadowed by a parameter of the same name is a redefinition, and ruff
+flags it). Plain helpers (``ROOT``, ``EVAL``, ``eval_path``) may be imported.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,56 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+pytest_plugins = ["fetch_fixtures"]  # no_egress, net, loopback servers, TLS certificate
+
 ROOT = Path(__file__).resolve().parents[1]
-EVAL = ROOT.parent / "shared" / "eval-data"
+
+EVAL_ENV = "PROVSCAN_EVAL_DATA"
+"""Where the third-party evaluation data lives when it is not ``../shared/eval-data`` beside the repo.
+
+Set, it is also a promise: a file missing under it fails the test instead of skipping it, so CI
+(which has the data) cannot go green by skipping."""
+
+EVAL = Path(os.environ[EVAL_ENV]) if os.environ.get(EVAL_ENV) else ROOT.parent / "shared" / "eval-data"
+
+
+def eval_path(*parts: str) -> Path:
+    """A file of the evaluation data (see eval-data/README.md); skips the test when it is absent.
+
+    Safe at module level too (then the whole module is skipped), but prefer building paths from
+    ``EVAL`` there and marking the tests with ``@pytest.mark.eval_data(...)``.
+    """
+    path = EVAL.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get(EVAL_ENV):
+            pytest.fail(f"evaluation data missing: {path} ({EVAL_ENV} is set)")
+        pytest.skip(f"evaluation data not present: {path} (set {EVAL_ENV})", allow_module_level=True)
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(EVAL_ENV) and not EVAL.is_dir():
+        raise pytest.UsageError(f"{EVAL_ENV}={EVAL}: not a directory")
+    config.addinivalue_line(
+        "markers", "eval_data(*parts): needs this path of the third-party evaluation data; skipped when it is absent"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("eval_data"):
+        eval_path(*mark.args)
+
+
+@pytest.fixture
+def eval_data() -> Callable[..., Path]:
+    """``eval_data("images", "imagehash", "peppers.png")``: :func:`eval_path` as a fixture."""
+    return eval_path
+
+
+@pytest.fixture(autouse=True)
+def _no_egress_everywhere(no_egress: list[str]) -> Iterator[None]:
+    """Every test runs under the socket guard: a connection or lookup that is not loopback fails it."""
+    yield
 
 
 @pytest.fixture
@@ -38,14 +91,6 @@ def make_list(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return make
-
-
-def eval_path(*parts: str) -> Path:
-    """A file of the shared third-party evaluation data (see ../shared/eval-data/README.md)."""
-    path = EVAL.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"evaluation data missing: {path}")
-    return path
 
 
 @pytest.fixture(autouse=True, scope="session")

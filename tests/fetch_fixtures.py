@@ -3,9 +3,10 @@
 Three layers, so a leak would have to get past all of them *and* fail the test:
 
 * ``no_egress``: patches ``socket.socket.connect``/``connect_ex`` and the stdlib resolver
-  functions for the whole test; anything but 127.0.0.1 is refused and recorded, and the
-  fixture fails the test at teardown if anything was recorded (the code under test turns
-  exceptions into statuses, so raising alone would not be enough).
+  functions for the whole test; anything but 127.0.0.1 or ::1 (or a local unix socket) is
+  refused and recorded, and the fixture fails the test at teardown if anything was recorded
+  (the code under test turns exceptions into statuses, so raising alone would not be enough).
+  tests/conftest.py makes it autouse: every test of the suite runs under it.
 * ``LoopbackBackend``: the httpcore network backend under the guard; it records every
   address the guard decided to connect to and refuses anything but 127.0.0.1.
 * ``StubResolver``: answers from a dict and records every name it was asked about; it never
@@ -33,6 +34,7 @@ from provscan.net.fetch import Fetcher, FetchPolicy, FetchResult
 from provscan.net.guard import AsyncioBackend
 
 LOOPBACK = "127.0.0.1"
+LOOPBACKS = (LOOPBACK, "::1")  # what a test may connect to or look up
 # The policy most tests use: loopback allowed, tiny timeouts and backoff so the suite stays fast.
 LOOP = FetchPolicy(
     concurrency=8, per_host=8, connect_timeout=1.0, read_timeout=2.0, total_timeout=5.0,
@@ -112,7 +114,9 @@ def no_egress(monkeypatch: pytest.MonkeyPatch) -> Iterator[Violations]:
     real_getaddrinfo, real_create_connection = socket.getaddrinfo, socket.create_connection
 
     def allowed(address: Any) -> bool:
-        return isinstance(address, tuple) and address[0] == LOOPBACK
+        if isinstance(address, (str, bytes)):
+            return True  # AF_UNIX: a local socket file, not the network
+        return isinstance(address, tuple) and address[0] in LOOPBACKS
 
     def connect(self: socket.socket, address: Any) -> Any:
         if not allowed(address):
@@ -127,7 +131,7 @@ def no_egress(monkeypatch: pytest.MonkeyPatch) -> Iterator[Violations]:
         return real_connect_ex(self, address)
 
     def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
-        if host not in (LOOPBACK, LOOPBACK.encode()):
+        if host is not None and (host.decode() if isinstance(host, bytes) else host) not in LOOPBACKS:
             violations.append(f"getaddrinfo({host!r})")
             raise socket.gaierror(socket.EAI_NONAME, f"no_egress: {host!r}")
         return real_getaddrinfo(host, *args, **kw)
@@ -148,8 +152,16 @@ def no_egress(monkeypatch: pytest.MonkeyPatch) -> Iterator[Violations]:
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket, "create_connection", create_connection)
-    for name in ("gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+    def loopback_name(address: str) -> Any:
+        # A server binding 127.0.0.1 asks for its own name (http.server calls getfqdn): answered
+        # here, so not even a reverse lookup reaches the system resolver.
+        if address in LOOPBACKS:
+            return ("localhost", [], [address])
+        return no_lookup("gethostbyaddr")(address)
+
+    for name in ("gethostbyname", "gethostbyname_ex"):
         monkeypatch.setattr(socket, name, no_lookup(name))
+    monkeypatch.setattr(socket, "gethostbyaddr", loopback_name)
     yield violations
     violations.check()
 

@@ -181,7 +181,8 @@ UT1 = EVAL / "blocklists" / "ut1"
 LAION = EVAL / "corpora" / "img2dataset" / "test_10000.parquet"
 
 
-@pytest.mark.skipif(not (UT1.exists() and LAION.exists()), reason="needs ../shared/eval-data (UT1, LAION sample)")
+@pytest.mark.eval_data("blocklists", "ut1")
+@pytest.mark.eval_data("corpora", "img2dataset", "test_10000.parquet")
 def test_ut1_liste_blanche_as_allow_drops_nothing_and_warns_as_drop(tmp_path: Path) -> None:
     white = UT1 / "liste_blanche" / "domains"
     as_drop = run(str(LAION), "-b", f"domain:{white}", "-o", str(tmp_path / "o1"))

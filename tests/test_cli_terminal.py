@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from conftest import EVAL, ROOT
+from conftest import ROOT, eval_path
 
 from provscan import scan
 from provscan.cli import cli
@@ -93,9 +93,7 @@ def test_quiet_prints_nothing(tmp_path: Path, make_shard, in_dir: Path) -> None:
 
 
 def test_hash_names_its_list_and_says_what_it_wrote(tmp_path: Path) -> None:
-    images = EVAL / "images" / "imagehash"
-    if not images.exists():
-        pytest.skip("needs ../shared/eval-data/images")
+    images = eval_path("images", "imagehash")
     out = tmp_path / "reported-phash.txt"
     result = CliRunner().invoke(cli, ["hash", str(images / "peppers.png"), "--kind", "phash", "-o", str(out)])
     assert result.exit_code == 0, result.output

@@ -13,8 +13,6 @@ from pytest_httpserver import HTTPServer
 from provscan.config import ConsentConfig, ListSpec
 from provscan import scan
 
-from fetch_fixtures import no_egress  # noqa: F401  (fixture)
-
 OPTIONS = {"allow_cidrs": ("127.0.0.0/8",), "total_timeout": 5.0, "retries": 0}
 
 

@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from conftest import EVAL
-from fetch_fixtures import no_egress  # noqa: F401  (fixture)
 from pytest_httpserver import HTTPServer
 
 from provscan.cli import cli
@@ -67,7 +66,7 @@ def server():
 PHOTO = EVAL / "images" / "imagededup" / "base_images" / "ukbench09060.jpg"
 
 
-@pytest.mark.skipif(not PHOTO.exists(), reason="needs ../shared/eval-data/images (a real photo to serve)")
+@pytest.mark.eval_data("images", "imagededup", "base_images", "ukbench09060.jpg")  # a real photo to serve
 @pytest.mark.parametrize("policy", ["keep", "flag", "drop"])
 def test_unchecked_images_are_counted_and_flagged_or_dropped(tmp_path: Path, make_shard, make_list, server, no_egress,
                                                               policy: str) -> None:
@@ -119,7 +118,7 @@ def test_bad_unchecked_value_is_a_config_error(tmp_path: Path, make_shard, make_
     assert result.exit_code == 1 and "unchecked must be one of keep, flag, drop" in result.output
 
 
-@pytest.mark.skipif(not PHOTO.exists(), reason="needs ../shared/eval-data/images (a real photo to serve)")
+@pytest.mark.eval_data("images", "imagededup", "base_images", "ukbench09060.jpg")  # a real photo to serve
 def test_an_allowlist_does_not_block_redirects(tmp_path: Path, make_shard, make_list, server, no_egress) -> None:
     """Redirect targets are re-checked against the URL lists; an allowlist entry must not count as a block."""
     server.expect_request("/ok.jpg").respond_with_data(PHOTO.read_bytes(), content_type="image/jpeg")

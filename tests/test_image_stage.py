@@ -21,10 +21,9 @@ from werkzeug import Response
 from provscan.config import ListSpec
 from provscan import scan
 
-from conftest import eval_path
-from fetch_fixtures import no_egress  # noqa: F401  (fixture)
+from conftest import EVAL, eval_path
 
-IMAGES = eval_path("images")
+IMAGES = EVAL / "images"  # tests that read it are marked eval_data("images")
 
 
 def _flip_bits(hex_hash: str, n: int) -> str:
@@ -76,6 +75,7 @@ def _img2dataset_folder(root: Path, files: dict[str, Path]) -> None:
         (folder / f"{key}.json").write_text(json.dumps({"key": key, "url": url, "status": "success"}))
 
 
+@pytest.mark.eval_data("images")
 def test_local_images_and_dihedral(tmp_path: Path, make_shard, make_list) -> None:
     base = IMAGES / "imagededup" / "mixed_images"
     files = {
@@ -108,7 +108,8 @@ def threaded_server():
     server.stop()
 
 
-def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer, no_egress) -> None:
+@pytest.mark.eval_data("images")
+def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer) -> None:
     httpserver = threaded_server
     photo = (IMAGES / "imagededup" / "base_images" / "ukbench09060.jpg").read_bytes()
     httpserver.expect_request("/ok.jpg").respond_with_data(photo, content_type="image/jpeg")
@@ -161,6 +162,7 @@ def _png_bomb() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
+@pytest.mark.eval_data("images")
 def test_hash_command_matches_plain_imagehash_columns(tmp_path: Path, make_shard) -> None:
     """`provscan hash` lists match hashes that plain imagehash computed (as COYO ships them)."""
     from click.testing import CliRunner
@@ -193,6 +195,7 @@ def test_unknown_fetch_option_is_a_config_error(tmp_path: Path, make_shard) -> N
     assert not (tmp_path / "out").exists()  # refused before any output
 
 
+@pytest.mark.eval_data("images")
 def test_hash_command_to_stdout_has_a_loadable_header(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
@@ -218,6 +221,7 @@ def test_pdq_list_without_extra_is_a_clear_error(tmp_path: Path, make_shard, mak
     assert not (tmp_path / "out").exists()  # refused before any output
 
 
+@pytest.mark.eval_data("images")
 def test_pdq_list_matches_local_images(tmp_path: Path, make_shard, make_list) -> None:
     pytest.importorskip("pdqhash")
     from provscan.images.hashing import hash_image

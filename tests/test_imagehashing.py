@@ -13,14 +13,14 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pytest
+from conftest import EVAL
 from PIL import Image, ImageOps
 
 from provscan.errors import ConfigError, MissingDependency
 from provscan.images.hashing import DEFAULT_MAX_DISTANCE, DRAFT_PX, STATUSES, hash_files, hash_image
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "eval-data" / "images"
+IMAGES = EVAL / "images"
 TE, DD, I2D = IMAGES / "threatexchange-pdq", IMAGES / "imagededup", IMAGES / "img2dataset"
-pytestmark = pytest.mark.skipif(not IMAGES.is_dir(), reason="shared/eval-data not beside the repo")
 
 ALGOS = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imagehash.average_hash,
          "whash": imagehash.whash}
@@ -40,6 +40,7 @@ def ordinary_images() -> list[Path]:
                TE / "bridge-mods/square-512x512.jpg", TE / "misc-images/wee.jpg"])
 
 
+@pytest.mark.eval_data("images")
 def test_coyo_compatibility_bit_exact_without_draft():
     """What COYO's image_phash column is: str(imagehash.phash(Image.open(f)))."""
     for path in ordinary_images():
@@ -49,6 +50,7 @@ def test_coyo_compatibility_bit_exact_without_draft():
             assert result.hashes[kind] == [str(algo(Image.open(path)))], (path.name, kind)
 
 
+@pytest.mark.eval_data("images")
 def test_draft_moves_hashes_at_most_two_bits():
     """Reduced-size JPEG decoding, on every decodable eval JPEG except the two 12 MP shots."""
     moved = {k: [] for k in KINDS}
@@ -67,6 +69,7 @@ def test_draft_moves_hashes_at_most_two_bits():
     assert im.size == (800, 502)
 
 
+@pytest.mark.eval_data("images")
 def test_exif_orientation_both_hashes_on_the_12mp_phone_shot():
     path = TE / "reg-test-input/exif-rotn/exif-rotn-6.jpg"
     result = hash_image(path.read_bytes(), ["phash", "ahash"])
@@ -81,6 +84,7 @@ def test_exif_orientation_both_hashes_on_the_12mp_phone_shot():
     assert dist(upright, other.hashes["ahash"][0]) <= 12 < 30 <= dist(stored, other.hashes["ahash"][0])
 
 
+@pytest.mark.eval_data("images")
 def test_exif_orientation_ukbench09268_matches_plain_imagehash_either_way():
     path = DD / "base_images/ukbench09268.jpg"
     result = hash_image(path.read_bytes(), KINDS, draft=False)
@@ -91,6 +95,7 @@ def test_exif_orientation_ukbench09268_matches_plain_imagehash_either_way():
         assert dist(upright, stored) > 10
 
 
+@pytest.mark.eval_data("images")
 def test_undecodable_files_get_a_status_and_keep_exact_digests():
     corrupt = (DD / "mixed_images/ukbench09268_corrupt.jpg").read_bytes()
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect width="9" height="9"/></svg>'
@@ -105,6 +110,7 @@ def test_undecodable_files_get_a_status_and_keep_exact_digests():
         assert result.hashes["image-sha256"] == [hashlib.sha256(data).hexdigest()]
 
 
+@pytest.mark.eval_data("images")
 @pytest.mark.parametrize(("name", "cuts"), [("base_images/ukbench00120.jpg", (0.5, 0.95)),
                                            ("../imagehash/peppers.png", (0.5, 0.95)),
                                            ("formats_images/giphy.gif", (0.1, 0.2))])
@@ -126,6 +132,7 @@ def _png(width: int, height: int) -> bytes:
             + chunk(b"IEND", b""))
 
 
+@pytest.mark.eval_data("images")
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # pytest resets our filter
 def test_decompression_bomb_refused_from_the_header():
     bomb = _png(30000, 30000)  # 900 M pixels in a 100-byte file
@@ -138,6 +145,7 @@ def test_decompression_bomb_refused_from_the_header():
     assert hash_image(small, ["phash"], max_pixels=640 * 480).status == "ok"
 
 
+@pytest.mark.eval_data("images")
 def test_lying_extensions_and_odd_formats():
     jpeg = hash_image((DD / "formats_images/ukbench09380.jpeg").read_bytes(), KINDS)
     for ext in ("bmp", "png", "svg"):  # JPEG bytes under another name: the same hashes
@@ -161,6 +169,7 @@ def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.eval_data("images")
 def test_cmyk_palette_and_16_bit_images():
     rgb = Image.open(I2D / "blur_test_files/original.png").convert("RGB")
     ref = hash_image(_encode(rgb, "PNG"), ["phash"]).hashes["phash"][0]
@@ -177,6 +186,7 @@ def test_cmyk_palette_and_16_bit_images():
     assert dist(result.hashes["phash"][0], hash_image(_encode(rgb.convert("L"), "PNG"), ["phash"]).hashes["phash"][0]) <= 2
 
 
+@pytest.mark.eval_data("images")
 def test_dihedral_recovers_rotated_and_mirrored_copies():
     original = hash_image((TE / "reg-test-input/dih/bridge-1-original.jpg").read_bytes(), ["phash"])
     (plain,) = original.hashes["phash"]
@@ -204,6 +214,7 @@ def test_pdq_missing_dependency(monkeypatch):
         hash_image(b"x", ["pdq"])
 
 
+@pytest.mark.eval_data("images")
 def test_pdq_against_upstream_expected_hashes():
     pytest.importorskip("pdqhash")
     rows = [r for r in csv.DictReader(open(TE / "expected_pdq_hashes.csv")) if r["image_present_in_eval_data"] == "1"]
@@ -216,6 +227,7 @@ def test_pdq_against_upstream_expected_hashes():
     assert len(dih.hashes["pdq"]) == 8 and dih.pdq_quality >= 80
 
 
+@pytest.mark.eval_data("images")
 def test_hash_files_walks_sorted_and_skips_sidecars(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "2.jpg").write_bytes((DD / "base_images/ukbench00120.jpg").read_bytes())
@@ -231,6 +243,7 @@ def test_hash_files_walks_sorted_and_skips_sidecars(tmp_path):
     assert missing.status == "unreadable"
 
 
+@pytest.mark.eval_data("images")
 def test_dihedral_variants_equal_hashing_the_turned_image():
     """Each variant is taken from the small resized image (whash: from its 8x8 bits); it must
     agree with imagehash run on the really flipped/turned picture."""

@@ -21,7 +21,7 @@ from provscan.errors import ConfigError
 from provscan.licenses.spdx import LicensePolicy, cc_to_spdx
 
 CC_URIS = EVAL / "licenses" / "cc" / "cc_license_uris.csv"
-needs_cc = pytest.mark.skipif(not CC_URIS.exists(), reason="needs ../shared/eval-data/licenses/cc (CC licence URIs)")
+needs_cc = pytest.mark.eval_data("licenses", "cc", "cc_license_uris.csv")
 
 
 @cache

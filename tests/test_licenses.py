@@ -15,22 +15,14 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, eval_path
 from hypothesis import given
 from hypothesis import strategies as st
 
 from provscan.errors import ConfigError
 from provscan.licenses.spdx import UNRECOGNIZED_PREFIX, LicensePolicy, cc_to_spdx, resolve_license
 
-ROOT = Path(__file__).resolve().parents[1]
-EVAL = ROOT.parent / "shared" / "eval-data"  # third-party evaluation data, never shipped (README section 4)
 HOWS = {"cc-url", "spdx", "spdx-deprecated", "licenseref", "spdx-expression", "missing", "unrecognized"}
-
-
-def eval_path(*parts: str) -> Path:
-    path = EVAL.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"evaluation data missing: {path}")
-    return path
 
 
 @cache

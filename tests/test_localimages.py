@@ -8,12 +8,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import EVAL
 
 from provscan.images.hashing import hash_image
 from provscan.images.local import LocalImage, iter_local_images
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "eval-data" / "images"
-pytestmark = pytest.mark.skipif(not IMAGES.is_dir(), reason="shared/eval-data not beside the repo")
+IMAGES = EVAL / "images"
+pytestmark = pytest.mark.eval_data("images")
 
 PHOTOS = sorted((IMAGES / "img2dataset/resize_test_image").glob("*.jpg"))[:4]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpcore
 import pytest
-from fetch_fixtures import StubResolver, net, no_egress, tls_cert, tls_server  # noqa: F401  (fixtures)
+from fetch_fixtures import StubResolver
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +21,6 @@ from provscan.net.guard import (
     AddressGuard, AddressRefused, GuardedBackend, ResolveError, SystemResolver, parse_ip_literal,
 )
 
-pytestmark = pytest.mark.usefixtures("no_egress")
 METADATA = ipaddress.ip_address("169.254.169.254")
 
 

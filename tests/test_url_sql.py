@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import EVAL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provscan.urls.sql import SIMPLE_URL_PATTERN, expressions_sql, fast_parts_sql, suffixes_sql
-from provscan.urls.canonical import Canonical, canonicalize, expressions, host_suffixes
+from provscan.stages.url import _ROW_KEYS, _SHARED_KEYS
+from provscan.urls.canonical import Canonical, canonicalize, expressions, host_suffixes, path_prefixes
+from provscan.urls.sql import SIMPLE_URL_PATTERN, candidate_keys_cte, fast_parts_sql, path_keys_sql, suffixes_sql
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared/eval-data/corpora/img2dataset/test_10000.parquet"
+SAMPLE = EVAL / "corpora/img2dataset/test_10000.parquet"
 
 
 @pytest.fixture(scope="module")
@@ -104,22 +105,37 @@ def test_simple_pattern_has_no_capture_groups() -> None:
 
 
 def _sql_lists(con: duckdb.DuckDBPyConnection, rows: list[Canonical | None]) -> list[tuple]:
+    """Per row, from the SQL the URL and licence stages run (stages/url.py, stages/license.py):
+    host suffixes (1, 2, 3 labels), the path keys of ``path_keys_sql`` (all keys, and the shared and
+    per-row halves url.py runs separately), and the expressions ``candidate_keys_cte`` yields when
+    the entry hosts are every suffix of every row's host (so no row is cut by the host filter)."""
     cols = {k: pa.array([getattr(c, k) if c else None for c in rows], pa.string()) for k in ("host", "path", "query")}
-    rel = con.from_arrow(pa.table({**cols, "i": range(len(rows))}))
-    sql = (
-        f"SELECT {suffixes_sql('host', 1)}, {suffixes_sql('host', 2)}, {suffixes_sql('host', 3)}, "
-        f"{expressions_sql('host', 'path', 'query')} FROM rel ORDER BY i"
-    )
-    return con.sql(sql).fetchall()
+    con.register("rows_in", pa.table({"row": pa.array(range(len(rows)), pa.int64()), **cols}))
+    con.execute("CREATE OR REPLACE TEMP TABLE raw AS SELECT * FROM rows_in")
+    con.unregister("rows_in")
+    suffixes = sorted({s for c in rows if c for s in host_suffixes(c.host)})
+    con.register("entry_hosts", pa.table({"host": pa.array(suffixes, pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE ent AS SELECT * FROM entry_hosts")
+    con.unregister("entry_hosts")
+
+    def keys(sql: str) -> dict[int, list[str]]:
+        return dict(con.sql(f"SELECT row, list(key) FROM ({sql}) GROUP BY row").fetchall())
+
+    where = "raw WHERE host IS NOT NULL"
+    all_keys, shared, own = keys(path_keys_sql(where)), keys(path_keys_sql(where, _SHARED_KEYS)), keys(path_keys_sql(where, _ROW_KEYS))
+    exprs = dict(con.sql(f"WITH {candidate_keys_cte('ent')} SELECT row, list(h || key) FROM ck GROUP BY row").fetchall())
+    sfx = con.sql(f"SELECT {suffixes_sql('host', 1)}, {suffixes_sql('host', 2)}, {suffixes_sql('host', 3)} FROM raw ORDER BY row").fetchall()
+    return [(*sfx[i], all_keys.get(i), shared.get(i, []) + own.get(i, []), exprs.get(i)) for i in range(len(rows))]
 
 
 def _check_lists(con: duckdb.DuckDBPyConnection, canon: list[Canonical | None]) -> None:
-    for c, (s1, s2, s3, exprs) in zip(canon, _sql_lists(con, canon), strict=True):
+    for c, (s1, s2, s3, keys, split_keys, exprs) in zip(canon, _sql_lists(con, canon), strict=True):
         if c is None:
-            assert (s1, s2, s3, exprs) == (None, None, None, None)
+            assert (s1, s2, s3, keys, split_keys, exprs) == (None, None, None, None, [], None)
             continue
         assert [s1, s2, s3] == [host_suffixes(c.host, min_labels=m) for m in (1, 2, 3)], c
-        assert len(exprs) == len(set(exprs)) and set(exprs) == set(expressions(c)), c
+        assert set(keys) == set(split_keys) == set(path_prefixes(c.path, c.query)), c
+        assert set(exprs) == set(expressions(c)), c
 
 
 _CANON_URL = st.one_of(
@@ -143,19 +159,21 @@ def test_lists_on_ips_long_hosts_and_nulls(con: duckdb.DuckDBPyConnection) -> No
     hosts = ["1.2.3.4", "[::1]", "b", "a.b.c.d.e.f.g.h.i.j.k", "a.b.c.d.e.f.g.h", "1.2.3.4.5"]
     canon = [Canonical("http", h, p, q) for h in hosts for p, q in [("/", None), ("/a/b/c/d/e", "q"), ("/a/", "")]]
     _check_lists(con, [*canon, None])
-    got = con.sql(f"SELECT {expressions_sql('h', 'p', 'q')} FROM (SELECT 'a.b' h, NULL p, NULL q)").fetchall()
-    assert got == [(None,)]
 
 
 @pytest.mark.parametrize("names", [("l", "c", "x"), ("x", "h", "p"), ("s", "k", "l")])
 def test_column_names_do_not_clash_with_lambdas(con: duckdb.DuckDBPyConnection, names: tuple[str, str, str]) -> None:
     h, p, q = names
-    sql = f"SELECT {expressions_sql(h, p, q)}, {suffixes_sql(h, 1)} FROM (SELECT 'a.b.c' {h}, '/d/e' {p}, 'f' {q})"
-    exprs, sfx = con.sql(sql).fetchall()[0]
-    assert set(exprs) == set(expressions(Canonical("http", "a.b.c", "/d/e", "f"))) and sfx == ["a.b.c", "b.c", "c"]
+    sql = f"SELECT {suffixes_sql(h, 1)}, {suffixes_sql(h, 2)} FROM (SELECT 'a.b.c' {h}, '/d/e' {p}, 'f' {q})"
+    assert con.sql(sql).fetchall()[0] == (["a.b.c", "b.c", "c"], ["a.b.c", "b.c"])
 
 
-@pytest.mark.skipif(not SAMPLE.is_file(), reason="shared/eval-data not beside the repo")
+def test_split_keys_cover_every_key() -> None:
+    # stages/url.py runs path_keys_sql twice, shared then per-row keys: together they must be all keys.
+    assert sorted(_SHARED_KEYS + _ROW_KEYS) == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.eval_data("corpora", "img2dataset", "test_10000.parquet")
 def test_laion_sample_fast_path_agrees(con: duckdb.DuckDBPyConnection) -> None:
     urls = pq.read_table(SAMPLE, columns=["URL"]).column("URL").to_pylist()
     assert len(urls) == 10_000 and "UNLIKELY" in urls and max(map(len, urls)) > 3000

@@ -5,11 +5,10 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import time
-from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import pytest
+from conftest import EVAL
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +25,7 @@ from provscan.urls.canonical import (
     path_prefixes,
 )
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared/eval-data/safebrowsing"  # shared/ beside the repo
+VECTORS = EVAL / "safebrowsing"  # tests parametrized from it are empty (skipped) when it is absent
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -48,7 +47,7 @@ def _ids(rows: list[dict[str, str]]) -> list[str]:
 CANON, EXPR, COMP = _rows("canonicalization.csv"), _rows("expressions.csv"), _rows("components.csv")
 
 
-@pytest.mark.skipif(not VECTORS.is_dir(), reason="shared/eval-data not beside the repo")
+@pytest.mark.eval_data("safebrowsing")
 def test_vector_counts() -> None:
     assert (len(CANON), len(EXPR), len(COMP)) == (56, 17, 40)
 
@@ -212,7 +211,14 @@ def test_unescape_fixpoint_of_repeated_passes(text: str) -> None:
     assert urls._unescape_linear(text.encode()) == urls._unescape(text.encode()) == _naive_unescape(text.encode())
 
 
-def test_deep_nesting_is_linear() -> None:
-    start = time.perf_counter()
+def test_deep_nesting_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 100 000 levels of %25: one full unquote pass per level would be quadratic. Counted, not timed:
+    # at most 8 passes per component, then one linear scan.
+    passes: list[int] = []
+    linear: list[int] = []
+    real_unquote, real_linear = urls.unquote_to_bytes, urls._unescape_linear
+    monkeypatch.setattr(urls, "unquote_to_bytes", lambda raw: passes.append(len(raw)) or real_unquote(raw))
+    monkeypatch.setattr(urls, "_unescape_linear", lambda raw: linear.append(len(raw)) or real_linear(raw))
     assert canonicalize("http://a.com/%" + "25" * 100_000 + "41").url == "http://a.com/A"
-    assert time.perf_counter() - start < 2.0
+    assert len(passes) <= 8 * 3 and len(linear) <= 3
+    assert linear  # the nesting is deep enough to need the linear scan

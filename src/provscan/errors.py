@@ -7,8 +7,11 @@ into this tree where the dependency is used, so callers catch one base class::
     ProvscanError
     ├── ConfigError        bad option, config file or policy value
     ├── ListError          a list that cannot be read or has a malformed line (path, line)
-    ├── ShardError         a shard that is missing, unreadable or lacks a needed column (path)
+    ├── ShardError         a shard that is missing, unreadable, lacks a needed column or has it
+    │                      in the wrong type (path)
+    ├── InputError         another input that cannot be read, e.g. a truncated ``--images`` tar (path)
     ├── OutputError        the output directory cannot be written
+    ├── EngineError        DuckDB failed on a query that names no file (memory, spill space, a bug)
     ├── IntegrityError     an invariant failed (rows in != rows kept + rows dropped): a bug, never data
     ├── RunInterrupted     SIGINT/SIGTERM stopped the run; committed shards are kept for ``--resume``
     └── MissingDependency  an optional extra (e.g. ``provscan[pdq]``) is not installed
@@ -52,8 +55,18 @@ class ShardError(_FileError):
     """A shard is missing or corrupt, or lacks a column the scan needs."""
 
 
+class InputError(_FileError):
+    """An input that is neither a shard nor a list cannot be read: a local image folder or tar
+    (``--images``). Raised, not recorded per row: a half-read tar would silently skip images."""
+
+
 class OutputError(_FileError):
     """The output directory or one of its files cannot be written."""
+
+
+class EngineError(ProvscanError):
+    """DuckDB failed on a query that reads no named file: out of memory or spill space, or a bug
+    in a query provscan built. The message is DuckDB's first line, prefixed ``duckdb:``."""
 
 
 class IntegrityError(ProvscanError):

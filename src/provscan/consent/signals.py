@@ -30,6 +30,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from provscan.consent.robots import DEFAULT_AI_AGENTS, Robots, parse_robots, robots_outcome
+from provscan.net.headers import header_values
 from provscan.consent.tdmrep import (
     PROTOCOL_ERROR,
     TdmRep,
@@ -88,13 +89,6 @@ def x_robots_signals(
             if name in wanted and (scope is None or scope in ours):
                 found.add(name)
     return [f"x-robots-tag:{d}" for d in dict.fromkeys(d.lower() for d in directives) if d in found]
-
-
-def header_values(headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) -> list[str]:
-    """Every instance of header ``name`` (case-insensitive) from a mapping, httpx.Headers or pairs."""
-    multi = getattr(headers, "multi_items", None)
-    pairs = multi() if callable(multi) else headers.items() if isinstance(headers, Mapping) else headers
-    return [v for k, v in pairs if k.lower() == name.lower()]
 
 
 def origin_of(url: str) -> tuple[str, str] | None:

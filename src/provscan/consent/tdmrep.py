@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from provscan.consent.robots import PathPattern, normalize_path
+from provscan.net.headers import header_pairs
 
 RESERVED = "tdmrep:reserved"
 PROTOCOL_ERROR = "tdmrep:protocol-error"
@@ -127,15 +128,6 @@ def parse_tdmrep_json(data: bytes) -> TdmRep | TdmRepInvalid:
     return TdmRep(tuple(rules), tuple(errors))
 
 
-def _header_pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Iterable[tuple[str, str]]:
-    multi = getattr(headers, "multi_items", None)  # httpx.Headers: one pair per header instance
-    if callable(multi):
-        return multi()  # type: ignore[no-any-return]
-    if isinstance(headers, Mapping):
-        return headers.items()
-    return headers
-
-
 def read_tdm_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[TdmDecl | None, bool]:
     """``(declaration or None if unset, protocol_error)`` from response headers.
 
@@ -144,11 +136,10 @@ def read_tdm_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> 
     """
     values: list[str] = []
     policy: str | None = None
-    for name, value in _header_pairs(headers):
-        lname = name.strip().lower()
-        if lname == "tdm-reservation":
+    for name, value in header_pairs(headers, ("tdm-reservation", "tdm-policy")):
+        if name == "tdm-reservation":
             values.extend(part.strip() for part in value.split(","))
-        elif lname == "tdm-policy" and policy is None and value.strip():
+        elif policy is None and value.strip():
             policy = value.strip()
     if not values:
         return None, False

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import warnings
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from provscan.errors import ConfigError
+from provscan.images.local import is_tar, walk_files
 from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
 
 STATUSES = ("ok", "not_image", "corrupt", "truncated", "too_large", "unreadable")
@@ -205,16 +205,13 @@ def _perceptual(gray: Image.Image, kind: str, ops: list) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-_SIDECARS = {".json", ".txt", ".parquet", ".csv", ".tsv", ".md", ".npy", ".tar", ".gz"}
-
-
 def hash_files(paths: Iterable[Path | str], kind: str, *,
                dihedral: bool = False) -> Iterator[tuple[Path, ImageResult]]:
     """Hash files and directory trees (walked in sorted order). Named files are always hashed;
     in directories, hidden files and img2dataset sidecars (.json/.txt/.parquet...) are skipped."""
     check_kinds([kind])
     for path in map(Path, paths):
-        for file in _walk(path) if path.is_dir() else [path]:
+        for file in (f for f in walk_files(path) if not _archive(f.name)) if path.is_dir() else [path]:
             try:
                 data = file.read_bytes()
             except OSError as exc:
@@ -223,9 +220,6 @@ def hash_files(paths: Iterable[Path | str], kind: str, *,
             yield file, hash_image(data, [kind], dihedral=dihedral)
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and Path(name).suffix.lower() not in _SIDECARS:
-                yield Path(dirpath) / name
+def _archive(name: str) -> bool:
+    """Tars and other compressed files in a folder are not images to hash (``--images`` opens tars)."""
+    return is_tar(name) or name.lower().endswith(".gz")

@@ -19,13 +19,16 @@ import json
 import logging
 import os
 import tarfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from provscan.errors import InputError
+
 log = logging.getLogger(__name__)
 
-SIDECAR_EXTS = {"json", "txt", "npy", "parquet", "csv", "md"}
+SIDECAR_EXTS = {"json", "txt", "npy", "parquet", "csv", "tsv", "md"}
 """Member or file extensions that are metadata, never image data."""
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
@@ -46,7 +49,7 @@ def iter_local_images(paths: Iterable[Path | str], *,
     for path in map(Path, paths):
         if path.is_dir():
             yield from _iter_dir(path, max_member_bytes)
-        elif path.name.endswith(TAR_SUFFIXES):
+        elif is_tar(path.name):
             yield from _iter_tar(path, max_member_bytes)
         elif _ext(path.name) not in SIDECAR_EXTS:
             yield _file_image(path)
@@ -56,22 +59,36 @@ def _ext(name: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
-def _iter_dir(root: Path, max_member_bytes: int) -> Iterator[LocalImage]:
+def walk_files(root: Path) -> Iterator[Path]:
+    """The one walker of image folders (``--images DIR`` and ``provscan hash DIR``): files in sorted
+    order, sorted directories first-to-last, hidden files and directories and img2dataset sidecars
+    left out. Tars are yielded too; the caller opens or skips them."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if name.startswith("."):
-                continue
-            if name.endswith(TAR_SUFFIXES):
-                yield from _iter_tar(path, max_member_bytes)
-            elif _ext(name) not in SIDECAR_EXTS:
-                yield _file_image(path)
+            if not name.startswith(".") and _ext(name) not in SIDECAR_EXTS:
+                yield Path(dirpath) / name
+
+
+def is_tar(name: str) -> bool:
+    return name.lower().endswith(TAR_SUFFIXES)
+
+
+def _iter_dir(root: Path, max_member_bytes: int) -> Iterator[LocalImage]:
+    for path in walk_files(root):
+        if is_tar(path.name):
+            yield from _iter_tar(path, max_member_bytes)
+        else:
+            yield _file_image(path)
 
 
 def _file_image(path: Path) -> LocalImage:
     meta = _read_json(path.with_suffix(".json"))
-    return LocalImage(_key(meta, path.stem), _url(meta), path.read_bytes(), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read image: {exc.strerror or exc}") from exc
+    return LocalImage(_key(meta, path.stem), _url(meta), data, str(path))
 
 
 def _read_json(path: Path) -> dict:
@@ -100,6 +117,14 @@ def _url(meta: dict) -> str | None:
 
 
 def _iter_tar(path: Path, max_member_bytes: int) -> Iterator[LocalImage]:
+    """A tar's images; a truncated or corrupt tar is an :class:`InputError` naming it."""
+    try:
+        yield from _read_tar(path, max_member_bytes)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise InputError(path, f"not a readable tar ({exc})") from exc
+
+
+def _read_tar(path: Path, max_member_bytes: int) -> Iterator[LocalImage]:
     """Group consecutive members by sample key (path up to the first dot of the basename)."""
     current, members = None, {}
     with tarfile.open(path, mode="r|*") as tar:

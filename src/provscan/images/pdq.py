@@ -17,11 +17,6 @@ PIP_HINT = "pip install 'provscan[pdq]'  (or: pip install pdqhash)"
 DEFAULT_MAX_DISTANCE = 31
 """Upstream's recommended match radius (of 256 bits)."""
 
-MIN_QUALITY = 50
-"""Upstream treats hashes of quality < 50 (flat, featureless images) as unreliable: a caller may
-drop them from a list rather than let them match every other featureless image."""
-
-
 def require():
     """Return the ``pdqhash`` module, or raise MissingDependency with the pip hint."""
     try:

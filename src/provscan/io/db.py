@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from provscan.io.atomic import atomic_path
-from provscan.errors import ProvscanError, ShardError
+from provscan.errors import EngineError, OutputError, ShardError
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 """DuckDB's own budget; with pyarrow's export buffers the process stays well under 2 GiB."""
@@ -39,6 +39,13 @@ class Database:
         if temp_dir is None:
             self._own_tmp = tempfile.TemporaryDirectory(prefix="provscan-duckdb-")
             temp_dir = self._own_tmp.name
+        else:
+            # DuckDB creates only the last level, and only when it first spills: a missing parent
+            # (e.g. OUT/.provscan/tmp/PID) would fail the run at the first shard that needs disk.
+            try:
+                Path(temp_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(temp_dir, f"cannot create the spill directory: {exc.strerror or exc}") from exc
         self.con = duckdb.connect(config={"memory_limit": memory_limit})
         self.con.execute(f"SET temp_directory = '{_sql_str(str(temp_dir))}'")
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 2)}")
@@ -129,14 +136,15 @@ class Database:
 
 @contextmanager
 def translate(path: str | Path | None = None) -> Iterator[None]:
-    """Map DuckDB exceptions to provscan ones; a file's read errors name the file."""
+    """Map DuckDB exceptions to provscan ones: a file's read errors name the file (ShardError),
+    the rest are EngineError. Running out of memory is never the file's fault, even mid-read."""
     try:
         yield
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
-        if path is not None:
+        if path is not None and not isinstance(exc, duckdb.OutOfMemoryException):
             raise ShardError(path, message) from exc
-        raise ProvscanError(f"duckdb: {message}") from exc
+        raise EngineError(f"duckdb: {message}" + (f" (reading {path})" if path is not None else "")) from exc
 
 
 def _sql_str(value: str) -> str:

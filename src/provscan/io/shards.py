@@ -127,12 +127,45 @@ def detect_columns(
     # friction (issue 12): a shard with image-hash columns may have no URL column (image-only data,
     # hashes published apart from URLs); whether its lists need URLs is checked by the driver.
     url = pick(url_column, URL_COLUMNS, "url", not hashes)
+    check_column_types(shard, schema, url, hashes)
     return Columns(
         url=url,
         id=pick(id_column, ID_COLUMNS, "id", False),
         license=pick(license_column, LICENSE_COLUMNS, "license", False),
         hashes=hashes,
     )
+
+
+_VIEW_TYPES = tuple(getattr(pa, name)() for name in ("string_view", "binary_view") if hasattr(pa, name))  # pyarrow >= 16
+
+
+def is_text_type(dtype: pa.DataType) -> bool:
+    """Text as parquet stores it: (large) string or binary, string views, or a dictionary of them."""
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    return (
+        pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_binary(dtype)
+        or pa.types.is_large_binary(dtype) or dtype in _VIEW_TYPES
+    )
+
+
+def check_column_types(shard: Shard, schema: pa.Schema, url: str | None, hashes: Mapping[str, str]) -> None:
+    """URL and hash columns must hold text, or the scan silently misreads them.
+
+    An int64 "URL" of 16843009 would be read as the IPv4 address 1.1.1.1 and matched; a list or
+    struct column would make every row "invalid" and match nothing. Hash columns hold hex text;
+    a ``fixed_size_binary`` column of raw digest bytes is refused too (its text form is not hex),
+    so the fix is to store hex or name another column, never a silent miss.
+    """
+    named = ([("url", url)] if url is not None else []) + [(f"{kind} hash", col) for kind, col in sorted(hashes.items())]
+    for what, column in named:
+        dtype = schema.field(column).type
+        if not is_text_type(dtype):
+            raise ShardError(
+                shard.given,
+                f"{what} column {column!r} has type {dtype}, not text (string, large_string, binary or a "
+                f"dictionary of them); name another with --{'url-column' if what == 'url' else 'hash-column'}",
+            )
 
 
 def file_sha256(path: str | Path) -> str:

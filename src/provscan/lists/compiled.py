@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from provscan.config import ListSpec
 from provscan.io.db import Database
 from provscan.errors import ConfigError, ShardError
-from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS, REGISTRY_KINDS, URL_KINDS
+from provscan.kinds import EXACT_IMAGE_KINDS, REGISTRY_KINDS, URL_KINDS
 from provscan.lists.files import LoadedList
 from provscan.lists.store import load_cached
 
@@ -99,10 +99,6 @@ def install(db: Database, compiled: CompiledLists) -> None:
     db.put("l_registry", _with_host(_entries(compiled.of_kind("license-registry"), extra=("license",))))
     db.put("l_urlhash", _entries(compiled.of_kind("url-sha256")))
     db.put("l_image", _entries(compiled.of_kind(*EXACT_IMAGE_KINDS), with_kind=True))
-
-
-def perceptual_lists(compiled: CompiledLists) -> list[LoadedList]:
-    return compiled.of_kind(*PERCEPTUAL_KINDS)
 
 
 def _with_host(entries: pa.Table) -> pa.Table:

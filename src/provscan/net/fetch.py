@@ -23,6 +23,7 @@ import httpcore
 import httpx
 
 from provscan.errors import ConfigError
+from provscan.net.headers import header_pairs, header_values
 from provscan.net.transport import (
     BOUNDARY_ERRORS, GuardedTransport, HostSlots, LoopThread, classify, host_key, read_capped, retry_after,
 )
@@ -92,7 +93,7 @@ class FetchResult:
 
     def header_values(self, name: str) -> list[str]:
         """Every value of header ``name`` (case-insensitive), in the order received."""
-        return [v for k, v in self.headers if k == name.lower()]
+        return header_values(self.headers, name)
 
     def text(self) -> str | None:
         """The body as text (charset from Content-Type, else UTF-8), for robots.txt and tdmrep.json."""
@@ -227,7 +228,7 @@ class Fetcher:
         headers = {"Range": f"bytes=0-{range_bytes - 1}"} if range_bytes else None
         try:
             async with slot, self._client.stream("HEAD" if head else "GET", target, headers=headers) as resp:
-                code, hdrs = resp.status_code, tuple(resp.headers.multi_items())
+                code, hdrs = resp.status_code, header_pairs(resp.headers)
                 if code in _REDIRECTS and "location" in resp.headers:
                     return str(resp.headers["location"])
                 if not 200 <= code < 300:

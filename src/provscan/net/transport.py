@@ -24,6 +24,7 @@ import httpcore
 import httpx
 
 from provscan.net.guard import AddressRefused, ResolveError
+from provscan.net.headers import header_values
 
 __all__ = [
     "BOUNDARY_ERRORS", "GuardedTransport", "HostSlots", "LoopThread", "classify", "host_key", "read_capped",
@@ -224,7 +225,7 @@ def host_key(url: str) -> str:
 
 def retry_after(headers: Iterable[tuple[str, str]]) -> float | None:
     """Seconds a 429/503 asks us to wait (delta-seconds or HTTP date), ``None`` if absent or garbled."""
-    value = next((v for k, v in headers if k == "retry-after"), "").strip()
+    value = next(iter(header_values(headers, "retry-after")), "").strip()
     if value.isdigit():
         return float(value)
     with contextlib.suppress(TypeError, ValueError):

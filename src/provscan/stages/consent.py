@@ -20,6 +20,7 @@ from provscan.config import ScanConfig
 from provscan.pipeline.stage import BaseStage, ShardContext
 from provscan.consent.signals import ConsentCache
 from provscan.net.fetch import Fetcher
+from provscan.net.headers import header_pairs
 from provscan.net.transport import LoopThread
 from provscan.stages.fetch import CONSENT_HEADERS, fetch_policy
 from provscan.urls.redirects import RedirectChecker
@@ -96,7 +97,7 @@ class ConsentStage(BaseStage):
         result = await self.fetcher.get(url, head=True)
         if result.http_status in (405, 501):
             result = await self.fetcher.get(url, range_bytes=1)
-        return tuple((k, v) for k, v in result.headers if k in CONSENT_HEADERS)
+        return header_pairs(result.headers, CONSENT_HEADERS)
 
     def close(self, ok: bool) -> None:
         self.loop.close(self.fetcher.aclose)

@@ -25,6 +25,7 @@ from provscan.pipeline.stage import BaseStage, ShardContext
 from provscan.stages.fetchcache import FetchCache
 from provscan.errors import ConfigError
 from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
+from provscan.net.headers import header_pairs
 from provscan.images.hashing import hash_image
 from provscan.urls.redirects import RedirectChecker
 from provscan.urls.sql import expression_sha256_sql
@@ -42,7 +43,7 @@ _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would
 
 def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult) -> tuple:
     """Runs on fetch_all's thread pool (PIL decodes without the GIL): (status, http, error, bytes, hashes, headers)."""
-    headers = tuple((k, v) for k, v in result.headers if k in CONSENT_HEADERS)  # for --check-consent
+    headers = header_pairs(result.headers, CONSENT_HEADERS)  # for --check-consent
     if not result.ok or result.body is None:
         return result.status, result.http_status, result.error, None, {}, headers
     image = hash_image(result.body, kinds, dihedral=dihedral)

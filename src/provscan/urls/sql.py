@@ -21,8 +21,8 @@ import duckdb.
 from __future__ import annotations
 
 __all__ = [
-    "SIMPLE_URL_PATTERN", "candidate_keys_cte", "expression_sha256_sql", "expressions_sql", "fast_parts_sql",
-    "path_keys_sql", "suffixes_sql",
+    "SIMPLE_URL_PATTERN", "candidate_keys_cte", "expression_sha256_sql", "fast_parts_sql", "path_keys_sql",
+    "suffixes_sql",
 ]
 
 # An escape canonicalization unescapes and escapes again unchanged: bytes <= 0x20 (not %25, whose
@@ -108,31 +108,6 @@ def suffixes_sql(host_col: str, min_labels: int) -> str:
     short = f"list_filter([{', '.join(reversed(tails))}], lambda _s: _s IS NOT NULL)"
     body = f"list_concat([{host_col}], {longer}, {short})"
     return _let("_l", labels, body, f"{host_col} IS NOT NULL")
-
-
-def _paths_sql(path: str, query: str) -> str:
-    """LIST(VARCHAR) equal as a set to ``urls.path_prefixes(path, query)`` for a canonical path.
-
-    A canonical path has no '//', so a component is empty only at the end: directory prefix ``j``
-    (``/c1/../cj/``) is wanted iff component ``j + 1`` exists and is not empty. NULL for NULL.
-    """
-    items, prefix = ["'/'"], "'/'"
-    for j in range(1, 4):
-        prefix = f"{prefix} || _c[{j + 1}] || '/'"
-        items.append(f"CASE WHEN _c[{j + 2}] <> '' THEN {prefix} END")
-    items += [f"CASE WHEN {path} <> '/' THEN {path} END", f"{path} || '?' || {query}"]
-    body = f"list_filter([{', '.join(items)}], lambda _s: _s IS NOT NULL)"
-    return _let("_c", f"string_split({path}, '/')", body, f"{path} IS NOT NULL")
-
-
-def expressions_sql(host_col: str, path_col: str, query_col: str) -> str:
-    """LIST(VARCHAR) equal as a set to ``urls.expressions(Canonical(_, host, path, query))``.
-
-    Host suffixes × path prefixes; NULL if host or path is NULL.
-    """
-    both = f"struct_pack(hs := {suffixes_sql(host_col, 2)}, ps := {_paths_sql(path_col, query_col)})"
-    cross = "flatten(list_transform(_x.hs, lambda _h: list_transform(_x.ps, lambda _p: _h || _p)))"
-    return _let("_x", both, cross, f"{host_col} IS NOT NULL AND {path_col} IS NOT NULL")
 
 
 def expression_sha256_sql(prefix: str = "") -> str:

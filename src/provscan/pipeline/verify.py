@@ -1,0 +1,227 @@
+"""``provscan verify OUT``: recompute what a finished run's manifest records, as an auditor would.
+
+A published release is only as good as the proof that its files are the ones the scan wrote. This
+re-hashes every file the manifest names (each clean shard, and every entry of its ``files`` map),
+re-counts rows from the clean shards' footers and from flagged.parquet, checks rows in = rows out +
+rows dropped per shard and in the totals, cross-checks summary.json and removals.sha256.txt against
+them, and refuses files under OUT that the manifest does not account for. ``inputs=True`` also
+re-hashes and re-counts the input shards. Every check is a row of the result; nothing raises for a
+mismatch (only for a directory that holds no manifest at all).
+
+Manifests written before the ``files`` map existed are accepted: ``output`` paths may be relative to
+OUT (current contract) or as the scan wrote them (absolute or relative to its working directory),
+and without ``files`` the known output names stand in for the listing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from provscan.errors import InputError, ProvscanError
+from provscan.io.db import Database, sql_literal
+from provscan.io.export import count_rows
+from provscan.io.shards import file_sha256
+from provscan.pipeline.outdir import output_files
+
+MANIFEST = "manifest.json"
+KNOWN_OUTPUTS = ("flagged.parquet", "summary.json", "removals.sha256.txt", "fetch.parquet", "report.html", "datacard.md")
+"""What a run writes besides clean/: the listing used when a manifest has no ``files`` map."""
+ROW_KEYS = ("rows_in", "rows_flagged", "rows_dropped", "rows_out")
+
+
+@dataclass(frozen=True)
+class Check:
+    file: str  # relative to OUT for outputs; the path as recorded for inputs
+    check: str  # sha256, rows, rows in = out + dropped, listed, ...
+    expected: str
+    actual: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+
+@dataclass
+class Verification:
+    out: Path
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def add(self, file: str, check: str, expected: object, actual: object) -> None:
+        self.checks.append(Check(file, check, _text(expected), _text(actual)))
+
+
+def verify_output(out: str | Path, *, inputs: bool = False) -> Verification:
+    """Every check of OUT against its manifest (see the module docstring)."""
+    out = Path(out)
+    manifest = _load_manifest(out)
+    result = Verification(out)
+    shards: list[dict[str, Any]] = manifest.get("shards", [])
+    listed: dict[str, str | None] = {name: None for name in KNOWN_OUTPUTS} if "files" not in manifest else {}
+    listed.update(manifest.get("files", {}))
+    for entry in shards:
+        _check_shard(result, manifest, entry, listed, inputs)
+    _check_totals(result, manifest, shards)
+    flagged = _flagged_counts(result, out / "flagged.parquet")
+    if flagged is not None:
+        _check_flagged(result, flagged["dropped"], shards)
+    _check_summary(result, out, shards, flagged)
+    _check_removals(result, out, manifest)
+    for rel, sha in sorted(listed.items()):
+        if sha is not None and not any(c.file == rel and c.check == "sha256" for c in result.checks):
+            result.add(rel, "sha256", sha, _sha_or_missing(out / rel))
+    for rel in sorted(_listing(out) - listed.keys()):
+        result.add(rel, "listed in manifest", "yes", "no")
+    return result
+
+
+def _load_manifest(out: Path) -> dict[str, Any]:
+    path = out / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(path, "no manifest: not the output of a finished provscan run") from exc
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable manifest ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("shards"), list):
+        raise InputError(path, "not a provscan manifest (no shards list)")
+    return data
+
+
+def _check_shard(result: Verification, manifest: dict, entry: dict, listed: dict, inputs: bool) -> None:
+    name = entry.get("path", "?")
+    result.add(name, "rows in = out + dropped", entry.get("rows_in"), _sum(entry, "rows_out", "rows_dropped"))
+    if "output" in entry:
+        rel = _output_rel(result.out, manifest, entry["output"])
+        listed.setdefault(rel, None)
+        path = result.out / rel
+        result.add(rel, "sha256", entry.get("output_sha256"), _sha_or_missing(path))
+        result.add(rel, "rows", entry.get("rows_out"), _rows_or_missing(path))
+    if inputs:
+        source = Path(name)
+        result.add(name, "input sha256", entry.get("sha256"), _sha_or_missing(source))
+        result.add(name, "input rows", entry.get("rows_in"), _rows_or_missing(source))
+
+
+def _output_rel(out: Path, manifest: dict, output: str) -> str:
+    """An ``output`` path as a path relative to OUT: relative to OUT already (current contract), or
+    as the scan wrote it, under the ``config.output`` it ran with (earlier manifests)."""
+    path = Path(output)
+    if not path.is_absolute() and (out / path).is_file():
+        return path.as_posix()
+    written_out = Path(str(manifest.get("config", {}).get("output", "")))
+    for base in (written_out, written_out.resolve(), out.resolve()):
+        try:
+            return path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()  # outside OUT: reported as missing or unlisted by the checks
+
+
+def _check_totals(result: Verification, manifest: dict, shards: list[dict]) -> None:
+    totals = manifest.get("totals", {})
+    for key in ROW_KEYS:
+        result.add(MANIFEST, f"totals.{key} = sum of shards", totals.get(key, 0), sum(int(s.get(key, 0)) for s in shards))
+    result.add(MANIFEST, "totals: rows in = out + dropped", totals.get("rows_in"), _sum(totals, "rows_out", "rows_dropped"))
+    result.add(MANIFEST, "totals.shards", totals.get("shards"), len(shards))
+
+
+def _flagged_counts(result: Verification, path: Path) -> dict[str, dict] | None:
+    """From flagged.parquet: distinct dropped rows per shard (a row may have several findings, and
+    other actions never remove a row), and findings by list, kind and action. None if unreadable."""
+    if not path.is_file():
+        result.add("flagged.parquet", "present", "yes", "no")
+        return None
+    table = sql_literal(str(path))
+    try:
+        with Database(threads=1) as db:
+            counts = {"dropped": dict(db.rows(
+                f"SELECT shard, count(DISTINCT row) FROM read_parquet({table}) WHERE action = 'drop' GROUP BY shard"
+            ))}
+            for key in ("list", "kind", "action"):
+                counts[key] = dict(db.rows(f"SELECT {key}, count(*) FROM read_parquet({table}) GROUP BY 1 ORDER BY 1"))
+    except ProvscanError as exc:
+        result.add("flagged.parquet", "readable", "yes", f"no ({exc})")
+        return None
+    return counts
+
+
+def _check_flagged(result: Verification, dropped: dict[str, int], shards: list[dict]) -> None:
+    counted = dict(dropped)
+    for entry in shards:
+        result.add("flagged.parquet", f"dropped rows of {entry.get('path')}", entry.get("rows_dropped"), counted.pop(entry.get("path"), 0))
+    for shard, rows in sorted(counted.items()):
+        result.add("flagged.parquet", f"dropped rows of {shard}", "no such shard in manifest", rows)
+
+
+def _check_summary(result: Verification, out: Path, shards: list[dict], flagged: dict[str, dict] | None) -> None:
+    """summary.json against the manifest (its per-shard counts) and flagged.parquet (findings by
+    list, kind and action): a hand-edited count shows even without a recorded checksum."""
+    path = out / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        result.add("summary.json", "readable", "yes", f"no ({exc})")
+        return
+    by_shard = summary.get("shards", {})
+    for entry in shards:
+        counts = by_shard.get(entry.get("path"), {})
+        for key in (*ROW_KEYS, "invalid_urls"):
+            result.add("summary.json", f"{key} of {entry.get('path')}", entry.get(key), counts.get(key, "missing"))
+    for key in ("list", "kind", "action") if flagged is not None else ():
+        result.add("summary.json", f"findings_by_{key} = flagged.parquet", flagged[key], summary.get(f"findings_by_{key}", {}))
+
+
+def _check_removals(result: Verification, out: Path, manifest: dict) -> None:
+    path = out / "removals.sha256.txt"
+    expected = manifest.get("totals", {}).get("removals")
+    if not path.is_file():
+        result.add("removals.sha256.txt", "entries", expected, "missing")
+        return
+    with open(path, encoding="ascii", errors="replace") as handle:
+        entries = Counter(line.strip() for line in handle if line.strip() and not line.startswith("#"))
+    result.add("removals.sha256.txt", "entries", expected, len(entries))
+    result.add("removals.sha256.txt", "no duplicate entries", 0, sum(n - 1 for n in entries.values()))
+
+
+def _listing(out: Path) -> set[str]:
+    """What the manifest must account for: every file under OUT but the manifest itself, cache/
+    and .provscan/ (the run's lock and working state), as the merge lists them."""
+    return {p.relative_to(out).as_posix() for p in output_files(out)}
+
+
+def _sha_or_missing(path: Path) -> str:
+    return file_sha256(path) if path.is_file() else "missing"
+
+
+def _rows_or_missing(path: Path) -> int | str:
+    if not path.is_file():
+        return "missing"
+    try:
+        return count_rows(path)
+    except (OSError, pa.ArrowException) as exc:
+        return f"unreadable ({exc})"
+
+
+def _text(value: object) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+
+
+def _sum(data: dict, *keys: str) -> int | str:
+    try:
+        return sum(int(data[k]) for k in keys)
+    except (KeyError, TypeError, ValueError):
+        return "missing"
