@@ -1,0 +1,313 @@
+"""``sample()``: estimate what a hosted dataset contains from a seeded sample of its rows.
+
+The run: open every source by its footer; draw the plan (:mod:`provscan.sampling.plan`); read
+only the sampled rows' URL/id/licence/hash columns into ``OUT/sample.parquet``; run the ordinary
+scan pipeline (the public :func:`provscan.scan`) on that file in a private working directory
+(``OUT/.provscan/scan``), so every stage of ``scan`` applies unchanged; map its findings back to
+(source, source row); estimate every share with its interval (:mod:`provscan.sampling.estimate`).
+
+Licence ids are estimated per row, including licences no policy flags: the inner scan gets one extra
+licence pattern, ``*`` as ``flag``, so every row carries its resolved licence as a finding; those
+extra findings are used for the licence estimates and removed from ``flagged.parquet``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from provscan._version import __version__
+from provscan.config import ScanConfig
+from provscan.errors import ConfigError, OutputError, ShardError
+from provscan.io.atomic import atomic_path, write_json
+from provscan.io.shards import Columns, Shard, detect_columns, file_sha256
+from provscan.licenses.spdx import LicensePolicy
+from provscan.net.guard import Resolver
+from provscan.net.ranged import RangeReader
+from provscan.sampling.estimate import CONFIDENCE, estimate_all
+from provscan.sampling.plan import Frame, Plan, plan_row_groups, plan_rows
+from provscan.sampling.sources import OpenSource, resolve_sources
+from provscan.sinks.flagged import FINDINGS_SCHEMA
+from provscan.stages.fetch import FETCH_SCHEMA
+from provscan.stages.license import POLICY_LIST
+
+WORK_DIR = ".provscan"
+_STALE = ("manifest.json", "summary.json", "estimates.json")
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    output: Path
+    estimates: dict[str, Any]
+    summary: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+def sample(
+    sources: Sequence[str | Path] | str | Path,
+    config: ScanConfig | None = None,
+    *,
+    rows: int | None = None,
+    row_groups: int | None = None,
+    seed: int = 0,
+    allow_full_download: bool = False,
+    resolver: Resolver | None = None,
+    **overrides: Any,
+) -> SampleResult:
+    """Sample SOURCES (``rows`` uniform rows, or ``row_groups`` whole row groups), scan the sample,
+    and write sample.parquet, flagged.parquet, fetch.parquet (with fetch), summary.json,
+    estimates.json and manifest.json (last) into ``output``.
+
+    ``overrides`` replace fields of ``config`` as for :func:`provscan.scan` (``output=``, ``lists=``,
+    ``fetch=``...); ``fetch_options`` ``allow_cidrs``/``allow_private`` also open private addresses
+    to the range reads. ``resolver`` replaces DNS (tests).
+    """
+    if (rows is None) == (row_groups is None):
+        raise ConfigError("give exactly one of rows (--rows N) or row_groups (--row-groups K)")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    config = (config or ScanConfig()).with_overrides(**overrides)
+    started = datetime.now(timezone.utc)
+    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    refs = resolve_sources(items)
+    out = Path(config.output)
+    with _output_lock(out):
+        for stale in _STALE:
+            (out / stale).unlink(missing_ok=True)
+        work = out / WORK_DIR
+        options = config.fetch_options
+        reader = None
+        if any(r.remote for r in refs):
+            reader = RangeReader(
+                allow_cidrs=tuple(options.get("allow_cidrs", ())), allow_private=bool(options.get("allow_private", False)),
+                allow_full_download=allow_full_download, spill_dir=work / "downloads", resolver=resolver,
+            )
+        opened: list[OpenSource] = []
+        try:
+            for ref in refs:
+                opened.append(OpenSource(ref, reader))
+            frame = Frame.of([s.row_group_rows() for s in opened])
+            if frame.rows == 0:
+                raise ShardError(refs[0].name, "the sources hold no rows")
+            plan = plan_rows(frame, rows, seed) if rows is not None else plan_row_groups(frame, int(row_groups or 0), seed)
+            columns = [_columns(s, config) for s in opened]
+            table = _read_sample(opened, plan, columns)
+            described = [s.describe() for s in opened]
+        finally:
+            for s in opened:
+                s.close()
+            if reader is not None:
+                reader.close()
+        for i, entry in enumerate(described):
+            entry["sampled_rows"] = int(np.count_nonzero(plan.source == i))
+            entry["sampled_row_groups"] = int(len(plan.groups_of(i)))
+        sample_path = out / "sample.parquet"
+        with atomic_path(sample_path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        inner = _scan_sample(sample_path, work / "scan", config, columns[0])
+        findings, licences = _map_findings(inner.output / "flagged.parquet", table, config)
+        _write_table(out / "flagged.parquet", findings, FINDINGS_SCHEMA)
+        fetched = None
+        if (inner.output / "fetch.parquet").exists():
+            fetched = _remap(pq.read_table(inner.output / "fetch.parquet"), table)
+            _write_table(out / "fetch.parquet", fetched, FETCH_SCHEMA)
+        estimates = _estimates(plan, findings, licences, fetched, table, described)
+        write_json(out / "estimates.json", estimates)
+        summary = _summary(plan, findings, inner.summary, described)
+        write_json(out / "summary.json", summary)
+        manifest = _manifest(out, config, inner.manifest, plan, described, estimates, started, allow_full_download)
+        write_json(out / "manifest.json", manifest)
+    return SampleResult(out, estimates, summary, manifest)
+
+
+@contextlib.contextmanager
+def _output_lock(out: Path) -> Iterator[None]:
+    """The one place a sample run takes OUT's lock (``OUT/.provscan/lock``, ``flock``): one run per
+    OUT at a time. To be pointed at the pipeline's own lock helper once it lands (issue 8)."""
+    try:
+        (out / WORK_DIR).mkdir(parents=True, exist_ok=True)
+        handle = open(out / WORK_DIR / "lock", "a+b")
+    except OSError as exc:
+        raise OutputError(out, f"output directory is not writable: {exc.strerror or exc}") from exc
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OutputError(out, "another provscan run is using this output directory") from exc
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def _columns(source: OpenSource, config: ScanConfig) -> Columns:
+    shard = Shard(Path(source.source.name), source.source.name, source.source.name)
+    return detect_columns(
+        shard, source.schema, url_column=config.url_column, id_column=config.id_column,
+        license_column=config.licenses.column, hash_columns=config.hash_columns,
+    )
+
+
+def _names(columns: Columns) -> list[str]:
+    return [c for c in (columns.url, columns.id, columns.license, *columns.hashes.values()) if c is not None]
+
+
+def _read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns]) -> pa.Table:
+    """The sampled rows in plan order: ``source``, ``row`` and the columns read, named as in the
+    first source (a later source's ``url`` is renamed to the first's ``URL``) so detection agrees."""
+    target = _names(columns[0])
+    if {"source", "row"} & set(target):
+        raise ConfigError("a column named 'source' or 'row' cannot be sampled: those names are sample.parquet's own")
+    pieces = []
+    for i, source in enumerate(opened):
+        sel = np.flatnonzero(plan.source == i)
+        if not len(sel):
+            continue
+        names = _names(columns[i])
+        if len(names) != len(target) or (columns[i].hashes.keys() != columns[0].hashes.keys()):
+            raise ShardError(source.source.name, f"has columns {names}, unlike the first source's {target}")
+        groups = plan.row_group[sel]
+        for g, data in source.read(np.unique(groups), names):
+            lo, hi = np.searchsorted(groups, [g, g + 1])
+            taken = data.take(pa.array(plan.row_in_group[sel[lo:hi]]))
+            piece = pa.table(
+                {"source": pa.array([source.source.name] * (hi - lo), pa.string()),
+                 "row": pa.array(plan.row[sel[lo:hi]], pa.int64()),
+                 **{t: taken.column(n) for t, n in zip(target, names)}}
+            )
+            pieces.append(piece)
+    return pa.concat_tables(pieces, promote_options="permissive").combine_chunks()
+
+
+def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns) -> Any:
+    """The ordinary scan over sample.parquet, into a private directory; every row's licence is
+    flagged too (``*``) so it can be estimated per row."""
+    from provscan import scan
+
+    licences = replace(config.licenses, column=columns.license, flag=(*config.licenses.flag, "*"))
+    return scan(
+        [path], config, output=work, export=False, url_column=columns.url, id_column=columns.id,
+        hash_columns=dict(columns.hashes) or None, licenses=licences,
+    )
+
+
+def _remap(table: pa.Table, sample: pa.Table) -> pa.Table:
+    """Rows of sample.parquet -> (source, row in the source): ``shard`` becomes the source."""
+    idx = table.column("row")
+    table = table.set_column(table.schema.get_field_index("shard"), "shard", sample.column("source").take(idx))
+    return table.set_column(table.schema.get_field_index("row"), "row", sample.column("row").take(idx))
+
+
+def _map_findings(path: Path, sample: pa.Table, config: ScanConfig) -> tuple[pa.Table, pa.Table]:
+    """(the findings the user's configuration asked for, every row's licence finding), in source
+    terms; both keep ``sample_row`` (the row of sample.parquet) for the estimates."""
+    raw = pq.read_table(path)
+    raw = raw.append_column("sample_row", raw.column("row"))
+    is_licence = pc.fill_null(pc.and_(pc.equal(raw.column("list"), POLICY_LIST), pc.equal(raw.column("kind"), "license")), False)
+    licences = raw.filter(is_licence)
+    policy = LicensePolicy(drop=config.licenses.drop, flag=config.licenses.flag)
+    asked = [v for v in pc.unique(licences.column("entry")).to_pylist() if v is not None and policy.action_for(v)]
+    kept = licences.filter(pc.is_in(licences.column("entry"), value_set=pa.array(asked, pa.string())))
+    findings = pa.concat_tables([raw.filter(pc.invert(is_licence)), kept]).sort_by(
+        [(k, "ascending", "at_start") for k in ("sample_row", "list", "kind", "entry", "image_hash", "detail")]
+    )
+    return _remap(findings, sample), _remap(licences, sample)
+
+
+def _write_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
+    """flagged.parquet / fetch.parquet in scan's schema (``shard`` holds the source)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table.select(schema.names).cast(schema), tmp, compression="zstd")
+
+
+def _estimates(plan: Plan, findings: pa.Table, licences: pa.Table, fetched: pa.Table | None, sample: pa.Table,
+               described: list[dict[str, Any]]) -> dict[str, Any]:
+    rows: list[np.ndarray] = []
+    dims: list[str] = []
+    values: list[str] = []
+
+    def add(dimension: str, idx: pa.Array | pa.ChunkedArray, vals: pa.Array | pa.ChunkedArray) -> None:
+        rows.append(np.asarray(idx.to_numpy(), dtype=np.int64))
+        dims.extend([dimension] * len(idx))
+        values.extend(str(v) for v in vals.to_pylist())
+
+    for dimension in ("list", "kind", "action"):
+        add(dimension, findings.column("sample_row"), findings.column(dimension))
+    consent = findings.filter(pc.equal(findings.column("kind"), "consent"))
+    add("consent", consent.column("sample_row"), consent.column("entry"))
+    add("license", licences.column("sample_row"), licences.column("entry"))
+    if fetched is not None:
+        add("fetch_status", fetched.column("sample_row"), fetched.column("status"))
+    population = plan.frame.rows
+    labels = estimate_all(
+        np.concatenate(rows) if rows else np.zeros(0, np.int64), dims, values, mode=plan.mode,
+        sampled_rows=plan.rows, population_rows=population, cluster=plan.cluster,
+        cluster_rows=plan.cluster_rows, population_clusters=plan.frame.row_groups,
+    )
+    return {
+        "mode": plan.mode, "seed": plan.seed, "confidence": CONFIDENCE, "population_rows": population,
+        "sampled_rows": plan.rows, "sampled_row_groups": plan.clusters,
+        "population_row_groups": plan.frame.row_groups,
+        "sources": [{k: d[k] for k in ("source", "size", "etag", "last_modified", "rows", "row_groups", "bytes_read")} for d in described],
+        "bytes_read": sum(d["bytes_read"] for d in described),
+        "estimates": labels,
+    }
+
+
+def _summary(plan: Plan, findings: pa.Table, inner: dict[str, Any], described: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts over the sampled rows (not estimates): scan's summary.json shape, per source."""
+    data = findings.select(["shard", "sample_row", "list", "kind", "action"]).to_pydict()
+    by = {k: {} for k in ("list", "kind", "action")}  # type: dict[str, dict[str, int]]
+    for key in by:
+        for v in data[key]:
+            by[key][v] = by[key].get(v, 0) + 1
+    rows_by_list: dict[str, int] = {}
+    for lst, _ in set(zip(data["list"], data["sample_row"])):
+        rows_by_list[lst] = rows_by_list.get(lst, 0) + 1
+    flagged_rows: dict[str, set[int]] = {}
+    for shard, row, action in zip(data["shard"], data["sample_row"], data["action"]):
+        flagged_rows.setdefault(shard, set()).add(row)
+    extra = {k: v for k, v in inner.items()
+             if k not in ("findings_by_list", "rows_by_list", "findings_by_kind", "findings_by_action", "shards", "top_flagged_domains")}
+    return {
+        "mode": plan.mode, "seed": plan.seed, "population_rows": plan.frame.rows, "sampled_rows": plan.rows,
+        "findings_by_list": dict(sorted(by["list"].items())), "rows_by_list": dict(sorted(rows_by_list.items())),
+        "findings_by_kind": dict(sorted(by["kind"].items())), "findings_by_action": dict(sorted(by["action"].items())),
+        "sources": {d["source"]: {"rows": d["rows"], "sampled_rows": d["sampled_rows"],
+                                  "sampled_rows_flagged": len(flagged_rows.get(d["source"], ()))} for d in described},
+        **extra,
+    }
+
+
+def _manifest(out: Path, config: ScanConfig, inner: dict[str, Any], plan: Plan, described: list[dict[str, Any]],
+              estimates: dict[str, Any], started: datetime, allow_full_download: bool) -> dict[str, Any]:
+    files = {}
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        rel = path.relative_to(out).as_posix()
+        if rel == "manifest.json" or rel.split("/")[0] in ("cache", WORK_DIR) or path.name.startswith("."):
+            continue
+        files[rel] = file_sha256(path)
+    return {
+        "provscan_version": __version__,
+        "command": "sample",
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": plan.mode, "seed": plan.seed, "allow_full_download": allow_full_download,
+        "config": {**config.to_dict(), "output": str(out)},
+        "lists": inner.get("lists", []),
+        "sources": described,
+        "bytes_read": estimates["bytes_read"],
+        "totals": {"population_rows": plan.frame.rows, "population_row_groups": plan.frame.row_groups,
+                   "sampled_rows": plan.rows, "sampled_row_groups": estimates["sampled_row_groups"],
+                   "sources": len(described)},
+        "files": files,
+    }
