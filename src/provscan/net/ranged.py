@@ -163,7 +163,8 @@ class RangeReader:
         origin = httpx.URL(info.url).host
         for _ in range(_MAX_HOPS):
             if (refused := self.guard.vet_url(url)) is not None:
-                raise ShardError(info.url, f"refused {url}: {refused[1]}")
+                hop = "" if url == info.url else f" (redirected to {url})"
+                raise ShardError(info.url, f"refused{hop}: {refused[1]} (allow it with --allow-addresses CIDR)")
             target = httpx.URL(url)
             headers = {"Range": range_header}
             if target.host == origin:

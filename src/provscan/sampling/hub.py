@@ -14,7 +14,7 @@ import fnmatch
 import glob as globlib
 import os
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from provscan.errors import ConfigError, MissingDependency, ShardError
 
@@ -57,7 +57,7 @@ def parse_hub_path(text: str) -> HubPath:
 def resolve_hub(text: str) -> list[HubFile]:
     """The parquet files an ``hf://datasets/...`` source names, sorted by path."""
     try:
-        from huggingface_hub import HfApi, get_token, hf_hub_url
+        from huggingface_hub import HfApi, get_token
     except ImportError as exc:
         raise MissingDependency(
             f"{text}: reading hf:// datasets needs huggingface_hub: pip install 'provscan[hf]'"
@@ -82,12 +82,12 @@ def resolve_hub(text: str) -> list[HubFile]:
     files = sorted((e for e in entries if _selected(e.path, where.path)), key=lambda e: e.path)
     if not files:
         raise ShardError(text, f"no parquet file in the dataset at revision {commit}" + (f" matching {where.path!r}" if where.path else ""))
-    host = urlsplit(endpoint).hostname
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out = []
     for e in files:
-        url = hf_hub_url(where.repo, e.path, repo_type="dataset", revision=commit, endpoint=endpoint)
-        assert urlsplit(url).hostname == host  # the token goes to the endpoint only
+        # The Hub's resolve URL (what hf_hub_url builds, but from the endpoint of this call, not the
+        # one huggingface_hub read at import time); the token goes to this host only.
+        url = f"{endpoint}/datasets/{where.repo}/resolve/{quote(commit, safe='')}/{quote(e.path)}"
         out.append(HubFile(f"{PREFIX}{where.repo}@{commit}/{e.path}", url, e.size, headers, commit))
     return out
 

@@ -201,8 +201,11 @@ def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns) -
 
 
 def _remap(table: pa.Table, sample: pa.Table) -> pa.Table:
-    """Rows of sample.parquet -> (source, row in the source): ``shard`` becomes the source."""
+    """Rows of sample.parquet -> (source, row in the source): ``shard`` becomes the source; the
+    sample row stays in ``sample_row`` (for the estimates; not written out)."""
     idx = table.column("row")
+    if "sample_row" not in table.column_names:
+        table = table.append_column("sample_row", idx)
     table = table.set_column(table.schema.get_field_index("shard"), "shard", sample.column("source").take(idx))
     return table.set_column(table.schema.get_field_index("row"), "row", sample.column("row").take(idx))
 
