@@ -96,6 +96,25 @@ def test_row_group_sample_reads_only_footer_and_needed_chunks(data, blocklist, t
     assert sent <= FOOTER_PROBE + _needed_bytes(meta, groups)
     assert sent < len(raw) / 10
     assert est["sources"][0]["size"] == len(raw) and est["sources"][0]["etag"]
+    assert result.manifest["sources"][0]["unplanned_reads"] == 0  # pyarrow read only what was prefetched
+    assert result.manifest["sources"][0]["requests"] <= 1 + 2 * 3  # footer + (URL, key, LICENSE) x 2 groups
+    _check_rows(tmp_path / "out", table)
+
+
+def test_a_footer_larger_than_the_probe_is_fetched_once(tmp_path, blocklist) -> None:
+    table = _dataset(3000, seed=1)
+    path = tmp_path / "many.parquet"
+    pq.write_table(table, path, row_group_size=5)  # 600 row groups: a footer of several hundred kB
+    meta = pq.read_metadata(path)
+    assert meta.serialized_size > FOOTER_PROBE
+    with serve() as srv:
+        srv.files["m.parquet"] = path.read_bytes()
+        result = sample([f"{srv.base}/files/m.parquet"], _config(blocklist), row_groups=3, seed=2, output=tmp_path / "out")
+        sent = srv.bytes_sent
+    source = result.manifest["sources"][0]
+    assert source["unplanned_reads"] == 0 and source["requests"] == 2 + 3  # two footer reads, then one merged range per row group (contiguous chunks)
+    groups = sorted(set((pq.read_table(tmp_path / "out/sample.parquet").column("row").to_numpy() // 5).tolist()))
+    assert sent <= meta.serialized_size + 8 + FOOTER_PROBE + _needed_bytes(meta, groups)
     _check_rows(tmp_path / "out", table)
 
 

@@ -36,12 +36,14 @@ from provscan.net.guard import Resolver
 from provscan.net.ranged import RangeReader
 from provscan.sampling.estimate import CONFIDENCE, estimate_all
 from provscan.sampling.plan import Frame, Plan, plan_row_groups, plan_rows
-from provscan.sampling.sources import OpenSource, resolve_sources
+from provscan.sampling.sources import OpenSource, open_sources, resolve_sources
 from provscan.sinks.flagged import FINDINGS_SCHEMA
 from provscan.stages.fetch import FETCH_SCHEMA
 from provscan.stages.license import POLICY_LIST
 
 WORK_DIR = ".provscan"
+WINDOW_BYTES = 64 << 20  # column-chunk bytes held in memory at once
+WINDOW_GROUPS = 64  # row groups per window: bounds the requests in flight per batch
 _STALE = ("manifest.json", "summary.json", "estimates.json")
 
 
@@ -94,14 +96,13 @@ def sample(
             )
         opened: list[OpenSource] = []
         try:
-            for ref in refs:
-                opened.append(OpenSource(ref, reader))
+            opened = open_sources(refs, reader)
             frame = Frame.of([s.row_group_rows() for s in opened])
             if frame.rows == 0:
                 raise ShardError(refs[0].name, "the sources hold no rows")
             plan = plan_rows(frame, rows, seed) if rows is not None else plan_row_groups(frame, int(row_groups or 0), seed)
             columns = [_columns(s, config) for s in opened]
-            table = _read_sample(opened, plan, columns)
+            table = _read_sample(opened, plan, columns, reader)
             described = [s.describe() for s in opened]
         finally:
             for s in opened:
@@ -161,31 +162,55 @@ def _names(columns: Columns) -> list[str]:
     return [c for c in (columns.url, columns.id, columns.license, *columns.hashes.values()) if c is not None]
 
 
-def _read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns]) -> pa.Table:
+def _read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns], reader: RangeReader | None) -> pa.Table:
     """The sampled rows in plan order: ``source``, ``row`` and the columns read, named as in the
-    first source (a later source's ``url`` is renamed to the first's ``URL``) so detection agrees."""
+    first source (a later source's ``url`` is renamed to the first's ``URL``) so detection agrees.
+
+    Row groups are read in windows of at most ``WINDOW_BYTES`` of column chunks; all ranges of a
+    window, over every source in it, are fetched concurrently, then the window is read and freed."""
     target = _names(columns[0])
     if {"source", "row"} & set(target):
         raise ConfigError("a column named 'source' or 'row' cannot be sampled: those names are sample.parquet's own")
-    pieces = []
     for i, source in enumerate(opened):
-        sel = np.flatnonzero(plan.source == i)
-        if not len(sel):
-            continue
         names = _names(columns[i])
-        if len(names) != len(target) or (columns[i].hashes.keys() != columns[0].hashes.keys()):
+        if len(names) != len(target) or columns[i].hashes.keys() != columns[0].hashes.keys():
             raise ShardError(source.source.name, f"has columns {names}, unlike the first source's {target}")
-        groups = plan.row_group[sel]
-        for g, data in source.read(np.unique(groups), names):
-            lo, hi = np.searchsorted(groups, [g, g + 1])
-            taken = data.take(pa.array(plan.row_in_group[sel[lo:hi]]))
-            piece = pa.table(
-                {"source": pa.array([source.source.name] * (hi - lo), pa.string()),
-                 "row": pa.array(plan.row[sel[lo:hi]], pa.int64()),
-                 **{t: taken.column(n) for t, n in zip(target, names)}}
-            )
-            pieces.append(piece)
+    tasks = sorted(set(zip(plan.source.tolist(), plan.row_group.tolist())))  # (source, row group), plan order
+    starts = np.searchsorted(plan.source * (1 << 32) + plan.row_group, [s * (1 << 32) + g for s, g in tasks] + [1 << 62])
+    pieces = []
+    for window in _windows(tasks, opened, columns):
+        jobs = [(i, g, opened[i].ranges([g], _names(columns[i]))) for i, g, _ in window]
+        remote = [(i, r) for i, _, r in jobs if r]
+        if remote and reader is not None:
+            for (i, r), data in zip(remote, reader.fetch_all([(opened[i].remote, r) for i, r in remote])):
+                opened[i].add(r, data)
+        for i, g, k in window:
+            names = _names(columns[i])
+            sel = np.arange(starts[k], starts[k + 1])
+            taken = opened[i].read_group(g, names).take(pa.array(plan.row_in_group[sel]))
+            pieces.append(pa.table({
+                "source": pa.array([opened[i].source.name] * len(sel), pa.string()),
+                "row": pa.array(plan.row[sel], pa.int64()),
+                **{t: taken.column(n) for t, n in zip(target, names)},
+            }))
+        for i in {i for i, _, _ in window}:
+            opened[i].release()
     return pa.concat_tables(pieces, promote_options="permissive").combine_chunks()
+
+
+def _windows(tasks: list[tuple[int, int]], opened: list[OpenSource], columns: list[Columns]) -> Iterator[list[tuple[int, int, int]]]:
+    """Consecutive (source, row group, task index) batches of at most WINDOW_BYTES / WINDOW_GROUPS."""
+    window: list[tuple[int, int, int]] = []
+    size = 0
+    for k, (i, g) in enumerate(tasks):
+        cost = opened[i].cost(g, _names(columns[i]))
+        if window and (size + cost > WINDOW_BYTES or len(window) >= WINDOW_GROUPS):
+            yield window
+            window, size = [], 0
+        window.append((i, g, k))
+        size += cost
+    if window:
+        yield window
 
 
 def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns) -> Any:

@@ -4,13 +4,14 @@
 Local inputs resolve exactly as ``scan``'s (:func:`provscan.io.shards.expand_shards`: files,
 directories, quoted globs). Remote files are read with range requests (:mod:`provscan.net.ranged`):
 opening one costs its footer; reading the row groups of a sample costs their column chunks of the
-columns asked for, fetched a window at a time (bounded memory), concurrently within a window.
+columns asked for; :mod:`provscan.sampling.run` fetches them a window at a time (bounded memory),
+every range of a window in flight together, across sources.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,6 @@ from provscan.io.sparse import CountingFile, SparseFile, chunk_ranges
 from provscan.net.ranged import RangeReader, RemoteInfo
 from provscan.sampling.hub import PREFIX as HUB_PREFIX, resolve_hub
 
-_WINDOW_BYTES = 64 << 20  # column-chunk bytes held in memory at once per source
-_WINDOW_GROUPS = 32
 
 
 @dataclass(frozen=True)
@@ -74,34 +73,41 @@ def _list_file(path: Path) -> list[str]:
     return [e if "://" in e or Path(e).is_absolute() else str(base / e) for e in entries]
 
 
-class OpenSource:
-    """One source, opened by its footer: metadata now, row groups on demand."""
+def open_sources(sources: Sequence[Source], reader: RangeReader | None) -> list[OpenSource]:
+    """Open every source by its footer; remote footers are fetched concurrently."""
+    remote = [s for s in sources if s.remote]
+    if remote and reader is None:
+        raise ConfigError("remote sources need a RangeReader")
+    infos = iter(reader.open_all([(s.location, s.headers) for s in remote]) if remote and reader else [])
+    return [OpenSource(s, reader, next(infos) if s.remote else None) for s in sources]
 
-    def __init__(self, source: Source, reader: RangeReader | None) -> None:
+
+class OpenSource:
+    """One source, opened by its footer: metadata now, column chunks of row groups on demand.
+
+    Reading a window of row groups: :meth:`ranges` (what to fetch), :meth:`add` (the fetched
+    bytes, for remote sources), :meth:`read_group` per row group, then :meth:`release`.
+    """
+
+    def __init__(self, source: Source, reader: RangeReader | None, remote: RemoteInfo | None = None) -> None:
         self.source = source
-        self.remote: RemoteInfo | None = None
+        self.remote = remote
         self._local: CountingFile | None = None
         self._sparse: SparseFile | None = None
         self._tail_start = 0
         try:
-            if source.remote:
-                if reader is None:
-                    raise ConfigError("remote sources need a RangeReader")
-                self.remote = reader.open(source.location, source.headers)
-                if self.remote.spill is not None:  # the server ignored Range and a full download was allowed
-                    self._local = CountingFile(self.remote.spill, "r")
-                    self.file = pq.ParquetFile(self._local, pre_buffer=False)
-                else:
-                    self._reader = reader
-                    self._sparse = self._sparse_file(reader, self.remote)
-                    self.file = pq.ParquetFile(self._sparse, pre_buffer=False)
-            else:
-                self._local = CountingFile(source.location, "r")
+            if remote is not None and remote.spill is None:
+                assert reader is not None
+                self._sparse = self._sparse_file(reader, remote)
+                self.file = pq.ParquetFile(self._sparse, pre_buffer=False)
+            else:  # a local shard, or a whole download of a server that ignored Range (allowed)
+                self._local = CountingFile(remote.spill if remote is not None else source.location, "r")
                 self.file = pq.ParquetFile(self._local, pre_buffer=False)
+            self.metadata = self.file.metadata
+            self.schema: pa.Schema = self.file.schema_arrow
         except (OSError, pa.ArrowException) as exc:
+            self.close()
             raise ShardError(source.name, f"not a readable parquet file ({exc})") from exc
-        self.metadata = self.file.metadata
-        self.schema: pa.Schema = self.file.schema_arrow
 
     def _sparse_file(self, reader: RangeReader, info: RemoteInfo) -> SparseFile:
         sparse = SparseFile(info.size, lambda start, length: reader.fetch(info, [(start, length)])[0])
@@ -111,7 +117,7 @@ class OpenSource:
             raise ShardError(self.source.name, "not a parquet file (no PAR1 footer)")
         footer = struct.unpack("<I", info.tail[-8:-4])[0] + 8
         if footer > len(info.tail):  # a footer larger than the probe: fetch the rest of it once
-            start = info.size - footer
+            start = max(0, info.size - footer)
             sparse.add(start, reader.fetch(info, [(start, self._tail_start - start)])[0] + info.tail)
             self._tail_start = start
         return sparse
@@ -126,6 +132,11 @@ class OpenSource:
             return self.remote.bytes_read
         return self._local.bytes_read if self._local else 0
 
+    @property
+    def misses(self) -> int:
+        """Reads that fell outside the prefetched ranges (each one an extra request): 0 when exact."""
+        return self._sparse.misses if self._sparse else 0
+
     def describe(self) -> dict[str, Any]:
         return {
             "source": self.source.name, "size": self.size,
@@ -133,44 +144,36 @@ class OpenSource:
             "last_modified": self.remote.last_modified if self.remote else None,
             "rows": self.metadata.num_rows, "row_groups": self.metadata.num_row_groups,
             "bytes_read": self.bytes_read,
+            "requests": self.remote.requests if self.remote else None,
+            "unplanned_reads": self.misses,
+            "full_download": bool(self.remote and self.remote.spill),
         }
 
     def row_group_rows(self) -> list[int]:
         return [self.metadata.row_group(i).num_rows for i in range(self.metadata.num_row_groups)]
 
-    def read(self, row_groups: Iterable[int], columns: Sequence[str]) -> Iterator[tuple[int, pa.Table]]:
-        """``(row group, table of columns)`` for each row group, prefetching a window at a time."""
-        groups = [int(g) for g in row_groups]
-        for window in self._windows(groups, columns):
-            if self._sparse is not None and self.remote is not None:
-                ranges = chunk_ranges(self.metadata, window, columns)
-                for (start, _), data in zip(ranges, self._reader.fetch(self.remote, ranges)):
-                    self._sparse.add(start, data)
-            try:
-                for g in window:
-                    yield g, self.file.read_row_group(g, columns=list(columns))
-            except (OSError, pa.ArrowException) as exc:
-                raise ShardError(self.source.name, f"cannot read row group: {exc}") from exc
-            if self._sparse is not None:
-                self._sparse.drop_all_but([self._tail_start])
+    def ranges(self, groups: Iterable[int], columns: Sequence[str]) -> list[tuple[int, int]]:
+        """The byte ranges to fetch before reading ``groups``; none for local files."""
+        return chunk_ranges(self.metadata, groups, columns) if self._sparse is not None else []
 
-    def _windows(self, groups: list[int], columns: Sequence[str]) -> Iterator[list[int]]:
-        window: list[int] = []
-        size = 0
-        for g in groups:
-            cost = sum(n for _, n in chunk_ranges(self.metadata, [g], columns))
-            if window and (size + cost > _WINDOW_BYTES or len(window) >= _WINDOW_GROUPS):
-                yield window
-                window, size = [], 0
-            window.append(g)
-            size += cost
-        if window:
-            yield window
+    def cost(self, group: int, columns: Sequence[str]) -> int:
+        return sum(n for _, n in chunk_ranges(self.metadata, [group], columns))
 
-    @property
-    def misses(self) -> int:
-        """Reads that fell outside the prefetched ranges (each one an extra request): 0 when exact."""
-        return self._sparse.misses if self._sparse else 0
+    def add(self, ranges: Sequence[tuple[int, int]], data: Sequence[bytes]) -> None:
+        assert self._sparse is not None
+        for (start, _), piece in zip(ranges, data):
+            self._sparse.add(start, piece)
+
+    def read_group(self, group: int, columns: Sequence[str]) -> pa.Table:
+        try:
+            return self.file.read_row_group(group, columns=list(columns))
+        except (OSError, pa.ArrowException) as exc:
+            raise ShardError(self.source.name, f"cannot read row group {group}: {exc}") from exc
+
+    def release(self) -> None:
+        """Forget fetched column chunks (the footer stays): memory stays bounded by one window."""
+        if self._sparse is not None:
+            self._sparse.drop_all_but([self._tail_start])
 
     def close(self) -> None:
         if self._local is not None:
