@@ -348,9 +348,14 @@ def _findings(path: Path) -> set[tuple]:
 
 def test_sampling_every_row_finds_what_scan_finds(tmp_path, blocklist) -> None:
     table = _dataset(3000, seed=4)
+    md5 = [f"{i:032x}" for i in range(3000)]
+    table = table.append_column("md5", pa.array(md5))
     shard = tmp_path / "s.parquet"
     pq.write_table(table, shard, row_group_size=700)
+    hashes = tmp_path / "md5.txt"
+    hashes.write_text("# provscan-list: kind=image-md5 name=known\n" + "\n".join(md5[::97]) + "\n", encoding="utf-8")
     config = _config(blocklist)
+    config = config.with_overrides(lists=(*config.lists, provscan.ListSpec(hashes)))
     scanned = provscan.scan([str(shard)], config, output=tmp_path / "scan", export=False)
     result = sample([str(shard)], config, rows=3000, seed=11, output=tmp_path / "sample")
     expected = _findings(tmp_path / "scan/flagged.parquet")
@@ -360,6 +365,16 @@ def test_sampling_every_row_finds_what_scan_finds(tmp_path, blocklist) -> None:
     assert by[("list", "bad")]["share_low"] == by[("list", "bad")]["share_high"]  # every row seen: no interval
     assert by[("license", "CC-BY-NC-4.0")]["sampled"] == scanned.summary["licenses_by_id"]["CC-BY-NC-4.0"]
     assert by[("license", "CC-BY-4.0")]["rows"] == scanned.summary["licenses_by_id"]["CC-BY-4.0"]
+    assert by[("kind", "image-md5")]["sampled"] == len(md5[::97])
+
+
+def test_hash_columns_are_read_only_when_a_list_needs_them(tmp_path, blocklist) -> None:
+    shard = tmp_path / "h.parquet"
+    pq.write_table(_dataset(500).append_column("md5", pa.array([f"{i:032x}" for i in range(500)])), shard)
+    sample([str(shard)], _config(blocklist), rows=50, output=tmp_path / "a")
+    assert "md5" not in pq.read_schema(tmp_path / "a/sample.parquet").names
+    sample([str(shard)], _config(blocklist, fetch=False, hash_columns={"image-md5": "md5"}), rows=50, output=tmp_path / "b")
+    assert "md5" in pq.read_schema(tmp_path / "b/sample.parquet").names
 
 
 def test_outputs_manifest_and_reproducibility(tmp_path, blocklist, data) -> None:

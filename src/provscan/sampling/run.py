@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -101,7 +102,8 @@ def sample(
             if frame.rows == 0:
                 raise ShardError(refs[0].name, "the sources hold no rows")
             plan = plan_rows(frame, rows, seed) if rows is not None else plan_row_groups(frame, int(row_groups or 0), seed)
-            columns = [_columns(s, config) for s in opened]
+            kinds = _list_kinds(config)
+            columns = [_columns(s, config, kinds) for s in opened]
             table = _read_sample(opened, plan, columns, reader)
             described = [s.describe() for s in opened]
         finally:
@@ -150,12 +152,40 @@ def _output_lock(out: Path) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
-def _columns(source: OpenSource, config: ScanConfig) -> Columns:
+def _columns(source: OpenSource, config: ScanConfig, kinds: set[str] | None) -> Columns:
+    """The columns to read, detected as ``scan`` detects them; an image hash column only when a list
+    of its kind is configured, ``--fetch`` runs (rows with hashes are not fetched) or it was named."""
     shard = Shard(Path(source.source.name), source.source.name, source.source.name)
-    return detect_columns(
+    found = detect_columns(
         shard, source.schema, url_column=config.url_column, id_column=config.id_column,
         license_column=config.licenses.column, hash_columns=config.hash_columns,
     )
+    if kinds is None or config.fetch:
+        return found
+    needed = {k: c for k, c in found.hashes.items() if k in kinds or k in config.hash_columns}
+    return replace(found, hashes=needed)
+
+
+_KIND = re.compile(r"^\ufeff?#\s*provscan-list:.*?\bkind=(\S+)")
+
+
+def _list_kinds(config: ScanConfig) -> set[str] | None:
+    """The kinds of the configured lists from their specs or first lines (the lists themselves are
+    loaded by the scan); ``None`` if one cannot be told, and then every hash column is read."""
+    kinds = set()
+    for spec in config.lists:
+        if spec.kind is None:
+            try:
+                with open(spec.path, encoding="utf-8", errors="replace") as handle:
+                    match = _KIND.match(handle.readline())
+            except OSError:
+                return None  # the scan reports the unreadable list
+            if match is None:
+                return None
+            kinds.add(match.group(1))
+        else:
+            kinds.add(spec.kind)
+    return kinds
 
 
 def _names(columns: Columns) -> list[str]:
