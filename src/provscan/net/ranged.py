@@ -233,7 +233,9 @@ class RangeReader:
 
     async def _whole(self, info: RemoteInfo, resp: httpx.Response, url: str, first: bool) -> bytes:
         """A 200 to a Range request: the server ignores Range. Stop, or download it whole if allowed."""
-        if not self.allow_full_download or not first or self.spill_dir is None:
+        if not first:
+            raise RangeNotSupported(info.url, "the server stopped honouring Range requests mid-read (answered 200)")
+        if not self.allow_full_download or self.spill_dir is None:
             raise RangeNotSupported(
                 info.url,
                 "the server ignores HTTP Range requests (answered 200 with the whole file); "

@@ -21,7 +21,6 @@ and with K = 1 of M > 1 row groups nothing can be said: the interval is [0, 1]. 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -108,15 +107,12 @@ DIMENSIONS = ("list", "kind", "action", "license", "consent", "fetch_status")
 
 
 def estimate_all(
-    sample_row: np.ndarray, dimension: Sequence[str], value: Sequence[str], *, mode: str,
-    sampled_rows: int, population_rows: int, cluster: np.ndarray, cluster_rows: np.ndarray,
-    population_clusters: int,
+    labels: pa.Table, *, mode: str, sampled_rows: int, population_rows: int, cluster: np.ndarray,
+    cluster_rows: np.ndarray, population_clusters: int,
 ) -> list[dict[str, Any]]:
-    """One estimate per (dimension, value) from per-row labels: ``sample_row[i]`` (a row of
-    sample.parquet) has ``value[i]`` in ``dimension[i]``; a row counts once per pair."""
-    table = pa.table({"d": pa.array(list(dimension), pa.string()), "v": pa.array(list(value), pa.string()),
-                      "i": pa.array(np.asarray(sample_row, dtype=np.int64))})
-    groups = table.group_by(["d", "v", "i"]).aggregate([]).group_by(["d", "v"]).aggregate([("i", "list")])
+    """One estimate per (dimension, value) from per-row labels: a table of ``i`` (a row of
+    sample.parquet), ``d`` (dimension) and ``v`` (value); a row counts once per pair."""
+    groups = labels.select(["d", "v", "i"]).group_by(["d", "v", "i"]).aggregate([]).group_by(["d", "v"]).aggregate([("i", "list")])
     order = {d: n for n, d in enumerate(DIMENSIONS)}
     out = []
     for d, v, rows in zip(groups["d"].to_pylist(), groups["v"].to_pylist(), groups["i_list"].to_pylist()):

@@ -45,7 +45,7 @@ from provscan.stages.license import POLICY_LIST
 WORK_DIR = ".provscan"
 WINDOW_BYTES = 64 << 20  # column-chunk bytes held in memory at once
 WINDOW_GROUPS = 64  # row groups per window: bounds the requests in flight per batch
-_STALE = ("manifest.json", "summary.json", "estimates.json")
+_STALE = ("manifest.json", "summary.json", "estimates.json", "fetch.parquet")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def sample(
         findings, licences = _map_findings(inner.output / "flagged.parquet", table, config)
         _write_table(out / "flagged.parquet", findings, FINDINGS_SCHEMA)
         fetched = None
-        if (inner.output / "fetch.parquet").exists():
+        if config.fetch and (inner.output / "fetch.parquet").exists():
             fetched = _remap(pq.read_table(inner.output / "fetch.parquet"), table)
             _write_table(out / "fetch.parquet", fetched, FETCH_SCHEMA)
         estimates = _estimates(plan, findings, licences, fetched, table, described)
@@ -205,8 +205,10 @@ def _read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns], r
         names = _names(columns[i])
         if len(names) != len(target) or columns[i].hashes.keys() != columns[0].hashes.keys():
             raise ShardError(source.source.name, f"has columns {names}, unlike the first source's {target}")
-    tasks = sorted(set(zip(plan.source.tolist(), plan.row_group.tolist())))  # (source, row group), plan order
-    starts = np.searchsorted(plan.source * (1 << 32) + plan.row_group, [s * (1 << 32) + g for s, g in tasks] + [1 << 62])
+    keys = plan.source * (1 << 32) + plan.row_group  # sorted: the plan is in (source, row) order
+    groups, starts = np.unique(keys, return_index=True)
+    starts = np.append(starts, len(keys))
+    tasks = list(zip((groups >> 32).tolist(), (groups & 0xFFFFFFFF).tolist()))  # (source, row group), in order
     pieces = []
     for window in _windows(tasks, opened, columns):
         jobs = [(i, g, opened[i].ranges([g], _names(columns[i]))) for i, g, _ in window]
@@ -289,27 +291,20 @@ def _write_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
 
 def _estimates(plan: Plan, findings: pa.Table, licences: pa.Table, fetched: pa.Table | None, sample: pa.Table,
                described: list[dict[str, Any]]) -> dict[str, Any]:
-    rows: list[np.ndarray] = []
-    dims: list[str] = []
-    values: list[str] = []
+    def labels(dimension: str, table: pa.Table, column: str) -> pa.Table:
+        return pa.table({"i": table.column("sample_row").cast(pa.int64()),
+                         "d": pa.repeat(pa.scalar(dimension), table.num_rows),
+                         "v": table.column(column).cast(pa.string())})
 
-    def add(dimension: str, idx: pa.Array | pa.ChunkedArray, vals: pa.Array | pa.ChunkedArray) -> None:
-        rows.append(np.asarray(idx.to_numpy(), dtype=np.int64))
-        dims.extend([dimension] * len(idx))
-        values.extend(str(v) for v in vals.to_pylist())
-
-    for dimension in ("list", "kind", "action"):
-        add(dimension, findings.column("sample_row"), findings.column(dimension))
-    consent = findings.filter(pc.equal(findings.column("kind"), "consent"))
-    add("consent", consent.column("sample_row"), consent.column("entry"))
-    add("license", licences.column("sample_row"), licences.column("entry"))
+    parts = [labels(d, findings, d) for d in ("list", "kind", "action")]
+    parts.append(labels("consent", findings.filter(pc.equal(findings.column("kind"), "consent")), "entry"))
+    parts.append(labels("license", licences, "entry"))
     if fetched is not None:
-        add("fetch_status", fetched.column("sample_row"), fetched.column("status"))
+        parts.append(labels("fetch_status", fetched, "status"))
     population = plan.frame.rows
-    labels = estimate_all(
-        np.concatenate(rows) if rows else np.zeros(0, np.int64), dims, values, mode=plan.mode,
-        sampled_rows=plan.rows, population_rows=population, cluster=plan.cluster,
-        cluster_rows=plan.cluster_rows, population_clusters=plan.frame.row_groups,
+    found = estimate_all(
+        pa.concat_tables(parts), mode=plan.mode, sampled_rows=plan.rows, population_rows=population,
+        cluster=plan.cluster, cluster_rows=plan.cluster_rows, population_clusters=plan.frame.row_groups,
     )
     return {
         "mode": plan.mode, "seed": plan.seed, "confidence": CONFIDENCE, "population_rows": population,
@@ -317,7 +312,7 @@ def _estimates(plan: Plan, findings: pa.Table, licences: pa.Table, fetched: pa.T
         "population_row_groups": plan.frame.row_groups,
         "sources": [{k: d[k] for k in ("source", "size", "etag", "last_modified", "rows", "row_groups", "bytes_read")} for d in described],
         "bytes_read": sum(d["bytes_read"] for d in described),
-        "estimates": labels,
+        "estimates": found,
     }
 
 
