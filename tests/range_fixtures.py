@@ -34,6 +34,7 @@ class FileServer(ThreadingHTTPServer):
         self.bytes_sent = 0
         self.requests: list[tuple[str, str | None, str | None]] = []  # (path, Range, Authorization)
         self.flaky = 0
+        self.extra_headers: dict[str, dict[str, str]] = {}  # name in files -> headers to add
         self.redirect_host = "127.0.0.1"  # where the Hub's resolve redirects to (another name: another host)
         self.lock = threading.Lock()
 
@@ -79,7 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = srv.files.get(rest)
         if data is None:
             return self._send(404, b"not found")
-        headers = {"ETag": f'"{len(data):x}-{hash(data) & 0xFFFF:x}"', "Last-Modified": "Sun, 29 Nov 2026 10:00:00 GMT"}
+        headers = {"ETag": f'"{len(data):x}-{hash(data) & 0xFFFF:x}"', "Last-Modified": "Sun, 29 Nov 2026 10:00:00 GMT",
+                   **srv.extra_headers.get(rest, {})}
         match = _RANGE.match(self.headers.get("Range", "")) if kind != "norange" else None
         if match is None:
             return self._send(200, data, headers, count=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -413,6 +414,22 @@ def test_fetch_statuses_are_estimated_and_mapped_to_source_rows(tmp_path, blockl
     again = sample([str(shard)], _config(blocklist), rows=40, seed=1, output=tmp_path / "out")  # same OUT, no --fetch
     assert not (tmp_path / "out/fetch.parquet").exists()
     assert "fetch_status" not in {e["dimension"] for e in again.estimates["estimates"]}
+
+
+def test_consent_signals_are_estimated(tmp_path, blocklist) -> None:
+    with serve() as srv:
+        srv.files["a.jpg"] = srv.files["optout.jpg"] = b"x"
+        srv.extra_headers["optout.jpg"] = {"X-Robots-Tag": "noai"}
+        urls = [f"{srv.base}/files/{'optout.jpg' if i % 5 == 0 else 'a.jpg'}" for i in range(100)]
+        shard = tmp_path / "c.parquet"
+        pq.write_table(pa.table({"URL": urls}), shard, row_group_size=25)
+        config = _config(blocklist).with_overrides(consent=provscan.ConsentConfig(check=True))
+        result = sample([str(shard)], config, rows=30, seed=4, output=tmp_path / "out")
+    rows = pq.read_table(tmp_path / "out/sample.parquet").column("row").to_pylist()
+    consent = {e["value"]: e for e in result.estimates["estimates"] if e["dimension"] == "consent"}
+    assert consent["x-robots-tag:noai"]["sampled"] == sum(1 for r in rows if r % 5 == 0) > 0
+    flagged = pq.read_table(tmp_path / "out/flagged.parquet")
+    assert set(flagged.filter(pc.equal(flagged.column("kind"), "consent")).column("row").to_pylist()) == {r for r in rows if r % 5 == 0}
 
 
 def test_one_run_per_output_directory(tmp_path, blocklist, data) -> None:
