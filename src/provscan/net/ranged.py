@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,11 +117,15 @@ class RangeReader:
 
     def fetch_all(self, jobs: Sequence[tuple[RemoteInfo, Sequence[tuple[int, int]]]]) -> list[list[bytes]]:
         """:meth:`fetch` over several files, all ranges in flight together (up to ``concurrency``)."""
+        return self.fetch_all_async(jobs).result()
+
+    def fetch_all_async(self, jobs: Sequence[tuple[RemoteInfo, Sequence[tuple[int, int]]]]) -> Future[list[list[bytes]]]:
+        """:meth:`fetch_all` started now, its result later: the caller decodes one window meanwhile."""
 
         async def run() -> list[list[bytes]]:
             return list(await asyncio.gather(*(self._fetch_many(info, ranges) for info, ranges in jobs)))
 
-        return self._run(run())
+        return self._loop.submit(run())
 
     def _run(self, coro: Any) -> Any:
         return self._loop.submit(coro).result()

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import re
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -197,7 +198,8 @@ def _read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns], r
     first source (a later source's ``url`` is renamed to the first's ``URL``) so detection agrees.
 
     Row groups are read in windows of at most ``WINDOW_BYTES`` of column chunks; all ranges of a
-    window, over every source in it, are fetched concurrently, then the window is read and freed."""
+    window, over every source in it, are fetched concurrently, and the next window is in flight
+    while one is decoded (so at most two windows are held)."""
     target = _names(columns[0])
     if {"source", "row"} & set(target):
         raise ConfigError("a column named 'source' or 'row' cannot be sampled: those names are sample.parquet's own")
@@ -209,13 +211,23 @@ def _read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns], r
     groups, starts = np.unique(keys, return_index=True)
     starts = np.append(starts, len(keys))
     tasks = list(zip((groups >> 32).tolist(), (groups & 0xFFFFFFFF).tolist()))  # (source, row group), in order
+    windows = list(_windows(tasks, opened, columns))
+
+    def fetch(window: list[tuple[int, int, int]]) -> tuple[list[tuple[int, list[tuple[int, int]]]], Future | None]:
+        remote = [(i, r) for i, g, _ in window if (r := opened[i].ranges([g], _names(columns[i])))]
+        if not remote or reader is None:
+            return remote, None
+        return remote, reader.fetch_all_async([(opened[i].remote, r) for i, r in remote])
+
     pieces = []
-    for window in _windows(tasks, opened, columns):
-        jobs = [(i, g, opened[i].ranges([g], _names(columns[i]))) for i, g, _ in window]
-        remote = [(i, r) for i, _, r in jobs if r]
-        if remote and reader is not None:
-            for (i, r), data in zip(remote, reader.fetch_all([(opened[i].remote, r) for i, r in remote])):
+    pending = fetch(windows[0]) if windows else None
+    for w, window in enumerate(windows):
+        assert pending is not None
+        remote, future = pending
+        if future is not None:
+            for (i, r), data in zip(remote, future.result()):
                 opened[i].add(r, data)
+        pending = fetch(windows[w + 1]) if w + 1 < len(windows) else None  # in flight while this one decodes
         for i, g, k in window:
             names = _names(columns[i])
             sel = np.arange(starts[k], starts[k + 1])
@@ -223,7 +235,7 @@ def _read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns], r
             pieces.append(pa.table({
                 "source": pa.array([opened[i].source.name] * len(sel), pa.string()),
                 "row": pa.array(plan.row[sel], pa.int64()),
-                **{t: taken.column(n) for t, n in zip(target, names)},
+                **{t: taken.column(name) for t, name in zip(target, names)},
             }))
         for i in {i for i, _, _ in window}:
             opened[i].release()
