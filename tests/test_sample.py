@@ -411,6 +411,8 @@ def test_fetch_statuses_are_estimated_and_mapped_to_source_rows(tmp_path, blockl
         assert (status == "http_404") == (row % 4 == 0)
     statuses = {e["value"]: e for e in result.estimates["estimates"] if e["dimension"] == "fetch_status"}
     assert statuses["http_404"]["sampled"] == sum(1 for r in fetched.column("row").to_pylist() if r % 4 == 0)
+    unknown = next(e for e in result.estimates["estimates"] if e["dimension"] == "license")
+    assert (unknown["value"], unknown["share"], unknown["rows"]) == ("unknown", 1.0, 200)  # no licence column
     again = sample([str(shard)], _config(blocklist), rows=40, seed=1, output=tmp_path / "out")  # same OUT, no --fetch
     assert not (tmp_path / "out/fetch.parquet").exists()
     assert "fetch_status" not in {e["dimension"] for e in again.estimates["estimates"]}

@@ -33,7 +33,7 @@ from provscan.config import ScanConfig
 from provscan.errors import ConfigError, OutputError, ShardError
 from provscan.io.atomic import atomic_path, write_json
 from provscan.io.shards import Columns, Shard, detect_columns, file_sha256
-from provscan.licenses.spdx import LicensePolicy
+from provscan.licenses.spdx import UNKNOWN, LicensePolicy
 from provscan.net.guard import Resolver
 from provscan.net.ranged import RangeReader
 from provscan.sampling.estimate import CONFIDENCE, estimate_all
@@ -118,8 +118,13 @@ def sample(
         sample_path = out / "sample.parquet"
         with atomic_path(sample_path) as tmp:
             pq.write_table(table, tmp, compression="zstd")
-        inner = _scan_sample(sample_path, work / "scan", config, columns[0])
+        # Without a licence column or registry every row is "unknown": no per-row findings needed.
+        per_row = columns[0].license is not None or kinds is None or "license-registry" in kinds
+        inner = _scan_sample(sample_path, work / "scan", config, columns[0], per_row_licences=per_row)
         findings, licences = _map_findings(inner.output / "flagged.parquet", table, config)
+        if not per_row:
+            licences = pa.table({"sample_row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+                                 "entry": pa.repeat(pa.scalar(UNKNOWN), table.num_rows)})
         _write_table(out / "flagged.parquet", findings, FINDINGS_SCHEMA)
         fetched = None
         if config.fetch and (inner.output / "fetch.parquet").exists():
@@ -257,12 +262,13 @@ def _windows(tasks: list[tuple[int, int]], opened: list[OpenSource], columns: li
         yield window
 
 
-def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns) -> Any:
-    """The ordinary scan over sample.parquet, into a private directory; every row's licence is
-    flagged too (``*``) so it can be estimated per row."""
+def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns, *, per_row_licences: bool) -> Any:
+    """The ordinary scan over sample.parquet, into a private directory; with ``per_row_licences``
+    every row's licence is flagged too (``*``) so it can be estimated per row."""
     from provscan import scan
 
-    licences = replace(config.licenses, column=columns.license, flag=(*config.licenses.flag, "*"))
+    extra = ("*",) if per_row_licences else ()
+    licences = replace(config.licenses, column=columns.license, flag=(*config.licenses.flag, *extra))
     return scan(
         [path], config, output=work, export=False, url_column=columns.url, id_column=columns.id,
         hash_columns=dict(columns.hashes) or None, licenses=licences,
