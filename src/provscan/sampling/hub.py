@@ -47,8 +47,8 @@ def parse_hub_path(text: str) -> HubPath:
     if len(parts) < 2 or not parts[0] or not parts[1].split("@")[0]:
         raise ConfigError(f"{text}: expected hf://datasets/ORG/NAME[@REVISION][/PATH-OR-GLOB]")
     org, name_rev, tail = parts[0], parts[1], parts[2:]
-    name, _, revision = name_rev.partition("@")
-    revision = unquote(revision) if revision else None
+    name, _, rev = name_rev.partition("@")
+    revision = unquote(rev) if rev else None
     if revision == "refs" and len(tail) >= 2 and tail[0] in ("convert", "pr"):
         revision, tail = f"refs/{tail[0]}/{tail[1]}", tail[2:]  # refs/convert/parquet, refs/pr/N
     return HubPath(f"{org}/{name}", revision, "/".join(tail).strip("/"))

@@ -101,7 +101,8 @@ class OpenSource:
                 self._sparse = self._sparse_file(reader, remote)
                 self.file = pq.ParquetFile(self._sparse, pre_buffer=False)
             else:  # a local shard, or a whole download of a server that ignored Range (allowed)
-                self._local = CountingFile(remote.spill if remote is not None else source.location, "r")
+                local = remote.spill if remote is not None and remote.spill is not None else source.location
+                self._local = CountingFile(local, "r")
                 self.file = pq.ParquetFile(self._local, pre_buffer=False)
             self.metadata = self.file.metadata
             self.schema: pa.Schema = self.file.schema_arrow
@@ -131,6 +132,13 @@ class OpenSource:
         if self.remote is not None:
             return self.remote.bytes_read
         return self._local.bytes_read if self._local else 0
+
+    @property
+    def remote_info(self) -> RemoteInfo:
+        """The remote file's state (for range fetches); only for sources read remotely."""
+        if self.remote is None:
+            raise ValueError(f"{self.source.name} is not a remote source")
+        return self.remote
 
     @property
     def misses(self) -> int:
