@@ -12,6 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import provscan
 from provscan.cli import cli
@@ -471,3 +473,67 @@ def test_hf_sources_without_huggingface_hub_name_the_extra(monkeypatch, tmp_path
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # import fails as if not installed
     with pytest.raises(provscan.MissingDependency, match=r"pip install 'provscan\[hf\]'"):
         sample(["hf://datasets/org/name"], provscan.ScanConfig(), rows=1, output=tmp_path / "o")
+
+
+def test_a_file_smaller_than_the_footer_probe_is_read_once(tmp_path, blocklist) -> None:
+    path = tmp_path / "tiny.parquet"
+    pq.write_table(_dataset(40, seed=2).drop(["TEXT"]), path, row_group_size=10)
+    raw = path.read_bytes()
+    assert len(raw) < FOOTER_PROBE
+    with serve() as srv:
+        srv.files["tiny.parquet"] = raw
+        result = sample([f"{srv.base}/files/tiny.parquet"], _config(blocklist), rows=7, output=tmp_path / "out")
+        sent = srv.bytes_sent
+    assert sent == len(raw) and result.manifest["sources"][0]["requests"] == 1  # the suffix range held it all
+
+
+def test_hf_single_file_path(data, blocklist, tmp_path, monkeypatch) -> None:
+    _, raw, _ = data
+    with serve() as srv:
+        srv.files["a.parquet"] = raw
+        srv.hub_files = {"data/train-0.parquet": "a.parquet", "data/train-1.parquet": "a.parquet"}
+        _hub_env(monkeypatch, srv, tmp_path)
+        result = sample(["hf://datasets/org/name@main/data/train-1.parquet"], _config(blocklist), rows=3, output=tmp_path / "o")
+    assert [s["source"] for s in result.estimates["sources"]] == [f"hf://datasets/org/name@{HUB_SHA}/data/train-1.parquet"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(min_size=1, max_size=300), cuts=st.lists(st.tuples(st.integers(0, 299), st.integers(1, 80)), max_size=8),
+       reads=st.lists(st.tuples(st.integers(0, 310), st.integers(0, 120)), min_size=1, max_size=8))
+def test_sparse_file_reads_equal_the_file(data, cuts, reads) -> None:
+    """Whatever was prefetched, every read returns the file's bytes; gaps go to ``fill``."""
+    from provscan.io.sparse import SparseFile
+
+    sparse = SparseFile(len(data), lambda start, length: data[start:start + length])
+    for start, length in cuts:
+        if start < len(data):
+            sparse.add(start, data[start:start + length])
+    for start, length in reads:
+        sparse.seek(start)
+        assert sparse.read(length) == data[start:start + length]
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.lists(st.integers(0, 60), min_size=1, max_size=6), min_size=1, max_size=4),
+       n=st.integers(1, 400), k=st.integers(1, 30), seed=st.integers(0, 2**32 - 1))
+def test_plans_stay_inside_the_frame(sizes, n, k, seed) -> None:
+    frame = Frame.of(sizes)
+    if frame.rows == 0:
+        return
+    for plan in (plan_rows(frame, n, seed), plan_row_groups(frame, k, seed)):
+        rows_of = [int(np.sum(s)) for s in sizes]
+        assert all(0 <= r < rows_of[s] for s, r in zip(plan.source.tolist(), plan.row.tolist()))
+        assert all(0 <= i < sizes[s][g] for s, g, i in zip(plan.source.tolist(), plan.row_group.tolist(), plan.row_in_group.tolist()))
+        assert len(set(zip(plan.source.tolist(), plan.row.tolist()))) == plan.rows  # without replacement
+        assert int(plan.cluster_rows.sum()) == plan.rows
+    assert plan_rows(frame, n, seed).rows == min(n, frame.rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.integers(0, 500), extra=st.integers(0, 500), population=st.integers(1, 10**9))
+def test_intervals_are_ordered_and_bounded(x, extra, population) -> None:
+    n = x + extra
+    if n == 0 or n > population:
+        return
+    iv = rows_interval(x, n, population)
+    assert 0.0 <= iv.low <= iv.share <= iv.high <= 1.0

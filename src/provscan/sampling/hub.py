@@ -69,7 +69,11 @@ def resolve_hub(text: str) -> list[HubFile]:
     try:
         info = api.dataset_info(where.repo, revision=where.revision)
         commit = info.sha or where.revision or "main"
-        prefix = where.path if where.path and not globlib.has_magic(where.path) else _static_prefix(where.path)
+        if globlib.has_magic(where.path):
+            prefix = _static_prefix(where.path)
+        else:  # a file is listed through its folder (the tree endpoint lists folders)
+            prefix = where.path.rsplit("/", 1)[0] if where.path.endswith(".parquet") and "/" in where.path else (
+                "" if where.path.endswith(".parquet") else where.path)
         entries = [
             e for e in api.list_repo_tree(where.repo, path_in_repo=prefix or None, recursive=True,
                                           revision=commit, repo_type="dataset")

@@ -161,8 +161,16 @@ class OpenSource:
         return [self.metadata.row_group(i).num_rows for i in range(self.metadata.num_row_groups)]
 
     def ranges(self, groups: Iterable[int], columns: Sequence[str]) -> list[tuple[int, int]]:
-        """The byte ranges to fetch before reading ``groups``; none for local files."""
-        return chunk_ranges(self.metadata, groups, columns) if self._sparse is not None else []
+        """The byte ranges to fetch before reading ``groups``, less what the footer read already
+        holds (a small file, or the last row group, sits inside it); none for local files."""
+        if self._sparse is None:
+            return []
+        out = []
+        for start, length in chunk_ranges(self.metadata, groups, columns):
+            length = min(length, self._tail_start - start)  # the tail piece stays until the end
+            if length > 0:
+                out.append((start, length))
+        return out
 
     def cost(self, group: int, columns: Sequence[str]) -> int:
         return sum(n for _, n in chunk_ranges(self.metadata, [group], columns))
