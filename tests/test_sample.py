@@ -537,3 +537,18 @@ def test_intervals_are_ordered_and_bounded(x, extra, population) -> None:
         return
     iv = rows_interval(x, n, population)
     assert 0.0 <= iv.low <= iv.share <= iv.high <= 1.0
+
+
+def test_redacted_runs_leave_no_url_in_out(tmp_path, blocklist) -> None:
+    shard = tmp_path / "r.parquet"
+    table = _dataset(300, seed=3)
+    pq.write_table(table, shard, row_group_size=100)
+    urls = set(table.column("URL").to_pylist())
+    sample([str(shard)], _config(blocklist, redact_urls=True), rows=100, seed=1, output=tmp_path / "out")
+    assert pq.read_table(tmp_path / "out/sample.parquet").column("URL").null_count == 100
+    flagged = pq.read_table(tmp_path / "out/flagged.parquet")
+    assert flagged.num_rows and flagged.column("url").null_count == flagged.num_rows
+    assert flagged.column("url_sha256").null_count == 0
+    for path in (tmp_path / "out").rglob("*.parquet"):  # the working copy of the full sample is gone too
+        values = {v for column in pq.read_table(path).to_pydict().values() for v in column}
+        assert not urls & values, path

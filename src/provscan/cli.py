@@ -125,9 +125,9 @@ def _pairs(items: tuple[str, ...]) -> dict[str, str]:
 
 @cli.command(name="sample")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("--rows", type=click.IntRange(1), help="Sample N rows uniformly over all rows of all sources.")
-@click.option("--row-groups", type=click.IntRange(1), help="Sample K whole row groups (cheaper on the wire).")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, help="Random seed: same seed, same rows.")
+@click.option("--rows", type=click.IntRange(1), metavar="N", help="Sample N rows uniformly over all rows of all sources.")
+@click.option("--row-groups", type=click.IntRange(1), metavar="K", help="Sample K whole row groups (cheaper on the wire).")
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True, metavar="S", help="Random seed: same seed, same rows.")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help=f"TOML config (default: ./{DEFAULT_CONFIG_NAME} if present).")
 @click.option("-b", "--list", "lists", multiple=True, metavar="[KIND:]LIST", help="Add a list; kind from KIND: or the list's header.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory (default ./provscan-out).")

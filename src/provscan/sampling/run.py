@@ -110,12 +110,21 @@ def sample(
         for i, entry in enumerate(described):
             entry["sampled_rows"] = int(np.count_nonzero(plan.source == i))
             entry["sampled_row_groups"] = int(len(plan.groups_of(i)))
-        sample_path = out / "sample.parquet"
-        with atomic_path(sample_path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        # The scan reads the full sample from the working directory; OUT gets it without URLs
+        # under --redact-urls (a child-protection report must not become a list of the URLs).
+        scanned = work / "sample.parquet"
+        _write_table(scanned, table, table.schema)
         # Without a licence column or registry every row is "unknown": no per-row findings needed.
         per_row = columns[0].license is not None or kinds is None or "license-registry" in kinds
-        inner = _scan_sample(sample_path, work / "scan", config, columns[0], per_row_licences=per_row)
+        try:
+            inner = _scan_sample(scanned, work / "scan", config, columns[0], per_row_licences=per_row)
+        finally:
+            scanned.unlink(missing_ok=True)
+        published = table
+        if config.redact_urls:
+            url = published.schema.get_field_index(columns[0].url)
+            published = published.set_column(url, published.schema.field(url), pa.nulls(published.num_rows, published.schema.field(url).type))
+        _write_table(out / "sample.parquet", published, published.schema)
         findings, licences = _map_findings(inner.output / "flagged.parquet", table, config)
         if not per_row:
             licences = pa.table({"sample_row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
