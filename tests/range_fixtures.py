@@ -61,8 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.requests.append((path, self.headers.get("Range"), self.headers.get("Authorization")))
         kind, _, rest = path.lstrip("/").partition("/")
-        if kind == "api":
-            return self._hub_api(rest)
+        if kind == "api":  # matched before unquoting: a revision may be refs%2Fconvert%2Fparquet
+            return self._hub_api(urlsplit(self.path).path.lstrip("/").partition("/")[2])
         if kind == "datasets":
             repo_rev, sep, file_path = rest.partition("/resolve/")
             rev, _, file_path = file_path.partition("/")
@@ -100,10 +100,12 @@ class _Handler(BaseHTTPRequestHandler):
         m = re.match(r"datasets/([^/]+/[^/]+)(?:/(revision|tree)/([^/]+)(?:/(.*))?)?$", rest)
         if m is None or m.group(1) != srv.hub_repo:
             return self._send(404, json.dumps({"error": "Repository not found"}).encode(), {"X-Error-Code": "RepoNotFound"})
+        if m.group(2) == "revision" and unquote(m.group(3)) not in ("main", "refs/convert/parquet", HUB_SHA):
+            return self._send(404, json.dumps({"error": "Revision not found"}).encode(), {"X-Error-Code": "RevisionNotFound"})
         if m.group(2) in (None, "revision"):
             body = {"id": srv.hub_repo, "sha": HUB_SHA, "private": False, "siblings": []}
             return self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
-        prefix = m.group(4) or ""
+        prefix = unquote(m.group(4) or "")
         entries = [
             {"type": "file", "path": p, "size": len(srv.files[name]), "oid": f"{abs(hash(p)):040x}"[:40]}
             for p, name in sorted(srv.hub_files.items()) if not prefix or p.startswith(prefix.rstrip("/") + "/") or p == prefix

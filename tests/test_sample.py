@@ -487,6 +487,21 @@ def test_a_file_smaller_than_the_footer_probe_is_read_once(tmp_path, blocklist) 
     assert sent == len(raw) and result.manifest["sources"][0]["requests"] == 1  # the suffix range held it all
 
 
+def test_hf_converted_parquet_revision(data, blocklist, tmp_path, monkeypatch) -> None:
+    _, raw, _ = data
+    with serve() as srv:
+        srv.files["a.parquet"] = raw
+        srv.hub_files = {"default/train/0000.parquet": "a.parquet"}
+        _hub_env(monkeypatch, srv, tmp_path)
+        result = sample(["hf://datasets/org/name@refs/convert/parquet/default/train/*.parquet"], _config(blocklist),
+                        rows=3, output=tmp_path / "o")
+        asked = [p for p, _, _ in srv.requests if "/revision/" in p]
+    assert asked == ["/api/datasets/org/name/revision/refs%2Fconvert%2Fparquet"]
+    assert result.estimates["sources"][0]["source"] == f"hf://datasets/org/name@{HUB_SHA}/default/train/0000.parquet"
+    with pytest.raises(ShardError, match="cannot list"):
+        sample(["hf://datasets/org/name@no-such-branch"], _config(blocklist), rows=3, output=tmp_path / "o2")
+
+
 def test_hf_single_file_path(data, blocklist, tmp_path, monkeypatch) -> None:
     _, raw, _ = data
     with serve() as srv:

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from provscan._version import __version__
 from provscan.errors import ShardError
 from provscan.net.guard import AddressGuard, GuardedBackend, Resolver, SystemResolver
 from provscan.net.transport import BOUNDARY_ERRORS, GuardedTransport, LoopThread, classify, retry_after
@@ -69,7 +70,8 @@ class RangeReader:
     def __init__(
         self, *, allow_cidrs: Sequence[str] = (), allow_private: bool = False, allow_full_download: bool = False,
         spill_dir: Path | None = None, concurrency: int = 8, retries: int = 4, backoff: float = 0.5,
-        timeout: float = 60.0, resolver: Resolver | None = None, user_agent: str = "provscan-sample/0.1",
+        timeout: float = 60.0, resolver: Resolver | None = None,
+        user_agent: str = f"provscan/{__version__} (sample; +dataset provenance scanner)",
     ) -> None:
         self.guard = AddressGuard(tuple(allow_cidrs), allow_private)
         self.allow_full_download, self.spill_dir = allow_full_download, spill_dir
