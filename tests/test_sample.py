@@ -496,7 +496,7 @@ def test_hf_converted_parquet_revision(data, blocklist, tmp_path, monkeypatch) -
         result = sample(["hf://datasets/org/name@refs/convert/parquet/default/train/*.parquet"], _config(blocklist),
                         rows=3, output=tmp_path / "o")
         asked = [p for p, _, _ in srv.requests if "/revision/" in p]
-    assert asked == ["/api/datasets/org/name/revision/refs%2Fconvert%2Fparquet"]
+    assert asked == ["/api/datasets/org/name/revision/refs/convert/parquet"]  # sent as refs%2F... (the fake matches it raw)
     assert result.estimates["sources"][0]["source"] == f"hf://datasets/org/name@{HUB_SHA}/default/train/0000.parquet"
     with pytest.raises(ShardError, match="cannot list"):
         sample(["hf://datasets/org/name@no-such-branch"], _config(blocklist), rows=3, output=tmp_path / "o2")
