@@ -135,6 +135,24 @@ def test_row_sample_reads_touched_row_groups_only(data, blocklist, tmp_path) -> 
     assert sent < len(raw) / 3
 
 
+def test_many_windows_over_several_sources(data, blocklist, tmp_path, monkeypatch) -> None:
+    """One row group per window: the pipelined fetch (next window in flight) keeps every row right."""
+    import provscan.sampling.read as read
+
+    path, raw, table = data
+    monkeypatch.setattr(read, "WINDOW_BYTES", 1)
+    with serve() as srv:
+        srv.files["a.parquet"] = srv.files["b.parquet"] = raw
+        urls = [f"{srv.base}/files/a.parquet", str(path), f"{srv.base}/files/b.parquet"]
+        result = sample(urls, _config(blocklist), rows=60, seed=8, output=tmp_path / "out")
+    got = pq.read_table(tmp_path / "out/sample.parquet")
+    assert got.num_rows == 60 and set(got.column("source").to_pylist()) == set(urls)
+    rows = got.column("row").to_numpy()
+    assert got.column("URL").to_pylist() == table.column("URL").take(pa.array(rows)).to_pylist()
+    assert [s["unplanned_reads"] for s in result.manifest["sources"]] == [0, 0, 0]
+    assert result.manifest["sources"][1]["requests"] is None and result.manifest["sources"][1]["bytes_read"] > 0
+
+
 def test_redirects_keep_the_range_header(data, blocklist, tmp_path) -> None:
     path, raw, table = data
     with serve() as srv:
@@ -159,7 +177,8 @@ def test_server_ignoring_range_is_a_clear_error_unless_allowed(data, blocklist, 
         assert not (tmp_path / "a" / "manifest.json").exists()
         result = sample([url], _config(blocklist), rows=10, output=tmp_path / "b", allow_full_download=True)
     assert result.estimates["bytes_read"] == len(raw)
-    assert result.manifest["allow_full_download"] is True
+    assert result.manifest["allow_full_download"] is True and result.manifest["sources"][0]["full_download"]
+    assert not (tmp_path / "b/.provscan/downloads").exists()  # the whole copy is not kept
     _check_rows(tmp_path / "b", table)
 
 

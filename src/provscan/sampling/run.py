@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -107,6 +108,7 @@ def sample(
                 s.close()
             if reader is not None:
                 reader.close()
+            shutil.rmtree(work / "downloads", ignore_errors=True)  # whole files of --allow-full-download
         for i, entry in enumerate(described):
             entry["sampled_rows"] = int(np.count_nonzero(plan.source == i))
             entry["sampled_row_groups"] = int(len(plan.groups_of(i)))
