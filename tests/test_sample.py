@@ -213,6 +213,18 @@ def test_private_addresses_are_refused_without_allow(data, blocklist, tmp_path) 
         assert srv.requests == []  # refused before connecting
 
 
+def test_a_name_resolving_to_a_private_address_is_refused(tmp_path, blocklist) -> None:
+    """The guard judges the resolved address, not the name (stub resolver: no real DNS)."""
+
+    class Stub:
+        async def resolve(self, host: str, port: int) -> list[str]:
+            return ["10.1.2.3"]
+
+    config = provscan.ScanConfig(lists=(provscan.ListSpec(blocklist),))
+    with pytest.raises(ShardError, match="refused.*10.1.2.3 is private"):
+        sample(["https://data.example/part-0.parquet"], config, rows=3, output=tmp_path / "o", resolver=Stub())
+
+
 # -- the fake Hub ----------------------------------------------------------------------------
 
 
