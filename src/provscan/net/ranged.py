@@ -203,7 +203,8 @@ class RangeReader:
                     if info.final_url and url == info.final_url and code in (401, 403, 404, 410):
                         info.final_url = None  # a signed redirect target expired: resolve again
                         return None, 0.0
-                    raise ShardError(info.url, f"HTTP {code} for a Range request")
+                    hint = " (a gated or private dataset? set HF_TOKEN)" if code in (401, 403) else ""
+                    raise ShardError(info.url, f"HTTP {code} for a Range request{hint}")
                 body = await self._partial(info, resp, first, expect)
                 info.final_url = url
                 return body, None
