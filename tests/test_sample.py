@@ -192,7 +192,10 @@ def test_cli_reports_range_refusal_in_one_line(data, blocklist, tmp_path) -> Non
     assert "ignores HTTP Range" in res.output and "--allow-full-download" in res.output
 
 
-def test_retries_429_and_5xx_with_backoff(data, blocklist, tmp_path) -> None:
+def test_retries_429_and_5xx_with_backoff(data, blocklist, tmp_path, monkeypatch) -> None:
+    import provscan.net.ranged as ranged
+
+    monkeypatch.setattr(ranged, "BACKOFF", 0.01)
     _, raw, table = data
     with serve() as srv:
         srv.files["f.parquet"] = raw
@@ -201,6 +204,18 @@ def test_retries_429_and_5xx_with_backoff(data, blocklist, tmp_path) -> None:
         paths = [p for p, _, _ in srv.requests]
     assert len(paths) >= 3 and srv.flaky < 0  # a 429 and a 503 were answered, then the reads went through
     _check_rows(tmp_path / "out", table)
+
+
+def test_a_server_that_keeps_failing_is_a_clear_error(data, blocklist, tmp_path, monkeypatch) -> None:
+    import provscan.net.ranged as ranged
+
+    _, raw, _ = data
+    monkeypatch.setattr(ranged, "BACKOFF", 0.01)
+    with serve() as srv:
+        srv.files["f.parquet"] = raw
+        srv.flaky = 100
+        with pytest.raises(ShardError, match=r"HTTP (429|503) after 5 attempts"):
+            sample([f"{srv.base}/flaky/f.parquet"], _config(blocklist), rows=3, output=tmp_path / "out")
 
 
 def test_private_addresses_are_refused_without_allow(data, blocklist, tmp_path) -> None:

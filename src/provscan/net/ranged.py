@@ -34,6 +34,8 @@ __all__ = ["FOOTER_PROBE", "RangeNotSupported", "RangeReader", "RemoteInfo"]
 
 FOOTER_PROBE = 64 * 1024
 """The first suffix range: pyarrow's own footer read size, so it never reads the tail twice."""
+BACKOFF = 0.5
+"""Seconds before the first retry of a 429/5xx/dropped connection; doubled on each further retry."""
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _MAX_HOPS = 10
@@ -69,13 +71,13 @@ class RangeReader:
 
     def __init__(
         self, *, allow_cidrs: Sequence[str] = (), allow_private: bool = False, allow_full_download: bool = False,
-        spill_dir: Path | None = None, concurrency: int = 8, retries: int = 4, backoff: float = 0.5,
+        spill_dir: Path | None = None, concurrency: int = 8, retries: int = 4, backoff: float | None = None,
         timeout: float = 60.0, resolver: Resolver | None = None,
         user_agent: str = f"provscan/{__version__} (sample; +dataset provenance scanner)",
     ) -> None:
         self.guard = AddressGuard(tuple(allow_cidrs), allow_private)
         self.allow_full_download, self.spill_dir = allow_full_download, spill_dir
-        self.retries, self.backoff = retries, backoff
+        self.retries, self.backoff = retries, BACKOFF if backoff is None else backoff
         self._resolver = resolver or SystemResolver()
         self._concurrency = concurrency
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
@@ -157,6 +159,7 @@ class RangeReader:
                    expect: tuple[int, int] | None = None) -> bytes:
         client = self._session()
         assert self._slots is not None
+        last = "no answer"
         async with self._slots:
             for attempt in range(self.retries + 1):
                 start_url = info.final_url if (info.final_url and attempt == 0) else info.url
@@ -168,18 +171,18 @@ class RangeReader:
                         raise ShardError(info.url, f"refused: {detail} (allow it with --allow-addresses CIDR)") from exc
                     if attempt == self.retries or status in ("invalid_url", "dns_error", "tls_error"):
                         raise ShardError(info.url, f"cannot read: {status}: {detail}") from exc
-                    outcome = (None, None)
+                    outcome, last = (None, None, f"{status}: {detail}"), f"{status}: {detail}"
                 if outcome[0] is not None:
                     return outcome[0]
-                retry_wait = outcome[1]
+                retry_wait, last = outcome[1], outcome[2] or last
                 if attempt == self.retries:
                     break
                 await asyncio.sleep(max(self.backoff * 2**attempt, min(retry_wait or 0.0, _MAX_RETRY_AFTER)))
-        raise ShardError(info.url, f"cannot read {range_header}: still failing after {self.retries + 1} attempts")
+        raise ShardError(info.url, f"cannot read {range_header}: {last} after {self.retries + 1} attempts")
 
     async def _follow(self, client: httpx.AsyncClient, info: RemoteInfo, url: str, range_header: str,
-                      first: bool, expect: tuple[int, int] | None) -> tuple[bytes | None, float | None]:
-        """One attempt along the redirect chain: ``(body, None)``, or ``(None, wait)`` to retry."""
+                      first: bool, expect: tuple[int, int] | None) -> tuple[bytes | None, float | None, str | None]:
+        """One attempt along the redirect chain: ``(body, None, None)``, or ``(None, wait, why)`` to retry."""
         origin = httpx.URL(info.url).host
         for _ in range(_MAX_HOPS):
             if (refused := self.guard.vet_url(url)) is not None:
@@ -196,18 +199,18 @@ class RangeReader:
                     url = str(target.join(resp.headers["location"]))
                     continue
                 if code == 429 or code >= 500:
-                    return None, retry_after(resp.headers.multi_items())
+                    return None, retry_after(resp.headers.multi_items()), f"HTTP {code}"
                 if code == 200:
-                    return await self._whole(info, resp, url, first), None
+                    return await self._whole(info, resp, url, first), None, None
                 if code != 206:
                     if info.final_url and url == info.final_url and code in (401, 403, 404, 410):
                         info.final_url = None  # a signed redirect target expired: resolve again
-                        return None, 0.0
-                    hint = " (a gated or private dataset? set HF_TOKEN)" if code in (401, 403) else ""
+                        return None, 0.0, f"HTTP {code} from the redirect target"
+                    hint = "; for a gated or private Hugging Face dataset set HF_TOKEN" if code in (401, 403) else ""
                     raise ShardError(info.url, f"HTTP {code} for a Range request{hint}")
                 body = await self._partial(info, resp, first, expect)
                 info.final_url = url
-                return body, None
+                return body, None, None
         raise ShardError(info.url, f"more than {_MAX_HOPS} redirects")
 
     async def _partial(self, info: RemoteInfo, resp: httpx.Response, first: bool,
