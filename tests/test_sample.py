@@ -246,6 +246,7 @@ def test_a_name_resolving_to_a_private_address_is_refused(tmp_path, blocklist) -
 def _hub_env(monkeypatch: pytest.MonkeyPatch, srv, tmp_path: Path, token: str | None = "hf_secret") -> None:
     """Point huggingface_hub at the loopback Hub: HF_ENDPOINT for provscan, and the library's
     import-time ENDPOINT too (it fetches an agent registry from there), HF_HOME in tmp."""
+    pytest.importorskip("huggingface_hub", reason="the hf extra (pip install 'provscan[hf]') is not installed")
     import huggingface_hub.constants
 
     monkeypatch.setenv("HF_ENDPOINT", srv.base)
