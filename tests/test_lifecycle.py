@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from provscan.pipeline.outdir import OutputDir
+from provscan.pipeline.verify import verify_output
 
 OUTPUTS = ("flagged.parquet", "removals.sha256.txt", "summary.json")
 
@@ -66,7 +67,7 @@ def snapshot(out: Path) -> dict[str, str]:
 
 
 def manifest_holds(out: Path) -> None:
-    """If OUT has a manifest, it describes exactly the files on disk (what `provscan verify` checks)."""
+    """If OUT has a manifest, it describes exactly the files on disk, and `provscan verify` accepts it."""
     path = out / "manifest.json"
     if not path.exists():
         return
@@ -76,6 +77,8 @@ def manifest_holds(out: Path) -> None:
     assert set(manifest["files"]) == on_disk
     for rel, digest in manifest["files"].items():
         assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest, rel
+    checked = verify_output(out)
+    assert not checked.failures, checked.failures
 
 
 @pytest.fixture(scope="module")

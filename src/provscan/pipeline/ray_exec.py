@@ -12,6 +12,7 @@ Ray is started and stopped here; with one, provscan joins the cluster and never 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,8 @@ def run_ray(spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callable[[dict
 def _init(ray: Any, address: str | None) -> None:
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if address:
+        _probe(address)
     try:
         if address:
             ray.init(address=address, **options)
@@ -89,6 +92,18 @@ def _init(ray: Any, address: str | None) -> None:
     except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError: Ray raises many kinds
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ConfigError(f"cannot start or join {where}: {_one_line(exc)}") from None
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds on an address nothing listens at: Ray itself retries for minutes."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def _check_shared_paths(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask]) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -74,9 +74,16 @@ def insert_hits(db: Database, select: str, params: Sequence[Any] | None = None) 
 class Stage(Protocol):
     """One declared step of a shard's scan."""
 
-    name: str
-    reads: tuple[str, ...]  # tables it needs: BASE_TABLES, list tables (``l_*``) or an earlier stage's
-    writes: tuple[str, ...]  # tables it creates or fills (``hits`` included when it adds matches)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Tables it needs: BASE_TABLES, list tables (``l_*``) or an earlier stage's."""
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        """Tables it creates or fills (``hits`` included when it adds matches)."""
 
     def run(self, ctx: ShardContext) -> None: ...
 
@@ -86,7 +93,7 @@ class Stage(Protocol):
 class BaseStage:
     """Defaults for the protocol: nothing to release at the end of a run."""
 
-    name: ClassVar[str] = "stage"
+    name: str = "stage"
     reads: tuple[str, ...] = ("raw",)
     writes: tuple[str, ...] = ("hits",)
 
