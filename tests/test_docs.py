@@ -32,3 +32,22 @@ def test_every_command_has_help() -> None:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0, name
         assert command.help, name
+
+
+def test_module_map_names_every_module() -> None:
+    """The README's module map (Architecture) names every module of the package, under its package."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### Module map"):].split("\n\n## ")[0]
+    mapped, package = set(), ""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) < 3 or not cells[1].startswith("`"):
+            continue
+        package = cells[0].strip("`").rstrip("/") or package
+        prefix = "" if package == "provscan" else package + "/"
+        mapped.update(prefix + name for name in re.findall(r"`([\w.]+\.py)`", cells[1]))
+    root = ROOT / "src" / "provscan"
+    modules = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
+               if p.name != "__init__.py" or p.parent == root}
+    assert sorted(modules - mapped) == []
+    assert sorted(mapped - modules) == []  # and no module that is gone
