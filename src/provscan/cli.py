@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -27,7 +28,7 @@ class _Failure(click.ClickException):
 
     def __init__(self, exc: ProvscanError) -> None:
         super().__init__(str(exc))
-        self.exit_code = getattr(exc, "exit_code", 1)
+        self.exit_code = int(getattr(exc, "exit_code", 1))  # type: ignore[misc]  # click's ClassVar, per instance
 
 
 def _fail(exc: ProvscanError) -> None:
@@ -141,7 +142,7 @@ def _print_result(manifest: dict[str, Any], summary: dict[str, Any] | None) -> N
     from provscan.terminal import print_end_of_run, print_lists
 
     print_lists(sys.stderr, manifest)
-    print_end_of_run(sys.stdout, manifest, summary)
+    print_end_of_run(sys.stdout, manifest, summary or {})
 
 
 def _shown(path: str) -> str:
@@ -365,7 +366,7 @@ def verify(out: str, inputs: bool, failures_only: bool) -> None:
     click.echo(f"all {len(result.checks)} checks passed")
 
 
-def format_table(rows: list[tuple[str, ...]]) -> str:
+def format_table(rows: Sequence[tuple[str, ...]]) -> str:
     """Left-aligned columns under a rule."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

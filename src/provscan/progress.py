@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class Progress(Protocol):
@@ -57,7 +60,7 @@ class RichProgress:
             TextColumn("{task.fields[shards]}/{task.fields[total_shards]} shards  {task.fields[findings]:,} findings"),
             console=Console(file=stream or sys.stderr), transient=False, refresh_per_second=4,
         )
-        self._task = None
+        self._task: TaskID | None = None
         self._lock = threading.Lock()
         self._shards = self._findings = 0
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from math import comb
 
+from typing import Any
+
 import numpy as np
 
 _HEX = np.full(256, -1, dtype=np.int8)
@@ -53,7 +55,7 @@ def _hex_chars(values, n_hex: int) -> tuple[np.ndarray, np.ndarray]:
     width = arr.dtype.itemsize // (4 if arr.dtype.kind == "U" else 1)
     if width < n_hex:
         return np.zeros((len(arr), n_hex), dtype=np.uint8), valid & False
-    codes = arr.view(np.uint32 if arr.dtype.kind == "U" else np.uint8).reshape(len(arr), width)
+    codes: np.ndarray[Any, Any] = arr.view(np.uint32 if arr.dtype.kind == "U" else np.uint8).reshape(len(arr), width)
     codes = codes[:, :n_hex]
     valid &= (codes < 256).all(axis=1)
     return np.where(codes < 256, codes, 0).astype(np.uint8), valid
@@ -104,13 +106,17 @@ def brute_force(rows, lst, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             dist = np.bitwise_count(lst1 ^ row)
             l = np.flatnonzero(dist <= d)
             if len(l):
-                out_r.append(np.full(len(l), i)), out_l.append(l), out_d.append(dist[l])
+                out_r.append(np.full(len(l), i))
+                out_l.append(l)
+                out_d.append(dist[l])
         return _concat(out_r, out_l, out_d)
     step = max(1, (1 << 16) // max(len(lst), 1))  # keep the block in cache
     for lo in range(0, len(rows), step):
         dist = _popcount(rows[lo:lo + step, None, :] ^ lst[None, :, :])
         r, l = np.nonzero(dist <= d)
-        out_r.append(r + lo), out_l.append(l), out_d.append(dist[r, l])
+        out_r.append(r + lo)
+        out_l.append(l)
+        out_d.append(dist[r, l])
     return _concat(out_r, out_l, out_d)
 
 
@@ -196,12 +202,16 @@ class HammingIndex:
         rows = _words(row_hashes)
         if rows.shape[1] != self.lst.shape[1]:
             raise ValueError(f"row hashes have {rows.shape[1]} words, the list {self.lst.shape[1]}")
-        out = [[], [], []]
+        out_r: list[np.ndarray] = []
+        out_l: list[np.ndarray] = []
+        out_d: list[np.ndarray] = []
         for lo in range(0, len(rows), self.chunk_rows):
             chunk = rows[lo:lo + self.chunk_rows]
             r, l, dist = self._query_chunk(chunk) if self.bands else brute_force(chunk, self.lst, self.d)
-            out[0].append(r + lo), out[1].append(l), out[2].append(dist)
-        return _concat(*out)
+            out_r.append(r + lo)
+            out_l.append(l)
+            out_d.append(dist)
+        return _concat(out_r, out_l, out_d)
 
     def _query_chunk(self, rows):
         one = rows.shape[1] == 1

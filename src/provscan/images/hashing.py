@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +72,7 @@ _DIHEDRAL = (None, _T.FLIP_LEFT_RIGHT, _T.FLIP_TOP_BOTTOM, _T.ROTATE_90, _T.ROTA
              _T.ROTATE_270, _T.TRANSPOSE, _T.TRANSVERSE)
 _EXIF_OPS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
              6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}  # as ImageOps.exif_transpose
-_NP_OPS = {None: lambda a: a, _T.FLIP_LEFT_RIGHT: np.fliplr, _T.FLIP_TOP_BOTTOM: np.flipud,
+_NP_OPS: dict[Any, Callable[[Any], Any]] = {None: lambda a: a, _T.FLIP_LEFT_RIGHT: np.fliplr, _T.FLIP_TOP_BOTTOM: np.flipud,
            _T.ROTATE_90: np.rot90, _T.ROTATE_180: lambda a: np.rot90(a, 2),
            _T.ROTATE_270: lambda a: np.rot90(a, 3), _T.TRANSPOSE: np.transpose,
            _T.TRANSVERSE: lambda a: np.rot90(a, 2).T}  # the PIL transposes on [row, col] arrays

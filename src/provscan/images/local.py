@@ -126,7 +126,8 @@ def _iter_tar(path: Path, max_member_bytes: int) -> Iterator[LocalImage]:
 
 def _read_tar(path: Path, max_member_bytes: int) -> Iterator[LocalImage]:
     """Group consecutive members by sample key (path up to the first dot of the basename)."""
-    current, members = None, {}
+    current: str | None = None
+    members: dict[str, tuple[str, bytes]] = {}
     with tarfile.open(path, mode="r|*") as tar:
         for member in tar:
             if not member.isfile():

@@ -69,7 +69,7 @@ def parse_lines(kind: str, lines: pa.Array) -> tuple[pa.Table, Counter, list[tup
     if kind == "domain":
         fast_entry, fast = _fast_domain(text, adblock)
         fast_value = fast_entry
-        one = functools.partial(_domain_line, adblock=adblock)
+        one: Callable[[str], list[Row] | str] = functools.partial(_domain_line, adblock=adblock)
     elif kind in HEX_DIGITS:
         n = HEX_DIGITS[kind]
         fast_entry, fast = text, pc.match_substring_regex(text, f"^[0-9a-fA-F]{{{n}}}$")

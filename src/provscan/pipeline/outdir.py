@@ -139,7 +139,7 @@ class OutputDir:
 
 def _files(out: Path, *, include_state: bool = False) -> list[Path]:
     """Files under OUT, sorted; the state and cache folders only when asked."""
-    found = []
+    found: list[Path] = []
     if not out.is_dir():
         return found
     for path in sorted(out.rglob("*")):

@@ -163,7 +163,8 @@ def _flagged_counts(result: Verification, path: Path) -> dict[str, dict] | None:
 def _check_flagged(result: Verification, dropped: dict[str, int], shards: list[dict]) -> None:
     counted = dict(dropped)
     for entry in shards:
-        result.add("flagged.parquet", f"dropped rows of {entry.get('path')}", entry.get("rows_dropped"), counted.pop(entry.get("path"), 0))
+        result.add("flagged.parquet", f"dropped rows of {entry.get('path')}", entry.get("rows_dropped"),
+                   counted.pop(str(entry.get("path")), 0))
     for shard, rows in sorted(counted.items()):
         result.add("flagged.parquet", f"dropped rows of {shard}", "no such shard in manifest", rows)
 
@@ -182,8 +183,10 @@ def _check_summary(result: Verification, out: Path, shards: list[dict], flagged:
         counts = by_shard.get(entry.get("path"), {})
         for key in (*ROW_KEYS, "invalid_urls"):
             result.add("summary.json", f"{key} of {entry.get('path')}", entry.get(key), counts.get(key, "missing"))
-    for key in ("list", "kind", "action") if flagged is not None else ():
-        result.add("summary.json", f"findings_by_{key} = flagged.parquet", flagged[key], summary.get(f"findings_by_{key}", {}))
+    for key in ("list", "kind", "action"):
+        if flagged is not None:
+            result.add("summary.json", f"findings_by_{key} = flagged.parquet", flagged[key],
+                       summary.get(f"findings_by_{key}", {}))
 
 
 def _check_removals(result: Verification, out: Path, manifest: dict) -> None:

@@ -130,6 +130,7 @@ def interval_chart(title: str, items: list[tuple[str, float, float, float]]) -> 
     out.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" stroke="#555"/>')
     for frac in (0.0, 0.5, 1.0):
         out.append(f'<text x="{label_w + plot_w * frac}" y="{axis_y + 14}" {_FONT} text-anchor="middle">{pct(end * frac)}</text>')
-    out.append(f'<text x="{label_w + plot_w / 2}" y="{axis_y + 30}" {_FONT} text-anchor="middle" class="axis">share of rows (point estimate and interval)</text>')
+    out.append(f'<text x="{label_w + plot_w / 2}" y="{axis_y + 30}" {_FONT} text-anchor="middle" class="axis">'
+               'share of rows (point estimate and interval)</text>')
     out.append("</svg>")
     return "".join(out)

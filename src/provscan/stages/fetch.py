@@ -87,7 +87,9 @@ class FetchStage(BaseStage):
         for row, out in fetch_all(pending, self.policy, handle, redirect_check=self.redirect_check):
             results[row] = (*out[:5], False)
             for name, value in out[5]:
-                headers["row"].append(row), headers["name"].append(name), headers["value"].append(value)
+                headers["row"].append(row)
+                headers["name"].append(name)
+                headers["value"].append(value)
             self.cache.remember(keys[row], self.key, out[:5])
         self.cache.flush()
         db.put("fetch_headers", pa.table(headers, schema=HEADERS_SCHEMA))
@@ -99,7 +101,10 @@ class FetchStage(BaseStage):
         for row in rows:
             for kind, values in results[row][4].items():
                 for value in values:
-                    img["row"].append(row), img["kind"].append(kind), img["hash"].append(value), img["source"].append("fetch")
+                    img["row"].append(row)
+                    img["kind"].append(kind)
+                    img["hash"].append(value)
+                    img["source"].append("fetch")
         if img["row"]:
             ctx.db.append_by_name("img", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()}))
         redact = ctx.config.redact_urls
