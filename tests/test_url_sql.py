@@ -25,7 +25,7 @@ def con() -> duckdb.DuckDBPyConnection:
 
 def _fast(con: duckdb.DuckDBPyConnection, urls: list[str | None]) -> list[tuple]:
     parts = fast_parts_sql("u")
-    rel = con.from_arrow(pa.table({"u": pa.array(urls, pa.string()), "i": range(len(urls))}))
+    rel = con.from_arrow(pa.table({"u": pa.array(urls, pa.string()), "i": range(len(urls))}))  # noqa: F841 (read by name: FROM rel)
     sql = f"SELECT u, {parts['host']}, {parts['path']}, {parts['query']} FROM rel ORDER BY i"
     return con.sql(sql).fetchall()
 
