@@ -1,7 +1,9 @@
 """The ``raw`` table: one shard's rows with their canonical URL parts, the input of every stage.
 
-DuckDB canonicalizes the URLs the SQL fast path can prove simple (nearly all of them, see
-:mod:`provscan.urls.sql`); the rest go through the Python reference, :mod:`provscan.urls.canonical`.
+DuckDB canonicalizes the URLs the SQL fast path can prove simple (~95 % of real LAION rows, see
+:mod:`provscan.urls.sql`), then, in a second SQL pass, those whose percent-escapes decode to
+printable ASCII (all but ~0.2 % of the rest); only what is left goes through the Python reference,
+:mod:`provscan.urls.canonical`.
 
 ``raw``  row, url, id, [license], [h:KIND...], host, path, query: one row per shard row
 ``hits`` row, list, kind, action, entry, distance, image_hash, detail: one row per match
@@ -14,7 +16,7 @@ import pyarrow as pa
 from provscan.io.db import Database, sql_ident, translate
 from provscan.io.shards import Columns, Shard
 from provscan.urls.canonical import canonicalize
-from provscan.urls.sql import fast_parts_sql
+from provscan.urls.sql import escaped_parts_select, fast_parts_sql
 
 HITS_DDL = """
 CREATE OR REPLACE TEMP TABLE hits (
@@ -40,8 +42,18 @@ def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
             SELECT *, {parts['host']} AS host, {parts['path']} AS path, {parts['query']} AS query
             FROM (SELECT file_row_number AS row, {', '.join(cols)} FROM {db.read_parquet_sql(shard.path)})"""
         ).fetchall()
+    _canonicalize_escaped(db)
     _canonicalize_rest(db)
     db.execute(HITS_DDL)
+
+
+def _canonicalize_escaped(db: Database) -> None:
+    """The second SQL pass: declined URLs whose escapes decode to printable ASCII (~96 % of them)."""
+    db.execute(
+        f"""UPDATE raw SET host = e.host, path = e.path, query = e.query
+        FROM ({escaped_parts_select('(SELECT row, url FROM raw WHERE host IS NULL AND url IS NOT NULL)')}) e
+        WHERE raw.row = e.row"""
+    )
 
 
 def _canonicalize_rest(db: Database) -> None:
