@@ -60,9 +60,12 @@ def fast_parts_sql(col: str) -> dict[str, str]:
     start = f"(strlen(regexp_extract({col}, '^[^:]*://[^/?#]*')) + 1 + {null_unless_ok})"  # path start
     qmark = f"strpos({col}, '?')"
     stop = f"least(coalesce(nullif({qmark}, 0), {end}), {end})"  # path ends at '?' or the fragment
-    host = f"regexp_extract({col}, '^[^:]*://([^/?#:]*)', 1)"
+    # The authority (host[:port]) is cut by positions, not by a capture group: the scheme is http(s),
+    # so it starts after the first '://' and ends where the path starts.
+    after = f"(strpos({col}, '://') + 3)"
+    host = f"split_part(substr({col}, {after}, {start} - {after}), ':', 1)"
     return {
-        "host": f"(CASE WHEN {ok} THEN lower(rtrim({host}, '.')) END)",
+        "host": f"lower(rtrim({host}, '.'))",
         "path": f"(CASE WHEN {stop} = {start} THEN '/' ELSE substr({col}, {start}, {stop} - {start}) END)",
         "query": f"(CASE WHEN {stop} < {end} THEN substr({col}, {stop} + 1, {end} - {stop} - 1) END)",
     }
