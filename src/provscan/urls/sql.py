@@ -32,7 +32,7 @@ _SEG_CHAR = rf"""(?:[!"$&-.0->@-~]|{_KEPT})"""  # printable ASCII but '#', '%', 
 _NOT_DOT = rf"""(?:[!"$&-,\-0->@-~]|{_KEPT})"""  # the same without '.'
 _SEGMENT = rf"(?:{_NOT_DOT}|\.{_NOT_DOT}|\.\.{_SEG_CHAR}){_SEG_CHAR}*"  # never '.' or '..'
 SIMPLE_URL_PATTERN = (
-    r"(?i:https?)://"
+    r"[Hh][Tt][Tt][Pp][Ss]?://"  # not (?i:): RE2 folds Unicode, so "httpſ" (U+017F) would match
     r"(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?"  # host; last label starts with a letter
     r"(?::[0-9]*)?"
     rf"(?:(?:/{_SEGMENT})*/?)"  # no '//', no dot segment
@@ -192,7 +192,7 @@ def candidate_keys_cte(entries: str) -> str:
 # anything printable. It is taken when its decoded path and query are printable ASCII or space
 # (so re-escaping only touches '%', '#' and ' ') and contain no dot segment.
 ESCAPED_URL_PATTERN = (
-    r"(?i:https?)://"
+    r"[Hh][Tt][Tt][Pp][Ss]?://"  # not (?i:): RE2 folds Unicode, so "httpſ" (U+017F) would match
     r"(?:[A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*\.?"
     r"(?::[0-9]*)?"
     r"""(?:[/?][!"$-~]*)?"""
