@@ -43,9 +43,7 @@ def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
     source = f"SELECT file_row_number AS row, {', '.join(cols)} FROM {db.read_parquet_sql(shard.path)}"
     with translate(shard.given):
         if native.AVAILABLE:  # the simple class in one C pass over the Arrow buffers
-            table = db.con.sql(source).to_arrow_table()
-            _, host, path, query = native.simple_parts(table.column("url"))
-            db.put("raw", table.append_column("host", host).append_column("path", path).append_column("query", query))
+            _put_with_native_parts(db, db.con.sql(source).to_arrow_table())
         else:  # the same class and cuts in SQL (equal by test; ~0.45 CPU-s more per 250 k real URLs)
             _warn_sql_fallback()
             parts = fast_parts_sql("url")
@@ -56,6 +54,14 @@ def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
     _canonicalize_escaped(db)
     _canonicalize_rest(db)
     db.execute(HITS_DDL)
+
+
+def _put_with_native_parts(db: Database, table: pa.Table) -> None:
+    """``raw`` = the shard's columns + the kernel's parts, in one CREATE TABLE AS: appending slices
+    instead saved ~100 MiB of peak RSS on 1 M-row shards but left DuckDB statistics that made
+    match_domains' join 15x slower. The Arrow copies are freed on return, before the next passes."""
+    _, host, path, query = native.simple_parts(table.column("url"))
+    db.put("raw", table.append_column("host", host).append_column("path", path).append_column("query", query))
 
 
 @functools.cache
