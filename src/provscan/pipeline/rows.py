@@ -79,7 +79,7 @@ def _canonicalize_escaped(db: Database) -> None:
 
 
 def _canonicalize_rest(db: Database) -> None:
-    """The slow path: URLs the SQL fast path declined go through the reference canonicalizer."""
+    """The slow path: URLs both fast passes declined (~0.2 % of real rows) go through the reference."""
     rows: list[int] = []
     hosts: list[str | None] = []
     paths: list[str | None] = []
