@@ -32,7 +32,7 @@ _SEG_CHAR = rf"""(?:[!"$&-.0->@-~]|{_KEPT})"""  # printable ASCII but '#', '%', 
 _NOT_DOT = rf"""(?:[!"$&-,\-0->@-~]|{_KEPT})"""  # the same without '.'
 _SEGMENT = rf"(?:{_NOT_DOT}|\.{_NOT_DOT}|\.\.{_SEG_CHAR}){_SEG_CHAR}*"  # never '.' or '..'
 SIMPLE_URL_PATTERN = (
-    r"(?i:https?)://"
+    r"[Hh][Tt][Tt][Pp][Ss]?://"  # not (?i:): RE2 folds Unicode, so "httpſ" (U+017F) would match
     r"(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?"  # host; last label starts with a letter
     r"(?::[0-9]*)?"
     rf"(?:(?:/{_SEGMENT})*/?)"  # no '//', no dot segment
@@ -60,9 +60,12 @@ def fast_parts_sql(col: str) -> dict[str, str]:
     start = f"(strlen(regexp_extract({col}, '^[^:]*://[^/?#]*')) + 1 + {null_unless_ok})"  # path start
     qmark = f"strpos({col}, '?')"
     stop = f"least(coalesce(nullif({qmark}, 0), {end}), {end})"  # path ends at '?' or the fragment
-    host = f"regexp_extract({col}, '^[^:]*://([^/?#:]*)', 1)"
+    # The authority (host[:port]) is cut by positions, not by a capture group: the scheme is http(s),
+    # so it starts after the first '://' and ends where the path starts.
+    after = f"(strpos({col}, '://') + 3)"
+    host = f"split_part(substr({col}, {after}, {start} - {after}), ':', 1)"
     return {
-        "host": f"(CASE WHEN {ok} THEN lower(rtrim({host}, '.')) END)",
+        "host": f"lower(rtrim({host}, '.'))",
         "path": f"(CASE WHEN {stop} = {start} THEN '/' ELSE substr({col}, {start}, {stop} - {start}) END)",
         "query": f"(CASE WHEN {stop} < {end} THEN substr({col}, {stop} + 1, {end} - {stop} - 1) END)",
     }
@@ -157,3 +160,59 @@ def candidate_keys_cte(entries: str) -> str:
         ck AS (SELECT k.row, cand.h, k.key
                FROM ({path_keys_sql('raw SEMI JOIN (SELECT DISTINCT host FROM cand) c USING (host)')}) k
                JOIN cand USING (host))"""
+
+
+# The escaped class: what the simple class declines only for its escapes, '//' or '_' in the host.
+# Printable ASCII before the fragment, the simple host (plus '_'), an optional port; path and query
+# anything printable. It is taken when its decoded path and query are printable ASCII or space
+# (so re-escaping only touches '%', '#' and ' ') and contain no dot segment.
+ESCAPED_URL_PATTERN = (
+    r"[Hh][Tt][Tt][Pp][Ss]?://"  # not (?i:): RE2 folds Unicode, so "httpſ" (U+017F) would match
+    r"(?:[A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*\.?"
+    r"(?::[0-9]*)?"
+    r"""(?:[/?][!"$-~]*)?"""
+    r"(?s:#.*)?"
+)
+"""Whole-value pattern of the URLs :func:`escaped_parts_select` may take; no capture groups."""
+
+_DECODE_PASSES = 3  # '%2525' needs 3; deeper nesting is left to Python
+
+
+def _reescape(text: str) -> str:
+    """Canonical escaping of decoded printable ASCII: only '%', '#' and ' ' are escaped."""
+    return f"replace(replace(replace({text}, '%', '%25'), '#', '%23'), ' ', '%20')"
+
+
+def escaped_parts_select(source: str) -> str:
+    """``SELECT row, host, path, query`` for the rows of ``source`` (``row``, ``url``) in the escaped class.
+
+    Safe Browsing unescapes the whole URL until nothing changes, then re-escapes bytes <= 0x20,
+    >= 0x7f, '#' and '%'. Here the host has no '%', so only the text after the authority (``tail``)
+    changes. DuckDB's ``url_decode`` is one pass of ``unquote_to_bytes`` (both hex cases, '+' kept,
+    invalid escapes kept); a row is taken only if three passes reach the fixpoint (no escape left),
+    the result is valid UTF-8 of printable ASCII or space, and the path has no '.' or '..' segment.
+    Then the canonical path is the decoded one with '//' collapsed (what the reference's segment
+    walk does when no dot segment exists), split at the first decoded '?', and re-escaped.
+    Rows not taken are absent: they stay for the slow path.
+    """
+    decoded = "tail"
+    for _ in range(_DECODE_PASSES):
+        decoded = f"try(url_decode({decoded}))"
+    return f"""
+        SELECT row, host,
+               {_reescape("CASE WHEN p = '' THEN '/' ELSE regexp_replace(p, '//+', '/', 'g') END")} AS path,
+               {_reescape('q')} AS query
+        FROM (SELECT row, host,
+                     CASE WHEN qm = 0 THEN d ELSE left(d, qm - 1) END AS p,
+                     CASE WHEN qm > 0 THEN substr(d, qm + 1) END AS q
+              FROM (SELECT row, host, d, strpos(d, '?') AS qm
+                    FROM (SELECT row, lower(rtrim(split_part(substr(url, a, t - a), ':', 1), '.')) AS host,
+                                 {decoded} AS d
+                          FROM (SELECT row, url, a, t, substr(url, t, e - t) AS tail
+                                FROM (SELECT row, url, strpos(url, '://') + 3 AS a,
+                                             strpos(url, '://') + 3 + strlen(regexp_extract(substr(url, strpos(url, '://') + 3), '^[^/?#]*')) AS t,
+                                             coalesce(nullif(strpos(url, '#'), 0), strlen(url) + 1) AS e
+                                      FROM {source}
+                                      WHERE regexp_full_match(url, {_lit(ESCAPED_URL_PATTERN)}))))
+                    WHERE regexp_full_match(d, '[ -~]*') AND NOT regexp_matches(d, '%[0-9A-Fa-f]{{2}}')))
+        WHERE NOT regexp_matches(p, '/\\.\\.?(?:/|$)')"""
