@@ -77,7 +77,8 @@ def fetch_all_processes(
     Each worker runs ``handle`` on ``threads`` threads of its own (2: PIL decodes without the GIL;
     with 1, fetch + pHash of 15 k loopback images ran at 166-187/s, with 2 at 258-263/s, against
     220-226/s for threaded ``fetch_all``; benchmarks/bench_fetch_compare.py). Results arrive in
-    completion order; exceptions from ``handle`` or ``items`` propagate; closing the generator stops the workers.
+    completion order; exceptions from ``handle`` or ``items`` propagate; closing the generator
+    stops the workers.
     """
     ctx = mp.get_context("spawn")  # never fork a process that holds DuckDB and loop threads
     each, by_host = worker_policy(policy, processes)
