@@ -11,7 +11,8 @@ The same real JPEGs of ``../shared/eval-data/images`` served by nginx on 127.0.0
              or its default (resize to 256 px)
 
 provscan runs ``fetch_all`` (one process: a loop thread + 2 hashing threads) and
-``fetch_all_processes`` (2 worker processes, each its loop + 1 hashing thread), with the stage's
+``fetch_all_processes`` (2 worker processes, each its loop + 1 hashing thread; ``-proc2``: 2 hashing
+threads each), with the stage's
 handler (``hash_fetched``), concurrency 64, per-host 32 (the loopback is one host). Min and median
 of the rounds, with the load average: the machine is shared and nginx shares its 2 cores.
 
@@ -43,12 +44,12 @@ I2D = os.environ.get("IMG2DATASET", "/tmp/i2d-venv/bin/img2dataset")
 POLICY = FetchPolicy(concurrency=64, per_host=32, allow_cidrs=("127.0.0.0/8",), retries=0)
 
 
-def provscan_rate(port: int, n: int, kinds: tuple[str, ...], processes: int) -> float:
+def provscan_rate(port: int, n: int, kinds: tuple[str, ...], processes: int, threads: int = 1) -> float:
     items = ((i, f"http://127.0.0.1:{port}/img/{i}") for i in range(n))
     handle = functools.partial(hash_fetched, kinds, False)
     start = time.perf_counter()
     if processes > 1:
-        out = fetch_all_processes(items, POLICY, handle, processes=processes, threads=1)
+        out = fetch_all_processes(items, POLICY, handle, processes=processes, threads=threads)
     else:
         out = fetch_all(items, POLICY, handle, workers=2)
     ok = sum(1 for _, r in out if r[0] == "ok")
@@ -78,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--urls", default="3000,15000")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--runs", default="floor,download,download-proc,phash,phash-proc,i2d-noresize,i2d-default")
+    ap.add_argument("--runs", default="floor,download,download-proc,phash,phash-proc,phash-proc2,i2d-noresize,i2d-default")
     args = ap.parse_args()
     if not shutil.which("nginx"):
         raise SystemExit("nginx not installed: apt-get install -y nginx-light")
@@ -97,7 +98,8 @@ def main() -> None:
                         rates.append(pure(images, min(n, 3000), ("phash",)))
                     elif run.startswith("download") or run.startswith("phash"):
                         kinds = ("image-sha256",) if run.startswith("download") else ("phash",)
-                        rates.append(provscan_rate(port, n, kinds, 2 if run.endswith("-proc") else 1))
+                        procs = 2 if "-proc" in run else 1
+                        rates.append(provscan_rate(port, n, kinds, procs, 2 if run.endswith("-proc2") else 1))
                     elif shutil.which(I2D) or Path(I2D).exists():
                         rates.append(img2dataset_rate(port, n, resize=run == "i2d-default"))
                 if rates:

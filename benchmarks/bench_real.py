@@ -68,7 +68,9 @@ def copy_floor(shards: list[Path]) -> tuple[float, float, float]:
     with stamp.open("w") as f:
         wall, cpu, _ = timed([sys.executable, "-c", COPY, *pairs], stdout=f)
     shutil.rmtree(out)
-    return float(stamp.read_text().split()[-1]), wall, cpu
+    seconds = float(stamp.read_text().split()[-1])
+    stamp.unlink()
+    return seconds, wall, cpu
 
 
 def scan(shards_dir: Path, lists: list[str], out: Path) -> tuple[float, float, float, dict]:
