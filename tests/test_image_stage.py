@@ -109,7 +109,14 @@ def threaded_server():
 
 
 @pytest.mark.eval_data("images")
-def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer) -> None:
+@pytest.mark.parametrize("processes", [False, True], ids=["in-process", "worker-processes"])
+def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer,
+                                    monkeypatch: pytest.MonkeyPatch, processes: bool) -> None:
+    """The same statuses and matches whether a shard's fetches run in this process or, as large
+    shards do, in worker processes (net/procfetch.py)."""
+    import provscan.stages.fetch
+
+    monkeypatch.setattr(provscan.stages.fetch, "PROCESS_MIN_ROWS", 0 if processes else 10**9)
     httpserver = threaded_server
     photo = (IMAGES / "imagededup" / "base_images" / "ukbench09060.jpg").read_bytes()
     httpserver.expect_request("/ok.jpg").respond_with_data(photo, content_type="image/jpeg")

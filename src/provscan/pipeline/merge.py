@@ -25,6 +25,7 @@ from provscan.pipeline.outdir import output_files
 from provscan.sinks.report import write_reports
 from provscan.sinks.flagged import FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
+from provscan.urls import native
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def merge(out: Path, state: RunState, db: Database) -> tuple[dict[str, Any], dic
     entries = [c.entry for c in commits]
     manifest = {
         "provscan_version": __version__,
+        "url_fast_path": native.status(),  # which canonicalizer served the simple URLs (same results either way)
         "started": state.started,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": state.config,

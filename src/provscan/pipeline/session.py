@@ -57,7 +57,9 @@ def build_stages(db: Database, lists: CompiledLists, config: ScanConfig, out: Pa
         if config.fetch:
             from provscan.stages.fetch import FetchStage
 
-            stages.append(FetchStage(lists, config, kinds, cache_dir=out / "cache"))
+            # With --workers the run is already one process per core: fetch in-process there.
+            processes = 2 if config.workers == 1 and (os.cpu_count() or 1) >= 2 else 1
+            stages.append(FetchStage(lists, config, kinds, cache_dir=out / "cache", processes=processes))
     if config.consent.check:
         from provscan.stages.consent import ConsentStage
 

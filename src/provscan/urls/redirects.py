@@ -14,17 +14,21 @@ class RedirectChecker:
     """``checker(url) -> reason | None``: the reason names the list and entry that matched."""
 
     def __init__(self, compiled: CompiledLists) -> None:
-        self._compiled = compiled
+        # Only what a redirect can match, as Arrow columns: small to pickle to fetch worker processes.
+        self._lists = [
+            (lst.name, lst.kind, lst.entries.column("value"))
+            for lst in compiled.of_kind("domain", "url", "optout", "url-sha256")
+            if lst.action != "allow"  # an allowlist never blocks a redirect
+        ]
         self._tables: tuple[dict[str, str], dict[str, str], dict[str, str]] | None = None
 
     def _build(self) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
         def table(*kinds: str) -> dict[str, str]:
             out: dict[str, str] = {}
-            for lst in self._compiled.of_kind(*kinds):
-                if lst.action == "allow":  # friction (issue 12): an allowlist never blocks a redirect
-                    continue
-                for value in lst.entries.column("value").to_pylist():
-                    out.setdefault(value, lst.name)
+            for name, kind, values in self._lists:
+                if kind in kinds:
+                    for value in values.to_pylist():
+                        out.setdefault(value, name)
             return out
 
         return table("domain"), table("url", "optout"), table("url-sha256")
