@@ -73,12 +73,15 @@ def copy_floor(shards: list[Path]) -> tuple[float, float, float]:
     return seconds, wall, cpu
 
 
+SCAN_ARGS: list[str] = []
+
+
 def scan(shards_dir: Path, lists: list[str], out: Path) -> tuple[float, float, float, dict]:
     shutil.rmtree(out, ignore_errors=True)
     args = [sys.executable, "-m", "provscan", "scan", str(shards_dir), "-o", str(out), "-q", "-c", str(WORK / "empty.toml")]
     for lst in lists:
         args += ["-b", lst]
-    elapsed, cpu, rss = timed(args)
+    elapsed, cpu, rss = timed(args + SCAN_ARGS)
     manifest = json.loads((out / "manifest.json").read_text())
     shutil.rmtree(out)
     return elapsed, cpu, rss, manifest
@@ -106,7 +109,9 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=0, help="real corpus shards (default: 4 at 1 M, 1 per 500 k above)")
     ap.add_argument("--workloads", default="real")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scan-args", default="", help="extra provscan scan options, e.g. '--workers 2'")
     args = ap.parse_args()
+    SCAN_ARGS.extend(args.scan_args.split())
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "empty.toml").write_text("")
     shards_n = args.shards or (4 if args.rows <= 1_000_000 else args.rows // 500_000)

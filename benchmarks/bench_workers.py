@@ -81,12 +81,20 @@ def main() -> None:
         print(f"Ray start + shutdown alone: {min(startup):.2f} s (min of {len(startup)})")
     best = min(min(times["workers 2"]), min(times["workers 1"]))
     per_core = args.rows / best / 2  # rows/s per core on this 2-core machine, start-up included
-    print(json.dumps({"rows_per_second_per_core": round(per_core), "laion_rows": LAION_ROWS}))
-    for machines in (1, 8, 64):
-        cores = 16 * machines
-        hours = LAION_ROWS / (per_core * cores) / 3600
-        print(f"projection, URL lists only: {machines} machine(s) x 16 cores: {hours:.1f} h of CPU-bound scan")
+    bytes_per_row = sum(p.stat().st_size for p in shards) / args.rows
+    print(json.dumps({"rows_per_second_per_core": round(per_core), "input_bytes_per_row": round(bytes_per_row, 1)}))
+    project(per_core, bytes_per_row)
 
+
+def project(per_core: float, bytes_per_row: float, *, disk_gbs: float = 1.0, shared_gbs: float = 10.0) -> None:
+    """LAION-5B with URL lists: CPU at the measured per-core rate, or I/O (read the shards, write the
+    cleaned copy: about twice the input bytes) at ``disk_gbs`` per machine and ``shared_gbs`` for the
+    whole cluster's shared filesystem, whichever is slower."""
+    for machines in (1, 8, 64):
+        cpu = LAION_ROWS / (per_core * 16 * machines)
+        io = 2 * LAION_ROWS * bytes_per_row / 1e9 / min(disk_gbs * machines, shared_gbs)
+        print(f"projection, URL lists only, {machines:>2} machine(s) x 16 cores: CPU {cpu / 60:,.0f} min, "
+              f"I/O {io / 60:,.0f} min -> {max(cpu, io) / 60:,.0f} min ({'I/O' if io > cpu else 'CPU'}-bound)")
 
 if __name__ == "__main__":
     main()
