@@ -82,7 +82,7 @@ def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str
         out.print(per_list)
     out.print()
     out.print(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, "
-              "summary.json, manifest.json)", markup=False)
+              "summary.json, report.html, datacard.md, manifest.json)", markup=False)
 
 
 def policy_lines(config: dict[str, Any]) -> list[str]:
