@@ -177,6 +177,16 @@ def net(no_egress: Violations) -> Iterator[Net]:
     assert not bad, f"the guard let a connection through to {bad}"
 
 
+@pytest.fixture
+def threaded_server() -> Iterator[HTTPServer]:
+    """A threaded loopback server of the test's own: a slow response does not hold up the others."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def loop_server() -> Iterator[HTTPServer]:
     server = HTTPServer(host=LOOPBACK, port=0, threaded=True)

@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from conftest import EVAL
-from pytest_httpserver import HTTPServer
 
 from provscan.cli import cli
 
@@ -54,27 +53,18 @@ def test_a_shard_with_neither_url_nor_hash_column_is_still_refused(tmp_path: Pat
     assert result.exit_code == 1 and "no url column" in result.output
 
 
-@pytest.fixture
-def server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
-
-
 PHOTO = EVAL / "images" / "imagededup" / "base_images" / "ukbench09060.jpg"
 
 
 @pytest.mark.eval_data("images", "imagededup", "base_images", "ukbench09060.jpg")  # a real photo to serve
 @pytest.mark.parametrize("policy", ["keep", "flag", "drop"])
-def test_unchecked_images_are_counted_and_flagged_or_dropped(tmp_path: Path, make_shard, make_list, server, no_egress,
+def test_unchecked_images_are_counted_and_flagged_or_dropped(tmp_path: Path, make_shard, make_list, threaded_server, no_egress,
                                                               policy: str) -> None:
     photo = PHOTO.read_bytes()
-    server.expect_request("/ok.jpg").respond_with_data(photo, content_type="image/jpeg")
-    server.expect_request("/missing.jpg").respond_with_data("no", status=404)
-    server.expect_request("/text").respond_with_data("hello", content_type="text/plain")
-    base = f"http://127.0.0.1:{server.port}"
+    threaded_server.expect_request("/ok.jpg").respond_with_data(photo, content_type="image/jpeg")
+    threaded_server.expect_request("/missing.jpg").respond_with_data("no", status=404)
+    threaded_server.expect_request("/text").respond_with_data("hello", content_type="text/plain")
+    base = f"http://127.0.0.1:{threaded_server.port}"
     shard = make_shard("s.parquet", url=[f"{base}/ok.jpg", f"{base}/missing.jpg", f"{base}/text"])
     lst = make_list("s.txt", "# provscan-list: kind=image-sha256 name=known\n" + hashlib.sha256(b"other").hexdigest() + "\n")
     phash = make_list("p.txt", "# provscan-list: kind=phash name=near\nf0f0f0f0f0f0f0f0\n")  # makes provscan decode
@@ -100,9 +90,9 @@ def test_unchecked_images_are_counted_and_flagged_or_dropped(tmp_path: Path, mak
     assert {f["action"] for f in pq.read_table(out2 / "flagged.parquet").to_pylist()} == {"flag"}
 
 
-def test_without_image_lists_a_fetch_reports_no_unchecked(tmp_path: Path, make_shard, make_list, server, no_egress) -> None:
-    server.expect_request("/missing.jpg").respond_with_data("no", status=404)
-    shard = make_shard("s.parquet", url=[f"http://127.0.0.1:{server.port}/missing.jpg"])
+def test_without_image_lists_a_fetch_reports_no_unchecked(tmp_path: Path, make_shard, make_list, threaded_server, no_egress) -> None:
+    threaded_server.expect_request("/missing.jpg").respond_with_data("no", status=404)
+    shard = make_shard("s.parquet", url=[f"http://127.0.0.1:{threaded_server.port}/missing.jpg"])
     cfg = make_list("f.toml", '[fetch]\nunchecked = "drop"\nallow_cidrs = ["127.0.0.0/8"]\nretries = 0\n')
     out = tmp_path / "o"
     result = CliRunner().invoke(cli, ["scan", str(shard), "-c", str(cfg), "--fetch", "-o", str(out), "-q"])
@@ -119,11 +109,11 @@ def test_bad_unchecked_value_is_a_config_error(tmp_path: Path, make_shard, make_
 
 
 @pytest.mark.eval_data("images", "imagededup", "base_images", "ukbench09060.jpg")  # a real photo to serve
-def test_an_allowlist_does_not_block_redirects(tmp_path: Path, make_shard, make_list, server, no_egress) -> None:
+def test_an_allowlist_does_not_block_redirects(tmp_path: Path, make_shard, make_list, threaded_server, no_egress) -> None:
     """Redirect targets are re-checked against the URL lists; an allowlist entry must not count as a block."""
-    server.expect_request("/ok.jpg").respond_with_data(PHOTO.read_bytes(), content_type="image/jpeg")
-    server.expect_request("/r").respond_with_data("", status=302, headers={"Location": f"http://127.0.0.1:{server.port}/ok.jpg"})
-    shard = make_shard("s.parquet", url=[f"http://127.0.0.1:{server.port}/r"])
+    threaded_server.expect_request("/ok.jpg").respond_with_data(PHOTO.read_bytes(), content_type="image/jpeg")
+    threaded_server.expect_request("/r").respond_with_data("", status=302, headers={"Location": f"http://127.0.0.1:{threaded_server.port}/ok.jpg"})
+    shard = make_shard("s.parquet", url=[f"http://127.0.0.1:{threaded_server.port}/r"])
     allow = make_list("white.txt", "127.0.0.1\n")
     lst = make_list("s.txt", "# provscan-list: kind=image-sha256 name=known\n" + hashlib.sha256(PHOTO.read_bytes()).hexdigest() + "\n")
     cfg = make_list("f.toml", '[fetch]\nallow_cidrs = ["127.0.0.0/8"]\nretries = 0\n')

@@ -98,16 +98,6 @@ def test_local_images_and_dihedral(tmp_path: Path, make_shard, make_list) -> Non
     assert dihedral.manifest["shards"][0]["rows_image_hashed"] == 3  # the corrupt file has no hash
 
 
-@pytest.fixture
-def threaded_server():
-    """A threaded loopback server: the slow response must not hold up the others."""
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 @pytest.mark.eval_data("images")
 @pytest.mark.parametrize("processes", [False, True], ids=["in-process", "worker-processes"])
 def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer,
