@@ -183,6 +183,18 @@ def test_unknown_files_in_out_are_refused_and_kept(tmp_path: Path, reference) ->
     assert not (out / "flagged.parquet").exists()
 
 
+@pytest.mark.parametrize("name", ["summary.json", "manifest.json", "report.html"])
+def test_a_file_named_like_an_output_is_not_ours_in_a_fresh_out(tmp_path: Path, reference, name: str) -> None:
+    """provscan never deletes a file it did not write, even one named like its own outputs."""
+    data, args, _ = reference
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text('{"mine": true}')
+    result = run("scan", str(data), *args, "-o", str(out), "-q")
+    assert result.returncode == 1 and name in result.stderr
+    assert (out / name).read_text() == '{"mine": true}'
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_ends_with_one_line_and_resume_finishes(tmp_path: Path, reference, signum: int, code: int) -> None:
     data, args, expected = reference

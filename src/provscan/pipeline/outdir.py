@@ -43,9 +43,12 @@ class OutputDir:
         self.out = out
         self.state = out / STATE_DIR
         self.part = part
+        self.earlier_run = False
         self._fds: list[int] = []
 
     def __enter__(self) -> OutputDir:
+        # Whether OUT was provscan's before this run: only then do the output names count as ours.
+        self.earlier_run = self.state.is_dir() or _provscan_manifest(self.out / "manifest.json") is not None
         try:
             self.state.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -80,14 +83,12 @@ class OutputDir:
 
     def known_files(self) -> set[Path]:
         """Files under OUT an earlier provscan run wrote (besides its state and cache folders)."""
+        if not self.earlier_run:
+            return set()  # a user's summary.json in a fresh OUT is not ours to delete
         known = {self.out / name for name in FINAL_OUTPUTS}
-        manifest = self.out / "manifest.json"
-        if manifest.is_file():
-            try:
-                data = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                data = {}
-            known.update(self.out / rel for rel in data.get("files", {}))
+        data = _provscan_manifest(self.out / "manifest.json") or {}
+        known.update(self.out / rel for rel in data.get("files", {}))
+        if data:
             for entry in data.get("shards", []):
                 if entry.get("output"):
                     known.add(self.out / entry["output"])
@@ -154,6 +155,15 @@ def _files(out: Path, *, include_state: bool = False) -> list[Path]:
 def output_files(out: Path) -> list[Path]:
     """Every file the manifest must list: all of OUT but the manifest, cache/ and .provscan/."""
     return [p for p in _files(out) if p != out / "manifest.json"]
+
+
+def _provscan_manifest(path: Path) -> dict | None:
+    """An earlier provscan run's manifest, or None (absent, unreadable, or not provscan's)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "provscan_version" in data else None
 
 
 def _same(a: Path, b: Path) -> bool:
