@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 from collections.abc import Sequence
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -64,7 +65,7 @@ def scan(
     """Scan shards against the configured lists and policy; write the report, export and manifest.
 
     ``overrides`` replace fields of ``config`` (e.g. ``output=``, ``export=False``, ``lists=``).
-    ``part=(i, n)`` scans only shards ``k % n == i`` and commits them; ``merge()`` finishes the run.
+    ``part=(i, n)`` scans only shards ``k % n == i`` and commits them; :func:`merge_run` finishes the run.
     """
     config = (config or ScanConfig()).with_overrides(**overrides)
     progress = progress or NullProgress()
@@ -94,7 +95,7 @@ def scan(
         spec = RunSpec(out, _divide_fetch(config, workers), fingerprint, **_resources(workers))
         if workers > 1 or executor == "ray":
             save_lists(compiled.lists, out / STATE_DIR / "lists")
-        progress.start(len(selected), sum(count_rows(t.shard.path) for t in selected))
+        progress.start(len(todo), sum(count_rows(t.shard.path) for t in todo))
         done = len(kept)
 
         rows_per_group = config.export and workers == 1 and executor == "local"  # export reports row groups
@@ -107,18 +108,19 @@ def scan(
             progress.shard_done(entry["findings"])
 
         try:
-            _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor, ray_address=ray_address,
-                     on_rows=progress.rows_done if rows_per_group else None)
-        except BaseException as exc:
+            try:
+                _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor, ray_address=ray_address,
+                         on_rows=progress.rows_done if rows_per_group else None)
+            finally:
+                progress.finish()
+            if part is not None:
+                return ScanResult(out, None, None, committed=len(todo), kept=len(kept), redone=redone)
+            with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
+                manifest, summary = merge(out, state, db)
+        except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
             if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
-                raise RunInterrupted(done, len(selected), signals.received() or 2) from None
+                raise RunInterrupted(done, len(selected), signals.received() or signal.SIGINT) from None
             raise
-        finally:
-            progress.finish()
-        if part is not None:
-            return ScanResult(out, None, None, committed=len(todo), kept=len(kept), redone=redone)
-        with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
-            manifest, summary = merge(out, state, db)
     return ScanResult(out, manifest, summary, committed=len(todo), kept=len(kept), redone=redone)
 
 
