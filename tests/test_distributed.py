@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -202,23 +204,29 @@ def test_unreachable_ray_address_is_one_line(tmp_path: Path, reference) -> None:
 
 def test_cli_starts_and_stops_its_own_ray(tmp_path: Path, reference) -> None:
     data, config, expected = reference
-    before = _ray_daemons()
-    result = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "provscan", "scan", str(data), "-c", str(config.source), "-o", str(tmp_path / "cli"),
-         "-q", "--executor", "ray"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+         "-q", "--executor", "ray"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = set()
+    while proc.poll() is None:  # the Ray it starts is named after it: session_<date>_<time>_<pid>
+        seen |= _ray_processes_of(proc.pid)
+        time.sleep(0.1)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
     assert snapshot(tmp_path / "cli") == expected
-    assert _ray_daemons() <= before  # the Ray it started is gone
+    assert seen, "no Ray process of this run was seen: the check below would prove nothing"
+    assert _ray_processes_of(proc.pid) == set()  # the Ray it started is gone
 
 
-def _ray_daemons() -> set[int]:
-    """Pids of Ray's raylet and GCS server processes on this machine."""
+def _ray_processes_of(driver: int) -> set[int]:
+    """Pids of Ray processes (raylet, GCS, workers) of the Ray session a driver with this pid started."""
+    mark = re.compile(rb"session_[0-9_-]+_%d\b" % driver)
     found = set()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"raylet" in cmd.split(b"\0")[0] or b"gcs_server" in cmd.split(b"\0")[0]:
+        if mark.search(cmd):
             found.add(int(pid))
     return found
