@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from provscan.io.db import Database
 from provscan.lists.compiled import CompiledLists, install
-from provscan.pipeline.rows import HITS_DDL
+from provscan.pipeline.stage import HITS_DDL
 from provscan.stages.url import match_hashed
 from provscan.urls.canonical import canonicalize, host_suffixes
 

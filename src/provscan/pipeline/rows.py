@@ -7,7 +7,7 @@ percent-escapes decode to printable ASCII (all but ~0.2 % of the rest); only wha
 through the Python reference, :mod:`provscan.urls.canonical`.
 
 ``raw``  row, url, id, [license], [h:KIND...], host, path, query: one row per shard row
-``hits`` row, list, kind, action, entry, distance, image_hash, detail: one row per match
+(``hits``, the other table every stage sees, is :mod:`provscan.pipeline.stage`'s.)
 """
 
 from __future__ import annotations
@@ -22,12 +22,6 @@ from provscan.io.shards import Columns, Shard
 from provscan.urls import native
 from provscan.urls.canonical import canonicalize
 from provscan.urls.sql import escaped_parts_select, fast_parts_sql
-
-HITS_DDL = """
-CREATE OR REPLACE TEMP TABLE hits (
-    row BIGINT, list VARCHAR, kind VARCHAR, action VARCHAR, entry VARCHAR,
-    distance SMALLINT, image_hash VARCHAR, detail VARCHAR)
-"""
 
 _SLOW_BATCH = 65_536
 
@@ -54,7 +48,6 @@ def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
             ).fetchall()
     _canonicalize_escaped(db)
     _canonicalize_rest(db)
-    db.execute(HITS_DDL)
 
 
 def _put_with_native_parts(db: Database, table: pa.Table) -> None:

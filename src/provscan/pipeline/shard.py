@@ -85,7 +85,7 @@ def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCo
         **ctx.stats,
     }
     summary = _summary(db, ctx)
-    fetch_log = db.arrow("SELECT * FROM fetch_log") if "fetch_log" in _tables(db) else None
+    fetch_log = db.arrow("SELECT * FROM fetch_log") if any("fetch_log" in s.writes for s in stages) else None
     db.drop("raw", "hits", "fetch_log", "fetch_headers")
     return ShardOutcome(task, findings, removals, fetch_log, entry, summary, dropped)
 
@@ -127,10 +127,6 @@ def _summary(db: Database, ctx: ShardContext) -> dict[str, Any]:
     by["rows_by_list_action"] = by_action  # type: ignore[assignment]
     extra = {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
     return {**by, "extra": extra}
-
-
-def _tables(db: Database) -> set[str]:
-    return {name for (name,) in db.rows("SELECT table_name FROM duckdb_tables() WHERE temporary")}
 
 
 def _findings(db: Database, shard: Shard, *, redact: bool) -> pa.Table:
