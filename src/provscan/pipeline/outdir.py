@@ -44,6 +44,7 @@ class OutputDir:
         self.state = out / STATE_DIR
         self.part = part
         self.earlier_run = False
+        self._known: set[Path] | None = None
         self._fds: list[int] = []
 
     def __enter__(self) -> OutputDir:
@@ -82,7 +83,15 @@ class OutputDir:
         self._fds.append(fd)
 
     def known_files(self) -> set[Path]:
-        """Files under OUT an earlier provscan run wrote (besides its state and cache folders)."""
+        """Files under OUT an earlier provscan run wrote (besides its state and cache folders).
+
+        Read once per lock: the ownership, input and leftover checks all ask, and OUT cannot change
+        under the lock before the leftovers are removed (the last of them)."""
+        if self._known is None:
+            self._known = self._read_known()
+        return self._known
+
+    def _read_known(self) -> set[Path]:
         if not self.earlier_run:
             return set()  # a user's summary.json in a fresh OUT is not ours to delete
         known = {self.out / name for name in FINAL_OUTPUTS}
