@@ -17,6 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from provscan.errors import OutputError
 
 _TEMP = re.compile(r"^\..+\.tmp-[0-9]+$")
@@ -81,3 +84,9 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, data: Any) -> None:
     """JSON with a stable layout (2-space indent, trailing newline): the same data, the same bytes."""
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def write_parquet(path: str | Path, table: pa.Table) -> None:
+    """A small table of provscan's own (commits, cache parts, sample outputs) as zstd parquet."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")

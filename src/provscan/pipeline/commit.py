@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provscan.io.atomic import atomic_path, write_json
+from provscan.io.atomic import write_json, write_parquet
 from provscan.io.shards import file_sha256
 from provscan.pipeline.shard import ShardOutcome, ShardTask
 
@@ -66,10 +66,10 @@ def commit(out: Path, outcome: ShardOutcome, fingerprint: str) -> Commit:
     task = outcome.task
     directory = shard_dir(out, task.index)
     (directory / "commit.json").unlink(missing_ok=True)  # an older commit of this index is void from here on
-    _write_table(directory / "findings.parquet", outcome.findings)
-    _write_table(directory / "removals.parquet", pa.table({"h": outcome.removals}))
+    write_parquet(directory / "findings.parquet", outcome.findings)
+    write_parquet(directory / "removals.parquet", pa.table({"h": outcome.removals}))
     if outcome.fetch_log is not None:
-        _write_table(directory / "fetch.parquet", outcome.fetch_log)
+        write_parquet(directory / "fetch.parquet", outcome.fetch_log)
     data = {
         "fingerprint": fingerprint, "index": task.index, "relative": task.shard.relative,
         "entry": outcome.entry, "summary": outcome.summary, "has_fetch": outcome.fetch_log is not None,
@@ -124,11 +124,6 @@ def owned_outputs(out: Path) -> set[Path]:
 
 def discard(out: Path, index: int) -> None:
     shutil.rmtree(shard_dir(out, index), ignore_errors=True)
-
-
-def _write_table(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
 
 
 def _from_json(directory: Path, data: dict[str, Any]) -> Commit:

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from provscan.config import ScanConfig
 from provscan.errors import ConfigError, ShardError
-from provscan.io.atomic import atomic_path, write_json
+from provscan.io.atomic import write_json, write_parquet
 from provscan.io.shards import Columns
 from provscan.licenses.spdx import UNKNOWN, LicensePolicy
 from provscan.net.guard import Resolver
@@ -196,7 +196,6 @@ def _map_findings(path: Path, sample: pa.Table, config: ScanConfig) -> tuple[pa.
 
 def _write_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
     """flagged.parquet / fetch.parquet in scan's schema (``shard`` holds the source)."""
-    with atomic_path(path) as tmp:
-        pq.write_table(table.select(schema.names).cast(schema), tmp, compression="zstd")
+    write_parquet(path, table.select(schema.names).cast(schema))
 
 

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from provscan.io.atomic import atomic_path
+from provscan.io.atomic import write_parquet
 from provscan.io.db import Database, sql_literal
 
 CACHE_SCHEMA = pa.schema([
@@ -84,8 +83,7 @@ class FetchCache:
             return
         table = pa.table(self._new, schema=CACHE_SCHEMA)
         self._seq += 1
-        with atomic_path(self.directory / "fetch-cache" / f"part-{os.getpid()}-{time.time_ns()}-{self._seq:06d}.parquet") as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        write_parquet(self.directory / "fetch-cache" / f"part-{os.getpid()}-{time.time_ns()}-{self._seq:06d}.parquet", table)
         self._new = {name: [] for name in CACHE_SCHEMA.names}
 
 
