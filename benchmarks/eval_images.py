@@ -1,5 +1,5 @@
 """Recall on real upstream-made image variants vs. false matches among distinct photos, per
-perceptual hash and threshold: the evidence behind ``DEFAULT_MAX_DISTANCE`` (README table).
+perceptual hash and threshold: the evidence behind ``DEFAULT_MAX_DISTANCE`` (table in docs/lists.md).
 
 Variants (query -> the original it should match):
   bridge-mods   ThreatExchange's 11 edits of bridge-1 (blur, contrast, saturation, sharpen, shrink, squares)

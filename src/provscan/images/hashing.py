@@ -49,7 +49,7 @@ DEFAULT_MAX_PIXELS = 89_478_485
 """PIL's own bomb threshold (~0.25 GiB of RGB); PIL refuses anything over twice that at open."""
 
 DEFAULT_MAX_DISTANCE = {"phash": 10, "dhash": 10, "ahash": 6, "whash": 6, "pdq": 31}
-"""Hamming radius per perceptual kind, from benchmarks/eval_images.py (README table): where recall
+"""Hamming radius per perceptual kind, from benchmarks/eval_images.py (table in docs/lists.md): where recall
 on the upstream edits/re-encodes levels off, >= 6 bits below the closest pair of distinct photos
 for phash (16) and dhash (17; 14 with dihedral), none of those pairs for ahash/whash (whose
 closest distinct pairs are 12 and 8, and 4 with dihedral); pdq: ThreatExchange's 31."""
