@@ -1,0 +1,42 @@
+"""``provscan verify``: recompute what a release's manifest records; one row per check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from provscan.cli.common import fail, format_table
+from provscan.errors import ProvscanError
+
+@click.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False))
+@click.option("--inputs", is_flag=True, help="Also re-hash and re-count the input shards (paths as the manifest records them).")
+@click.option("--failures-only", is_flag=True, help="Print only the checks that failed.")
+def verify(out: str, inputs: bool, failures_only: bool) -> None:
+    """Recompute every checksum and row count that OUT/manifest.json records; exit 1 on a mismatch.
+
+    Checks each clean shard's SHA-256 and rows, flagged.parquet's dropped rows per shard, rows in =
+    rows out + rows dropped per shard and in the totals, summary.json and removals.sha256.txt against
+    them, every file the manifest lists, and that no unlisted file is under OUT.
+
+    \b
+    Example:
+        provscan verify provscan-out/
+        provscan verify release/ --inputs
+    """
+    from provscan.pipeline.verify import verify_output
+
+    try:
+        result = verify_output(Path(out), inputs=inputs)
+    except ProvscanError as exc:
+        fail(exc)
+        return
+    checks = result.failures if failures_only else result.checks
+    if checks:
+        click.echo(format_table([("file", "check", "expected", "actual", "ok")]
+                                + [(c.file, c.check, c.expected, c.actual, "ok" if c.ok else "MISMATCH") for c in checks]))
+    if not result.ok:
+        files = list(dict.fromkeys(c.file for c in result.failures))
+        raise click.ClickException(f"{len(result.failures)} of {len(result.checks)} checks failed: {', '.join(files)}")
+    click.echo(f"all {len(result.checks)} checks passed")
