@@ -39,6 +39,14 @@ def print_result(manifest: dict[str, Any], summary: dict[str, Any] | None) -> No
     print_end_of_run(sys.stdout, manifest, summary or {})
 
 
+def note_url_fast_path(quiet: bool) -> None:
+    """Without the C kernel (a clone run from ``src/``, no compiler) one plain line says so, once."""
+    from provscan.urls.native import fallback_note
+
+    if not quiet and (note := fallback_note()) is not None:
+        click.echo(note, err=True)
+
+
 def shown(path: str) -> str:
     """``provscan.toml`` -> ``./provscan.toml``: a bare name reads as a word, not a file."""
     p = Path(path)
