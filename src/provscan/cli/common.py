@@ -49,6 +49,14 @@ def config_note(config: ScanConfig, *, auto: bool) -> str | None:
     return f"config: {shown(config.source)} ({counts}" + ("; found in the current directory, --no-config skips it)" if auto else ")")
 
 
+def note_url_fast_path(quiet: bool) -> None:
+    """Without the C kernel (a clone run from ``src/``, no compiler) one plain line says so, once."""
+    from provscan.urls.native import fallback_note
+
+    if not quiet and (note := fallback_note()) is not None:
+        click.echo(note, err=True)
+
+
 def shown(path: str) -> str:
     """``provscan.toml`` -> ``./provscan.toml``: a bare name reads as a word, not a file."""
     p = Path(path)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from provscan.cli.common import config_note, fail, load, run_overrides
+from provscan.cli.common import config_note, fail, load, note_url_fast_path, run_overrides
 from provscan.config import DEFAULT_CONFIG_NAME
 from provscan.errors import ProvscanError
 
@@ -54,6 +54,7 @@ def sample_command(sources: tuple[str, ...], rows: int | None, row_groups: int |
             config, lists, output=output, redact_urls=redact_urls, fetch=fetch, check_consent=check_consent,
             fetch_options={"allow_cidrs": tuple(allow_addresses) or None},
         )
+        note_url_fast_path(quiet)
         result = sample(list(sources), config, rows=rows, row_groups=row_groups, seed=seed,
                         allow_full_download=allow_full_download, **overrides)
     except ProvscanError as exc:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from provscan.cli.common import config_note, fail, load, parse_part, pairs, plain_copy, print_result, run_overrides
+from provscan.cli.common import (
+    config_note, fail, load, note_url_fast_path, pairs, parse_part, plain_copy, print_result, run_overrides,
+)
 from provscan.config import DEFAULT_CONFIG_NAME, UNCHECKED_ACTIONS
 from provscan.errors import ProvscanError
 from provscan.lists.files import whitelist_hint
@@ -91,6 +93,7 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
         if not quiet and plain_copy(config.with_overrides(**overrides)):
             click.echo("provscan: no list and no licence or consent policy: this scan flags nothing and "
                        "writes a plain copy", err=True)
+        note_url_fast_path(quiet)
         with interruptible():
             result = run_scan(list(shards), config, progress=terminal_progress(quiet=quiet), resume=resume,
                               workers=workers, executor=executor, ray_address=ray_address, part=part,
