@@ -363,7 +363,7 @@ def test_cache_fetches_each_origin_once_for_many_concurrent_rows() -> None:
         return await asyncio.gather(*(cache.signals(u) for u in urls))
 
     results = asyncio.run(run())
-    assert fake.calls == {f"{SITE}/robots.txt": 1, f"{SITE}/.well-known/tdmrep.json": 1}
+    assert fake.calls == {f"{SITE}/robots.txt": 1, f"{SITE}/.well-known/tdmrep.json": 1, f"{SITE}/ai.txt": 1}
     assert results[0] == ["robots:disallow"]
     assert results[-1] == ["tdmrep:reserved", "tdmrep:policy=https://img.example/tdm.json"]
     assert len(cache) == 1
@@ -402,7 +402,7 @@ def test_cache_merges_response_headers() -> None:
 
 def test_cache_without_tdmrep_never_asks_for_it() -> None:
     fake = FakeFetcher({})
-    consent = asyncio.run(ConsentCache(fake, tdmrep=False).origin(f"{SITE}/x"))
+    consent = asyncio.run(ConsentCache(fake, tdmrep=False, aitxt=False).origin(f"{SITE}/x"))
     assert consent is not None and consent.tdmrep_status == "skipped"
     assert list(fake.calls) == [f"{SITE}/robots.txt"]
 
@@ -416,7 +416,7 @@ def test_cache_does_not_keep_raised_failures() -> None:
             raise RuntimeError("fetcher bug")
         return ("ok", 404, None)
 
-    cache = ConsentCache(flaky, tdmrep=False)
+    cache = ConsentCache(flaky, tdmrep=False, aitxt=False)
     with pytest.raises(RuntimeError):
         asyncio.run(cache.signals(f"{SITE}/x"))
     assert len(cache) == 0
@@ -426,7 +426,7 @@ def test_cache_does_not_keep_raised_failures() -> None:
 
 def test_one_cancelled_row_does_not_cancel_the_shared_fetch() -> None:
     fake = FakeFetcher({f"{SITE}/robots.txt": ("ok", 200, "User-agent: *\nDisallow: /\n")}, delay=0.05)
-    cache = ConsentCache(fake, tdmrep=False)
+    cache = ConsentCache(fake, tdmrep=False, aitxt=False)
 
     async def run() -> list[str]:
         first = asyncio.ensure_future(cache.signals(f"{SITE}/a"))
@@ -441,7 +441,7 @@ def test_one_cancelled_row_does_not_cancel_the_shared_fetch() -> None:
 
 def test_cache_evicts_least_recently_used_origins() -> None:
     fake = FakeFetcher({})
-    cache = ConsentCache(fake, tdmrep=False, max_origins=2)
+    cache = ConsentCache(fake, tdmrep=False, aitxt=False, max_origins=2)
 
     async def run() -> None:
         for host in ("a", "b", "a", "c", "a", "b"):
@@ -455,7 +455,7 @@ def test_cache_evicts_least_recently_used_origins() -> None:
 
 def test_cache_never_evicts_a_fetch_in_flight() -> None:
     fake = FakeFetcher({}, delay=0.02)
-    cache = ConsentCache(fake, tdmrep=False, max_origins=1)
+    cache = ConsentCache(fake, tdmrep=False, aitxt=False, max_origins=1)
 
     async def run() -> None:
         await asyncio.gather(*(cache.origin(f"https://{h}.example/x") for h in ("a", "b", "a", "b")))
@@ -499,6 +499,7 @@ def test_loopback_site_with_robots_tdmrep_and_x_robots(loopback: HTTPServer) -> 
     loopback.clear()
     loopback.expect_request("/robots.txt").respond_with_data("User-agent: CCBot\nDisallow: /no-ccbot/\n", content_type="text/plain")
     loopback.expect_request("/.well-known/tdmrep.json").respond_with_json([{"location": "/reserved/", "tdm-reservation": 1}])
+    loopback.expect_request("/ai.txt").respond_with_data("not here", status=404)
     loopback.expect_request("/img/tagged.jpg").respond_with_data(b"\xff\xd8", headers={"X-Robots-Tag": "img2dataset: noai"})
     loopback.expect_request("/img/plain.jpg").respond_with_data(b"\xff\xd8", headers={"tdm-reservation": "1"})
 
@@ -530,6 +531,7 @@ def test_loopback_unreachable_server_is_recorded_not_raised(loopback: HTTPServer
     loopback.clear()
     loopback.expect_request("/robots.txt").respond_with_data("oops", status=500)
     loopback.expect_request("/.well-known/tdmrep.json").respond_with_data("no such file", status=404)
+    loopback.expect_request("/ai.txt").respond_with_data("no such file", status=404)
     dead = "http://127.0.0.1:9/x.jpg"  # discard port: nothing listens, connection refused
 
     async def run() -> tuple[list[str], list[str]]:
@@ -540,4 +542,4 @@ def test_loopback_unreachable_server_is_recorded_not_raised(loopback: HTTPServer
 
     served, dead_signals = asyncio.run(run())
     assert served == ["robots:unreachable"]  # 500 on robots.txt; 404 on tdmrep.json is just "absent"
-    assert dead_signals == ["robots:unreachable", "tdmrep:unreachable"]
+    assert dead_signals == ["robots:unreachable", "tdmrep:unreachable", "ai.txt:unreachable"]

@@ -21,6 +21,7 @@ def origins() -> Iterator[list[HTTPServer]]:
     servers = [HTTPServer(host="127.0.0.1", port=0) for _ in range(4)]
     for s in servers:
         s.start()
+        s.expect_request("/ai.txt").respond_with_data("", status=404)  # no ai.txt unless a test serves one
     yield servers
     for s in servers:
         s.clear()

@@ -46,6 +46,8 @@ class ConsentConfig:
     action: str = "drop"
     agents: tuple[str, ...] | None = None  # None: the documented default AI crawler list
     directives: tuple[str, ...] = ("noai", "noimageai")
+    signals: tuple[str, ...] | None = None  # globs over signal names that count as opt-outs; None: the default list
+    ai_generated: str = "flag"  # flag | drop | keep: images whose metadata says a model made them
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,11 @@ def load_config(path: str | Path) -> ScanConfig:
     lic = _table(path, data, "licenses")
     _reject_unknown(path, "[licenses]", lic, {"drop", "flag", "column"})
     consent = _table(path, data, "consent")
-    _reject_unknown(path, "[consent]", consent, {"check", "action", "agents", "directives"})
+    _reject_unknown(path, "[consent]", consent, {"check", "action", "agents", "directives", "signals", "ai_generated"})
     if consent.get("action", "drop") not in ("drop", "flag"):
         raise ConfigError(f"{path}: [consent] action must be one of drop, flag")
+    if consent.get("ai_generated", "flag") not in ("flag", "drop", "keep"):
+        raise ConfigError(f"{path}: [consent] ai_generated must be one of flag, drop, keep")
     fetch = dict(_table(path, data, "fetch"))
     if "unchecked" in fetch:
         kwargs["unchecked"] = fetch.pop("unchecked")
@@ -130,6 +134,8 @@ def load_config(path: str | Path) -> ScanConfig:
             action=consent.get("action", "drop"),
             agents=_strings(path, "consent.agents", consent["agents"]) if "agents" in consent else None,
             directives=_strings(path, "consent.directives", consent.get("directives", ["noai", "noimageai"])),
+            signals=_strings(path, "consent.signals", consent["signals"]) if "signals" in consent else None,
+            ai_generated=consent.get("ai_generated", "flag"),
         ),
         fetch_options=fetch,
         source=str(path),

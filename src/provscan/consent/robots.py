@@ -56,6 +56,7 @@ _KEYS = {
     "user-agent": "user-agent", "useragent": "user-agent", "user agent": "user-agent",
     "allow": "allow", "disallow": "disallow", "dissallow": "disallow", "dissalow": "disallow",
     "disalow": "disallow", "diasllow": "disallow", "disallaw": "disallow",
+    "content-usage": "content-usage", "content-signal": "content-signal",
 }
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -132,6 +133,12 @@ class PathPattern:
 class _Group:
     agents: list[str] = field(default_factory=list)
     rules: list[tuple[bool, PathPattern]] = field(default_factory=list)  # (allow, pattern)
+    # Content-Usage (AIPREF attach) and Content-Signal lines: (key, path pattern or None, value)
+    prefs: list[tuple[str, PathPattern | None, str]] = field(default_factory=list)
+
+
+PREF_KEYS = ("content-usage", "content-signal")
+"""Group lines that carry usage preferences rather than crawl rules (see :mod:`provscan.consent.aipref`)."""
 
 
 class Robots:
@@ -139,9 +146,11 @@ class Robots:
 
     def __init__(self, groups: Iterable[_Group] = ()) -> None:
         self._by_agent: dict[str, list[tuple[bool, PathPattern]]] = {}
+        self._prefs: dict[str, list[tuple[str, PathPattern | None, str]]] = {}
         for group in groups:
             for agent in group.agents:
                 self._by_agent.setdefault(agent, []).extend(group.rules)
+                self._prefs.setdefault(agent, []).extend(group.prefs)
 
     @property
     def agents(self) -> list[str]:
@@ -164,6 +173,19 @@ class Robots:
                 else:
                     best_disallow = pattern.length
         return best_disallow <= best_allow
+
+    def preferences(self, key: str, agent_tokens: Sequence[str], path: str) -> list[str]:
+        """Values of the ``key`` lines (``content-usage``, ``content-signal``) that apply to ``path`` for
+        any of the tokens (a token without a group uses ``*``'s): per group, the line with the longest
+        matching path pattern wins, a line without a pattern matches every path at length 0."""
+        normalized = normalize_path(path or "/")
+        out: list[str] = []
+        for agent in dict.fromkeys(a.lower() for a in agent_tokens):
+            lines = [(p, v) for k, p, v in self._prefs.get(agent, self._prefs.get("*", [])) if k == key]
+            scored = [(-1 if p is None else p.length, v) for p, v in lines if p is None or p.matches(normalized)]
+            best = max((length for length, _ in scored), default=None)
+            out += [v for length, v in scored if length == best]
+        return list(dict.fromkeys(out))
 
     def disallowed_agents(self, agent_tokens: Sequence[str], path: str) -> list[str]:
         """The tokens among ``agent_tokens`` that may not fetch ``path``."""
@@ -198,6 +220,12 @@ def parse_robots(text: str) -> Robots:
             token = "*" if value.startswith("*") else (m.group(0).lower() if (m := _TOKEN.match(value)) else None)
             if token:
                 current.agents.append(token)
+        elif kind in PREF_KEYS:
+            in_agent_lines = False
+            if current is not None and value:
+                first, *more = value.split(None, 1)
+                pattern, rest = (first, "".join(more)) if first[0] in "/*" and "=" not in first else ("", value)
+                current.prefs.append((kind, PathPattern(pattern) if pattern else None, rest.strip()))
         elif kind in ("allow", "disallow"):
             in_agent_lines = False
             if current is not None and value:

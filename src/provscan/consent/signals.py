@@ -13,6 +13,11 @@ Signals are recorded, never acted on here: the policy decides what ``robots:disa
 ``tdmrep:unreachable``        tdmrep.json answered 5xx/429 or not at all (the report reads this as
                               "protocol not implemented"; recorded so the policy can choose)
 ``consent:invalid-url``       the URL has no http(s) origin to ask
+``aipref:<category>=y|n``     IETF AIPREF: ``Content-Usage`` header and robots.txt rules (:mod:`.aipref`)
+``aipref:invalid``            a Content-Usage value that does not parse
+``content-signal:<k>=yes|no`` Content-Signal robots.txt lines (:mod:`.aipref`)
+``ai.txt:disallow``           Spawning's ai.txt disallows the path (:mod:`.aitxt`)
+``ai.txt:unreachable``        ai.txt answered 5xx/429 or not at all
 
 This module does no I/O. ``ConsentCache`` takes the fetcher as an async callable so it can be
 wired to ``provscan.net.fetch`` later and tested with a fake; it fetches robots.txt and tdmrep.json
@@ -29,6 +34,10 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
 
+from provscan.consent.aipref import aipref_signals, content_signal_signals
+from provscan.consent.aitxt import DISALLOW as AITXT_DISALLOW
+from provscan.consent.aitxt import UNREACHABLE as AITXT_UNREACHABLE
+from provscan.consent.aitxt import aitxt_disallows, parse_aitxt
 from provscan.consent.robots import DEFAULT_AI_AGENTS, Robots, parse_robots, robots_outcome
 from provscan.net.headers import header_values
 from provscan.consent.tdmrep import (
@@ -131,6 +140,8 @@ class OriginConsent:
     tdmrep: TdmRep | None
     tdmrep_status: str
     detail: str = ""
+    aitxt: Robots | None = None
+    aitxt_status: str = "skipped"  # ok, absent (4xx), unreachable, skipped
 
     def signals(
         self,
@@ -154,6 +165,15 @@ class OriginConsent:
         out += tdm_signals(resolve_tdm(file_decl, header_decl))
         if header_error or (header_decl is None and rule is not None and rule.reservation is None):
             out.append(PROTOCOL_ERROR)
+        robots = self.robots if self.robots_status == "ok" else None
+        usage = robots.preferences("content-usage", agents, path) if robots is not None else []
+        out += aipref_signals(header_values(headers, "content-usage") if headers is not None else [], usage)
+        if robots is not None:
+            out += content_signal_signals(robots.preferences("content-signal", agents, path))
+        if self.aitxt_status == "unreachable":
+            out.append(AITXT_UNREACHABLE)
+        elif self.aitxt is not None and aitxt_disallows(self.aitxt, agents, path):
+            out.append(AITXT_DISALLOW)
         return out
 
 
@@ -172,12 +192,14 @@ class ConsentCache:
         agents: Sequence[str] = DEFAULT_AI_AGENTS,
         directives: Sequence[str] = AI_DIRECTIVES,
         tdmrep: bool = True,
+        aitxt: bool = True,
         max_origins: int = 100_000,
     ) -> None:
         self._get_text = get_text
         self.agents = tuple(agents)
         self.directives = tuple(directives)
         self._tdmrep = tdmrep
+        self._aitxt = aitxt
         self._max = max_origins
         self._tasks: OrderedDict[str, asyncio.Future[OriginConsent]] = OrderedDict()
 
@@ -225,6 +247,8 @@ class ConsentCache:
         fetches = [self._get_text(base + "/robots.txt")]
         if self._tdmrep:
             fetches.append(self._get_text(base + "/.well-known/tdmrep.json"))
+        if self._aitxt:
+            fetches.append(self._get_text(base + "/ai.txt"))
         gathered = await asyncio.gather(*fetches, return_exceptions=True)  # no orphaned, unretrieved failure
         for result in gathered:
             if isinstance(result, BaseException):
@@ -249,4 +273,13 @@ class ConsentCache:
                     tdmrep, tdmrep_status = parsed, "ok"
             else:
                 tdmrep_status = "absent" if outcome == "unavailable" else "unreachable"
-        return OriginConsent(key, robots, robots_status, tdmrep, tdmrep_status, detail)
+        aitxt, aitxt_status = None, "skipped"
+        if self._aitxt:
+            status, http_status, text = results[-1]
+            detail += f"; ai.txt: {status} {http_status}"
+            outcome = robots_outcome(http_status)
+            if outcome == "parse" and text is not None:
+                aitxt, aitxt_status = parse_aitxt(text), "ok"
+            else:
+                aitxt_status = "absent" if outcome == "unavailable" else "unreachable"
+        return OriginConsent(key, robots, robots_status, tdmrep, tdmrep_status, detail, aitxt, aitxt_status)

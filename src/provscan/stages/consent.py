@@ -1,8 +1,8 @@
 """The consent stage (``--check-consent``): opt-out signals per row, robots.txt and TDMRep per origin.
 
-Per row it needs only response headers (``X-Robots-Tag``, ``tdm-reservation``): they come from the
+Per row it needs only response headers (``X-Robots-Tag``, ``tdm-reservation``, ``Content-Usage``): they come from the
 image fetch when ``--fetch`` ran, else from a HEAD request (a ranged GET when HEAD is refused), so
-consent alone never downloads images. ``robots.txt`` and ``/.well-known/tdmrep.json`` are fetched
+consent alone never downloads images. ``robots.txt`` (with its AIPREF and Content-Signal lines), ``/.well-known/tdmrep.json`` and ``/ai.txt`` are fetched
 once per origin (:class:`~provscan.consent.signals.ConsentCache`), through the same guarded fetcher.
 Opt-out signals become findings of kind ``consent``; a broken or unreachable file is counted in
 ``summary.json`` and never fails the run.
@@ -18,6 +18,7 @@ import pyarrow as pa
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
 from provscan.pipeline.stage import BaseStage, ShardContext
+from provscan.consent.policy import ConsentPolicy
 from provscan.consent.signals import ConsentCache
 from provscan.net.fetch import Fetcher
 from provscan.net.headers import header_pairs
@@ -26,8 +27,6 @@ from provscan.stages.fetch import CONSENT_HEADERS, fetch_policy
 from provscan.urls.redirects import RedirectChecker
 from provscan.consent.robots import DEFAULT_AI_AGENTS
 
-OPT_OUT_PREFIXES = ("x-robots-tag:", "robots:disallow", "tdmrep:reserved")
-"""Signals that mean "do not use": they become findings; every other signal is only counted."""
 CONSENT_LIST = "consent"
 _BATCH = 2_000
 
@@ -42,6 +41,7 @@ class ConsentStage(BaseStage):
         self.reads = ("raw", "hits", "fetch_log", "fetch_headers") if config.fetch else ("raw", "hits")
         self.policy = fetch_policy(config)
         self.action = config.consent.action
+        self.opt_outs = ConsentPolicy(config.consent.signals)  # which signals are findings; the rest are counted
         self.agents = config.consent.agents or DEFAULT_AI_AGENTS
         self.loop = LoopThread()
         self.fetcher = Fetcher(self.policy, redirect_check=RedirectChecker(compiled))
@@ -66,7 +66,7 @@ class ConsentStage(BaseStage):
             for row, signals in results:
                 counts.update(signals or ["none"])
                 for signal in dict.fromkeys(signals):
-                    if signal.startswith(OPT_OUT_PREFIXES):
+                    if self.opt_outs.opt_out(signal):
                         found["row"].append(row)
                         found["signal"].append(signal)
         ctx.count("consent_signals", counts)

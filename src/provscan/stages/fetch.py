@@ -41,7 +41,7 @@ FETCH_SCHEMA = pa.schema([
 PROCESS_MIN_ROWS = 500
 """Rows to fetch in a shard from which worker processes are used (their start costs 1-2 s)."""
 HEADERS_SCHEMA = pa.schema([("row", pa.int64()), ("name", pa.string()), ("value", pa.string())])
-CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy")
+CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usage")
 _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
 
 
