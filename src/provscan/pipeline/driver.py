@@ -36,6 +36,7 @@ from provscan.pipeline.outdir import FINAL_OUTPUTS, OutputDir
 from provscan.pipeline.session import RunSpec
 from provscan.pipeline.shard import ShardTask
 from provscan.progress import NullProgress, Progress
+from provscan.stages import plan as stage_plan
 
 EXECUTORS = ("local", "ray")
 
@@ -80,7 +81,8 @@ def scan(
     _preflight(compiled, config)
     fingerprint = run_fingerprint(config, compiled)
     state = RunState(fingerprint, _now(), config.to_dict(), compiled.manifest(),
-                     [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks])
+                     [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks],
+                     stage_plan.select(config, compiled))
     selected = tasks if part is None else [t for t in tasks if t.index % part[1] == part[0]]
     with OutputDir(out, part=part[0] if part else None) as outdir:
         outdir.check_inputs([t.shard for t in tasks],
@@ -248,14 +250,7 @@ def _divide_fetch(config: ScanConfig, workers: int) -> ScanConfig:
 
 def _preflight(compiled: CompiledLists, config: ScanConfig) -> None:
     """Checked before any output is touched: optional extras a list needs (pdq), the fetch policy."""
-    if "pdq" in compiled.kinds:
-        from provscan.images.hashing import check_kinds
-
-        check_kinds(["pdq"])
-    if config.fetch or config.consent.check:
-        from provscan.stages.fetch import fetch_policy
-
-        fetch_policy(config)
+    stage_plan.preflight(config, compiled)
 
 
 def _now() -> str:

@@ -25,6 +25,7 @@ from provscan.pipeline.outdir import output_files
 from provscan.sinks.report import write_reports
 from provscan.sinks.flagged import FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
+from provscan.stages import plan
 from provscan.urls import native
 
 
@@ -37,10 +38,7 @@ class RunState:
     config: dict[str, Any]
     lists: list[dict[str, Any]]
     shards: list[dict[str, Any]]  # {index, path, relative}: the plan, in merge order
-
-    @property
-    def fetch(self) -> bool:
-        return bool(self.config.get("fetch"))
+    stages: list[str]  # the stage plan's names, in order: which per-shard outputs the merge collects
 
     def save(self, out: Path) -> None:
         write_json(out / STATE_DIR / "run.json", {"provscan_version": __version__, **self.__dict__})
@@ -53,7 +51,8 @@ class RunState:
             return None
         if data.get("provscan_version") != __version__:
             return None
-        return cls(data["fingerprint"], data["started"], data["config"], data["lists"], data["shards"])
+        return cls(data["fingerprint"], data["started"], data["config"], data["lists"], data["shards"],
+                   list(data.get("stages", ())))
 
 
 def committed(out: Path, state: RunState) -> tuple[list[Commit], list[str]]:
@@ -78,16 +77,14 @@ def merge(out: Path, state: RunState, db: Database) -> tuple[dict[str, Any], dic
     with FlaggedWriter(out / "flagged.parquet") as flagged:
         for c in commits:
             flagged.write(c.findings())
-    if state.fetch:
-        from provscan.stages.fetch import FETCH_SCHEMA
-        from provscan.stages.fetchcache import compact
-
-        with ParquetSink(out / "fetch.parquet", FETCH_SCHEMA) as log:
+    for output in plan.outputs(state.stages):
+        with ParquetSink(out / output.file, output.schema) as sink:
             for c in commits:
-                table = c.fetch_log()
+                table = c.output(output.file)
                 if table is not None:
-                    log.write(table)
-        compact(db, out / "cache")
+                    sink.write(table)
+    for step in plan.steps(state.stages):
+        step.load().after_merge(out, db)
     files = ", ".join(sql_literal(str(c.removals_path)) for c in commits)
     query = f"SELECT DISTINCT h FROM read_parquet([{files}]) ORDER BY h" if commits else "SELECT NULL::VARCHAR AS h WHERE false"
     removals = write_removals(out / "removals.sha256.txt", db.batches(query))

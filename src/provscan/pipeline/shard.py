@@ -22,8 +22,7 @@ from provscan.io.db import Database, sql_literal
 from provscan.io.export import count_rows, export_clean
 from provscan.io.shards import Columns, Shard, file_sha256
 from provscan.pipeline import rows
-from provscan.pipeline.stage import HITS_DDL, ShardContext, Stage
-from provscan.stages.allow import count_allowed
+from provscan.stages.base import HITS_DDL, ShardContext, Stage, Stats
 from provscan.urls.sql import expression_sha256_sql
 
 
@@ -46,14 +45,26 @@ class ShardOutcome:
     task: ShardTask
     findings: pa.Table
     removals: pa.Array  # SHA-256 of dropped rows' canonical expressions (distinct in the shard)
-    fetch_log: pa.Table | None  # fetch.parquet rows, when the fetch stage ran
+    outputs: dict[str, pa.Table]  # the stages' declared per-shard files (fetch.parquet...), by file name
     entry: dict[str, Any]  # the shard's manifest entry
     summary: dict[str, Any]  # the shard's contribution to summary.json
     dropped: np.ndarray = field(repr=False)  # sorted row numbers with a drop match
 
 
+def new_context(db: Database, stages: list[Stage], task: ShardTask, config: Any) -> ShardContext:
+    """The context the stages share for one shard; only the counters they declare may be set."""
+    return ShardContext(db, task.shard, task.columns, config, Stats([n for s in stages for n in s.stats]))
+
+
 def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext) -> ShardOutcome:
     """Phase 1, in DuckDB: load the shard's rows, run the stages, collect findings and drops."""
+    try:
+        return _match(db, stages, task, ctx)
+    finally:  # a failed shard leaves no table behind for the next one
+        db.drop("raw", "hits", *(t for s in stages for t in s.temp), *(o.table for s in stages for o in s.outputs))
+
+
+def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext) -> ShardOutcome:
     shard = task.shard
     shard_sha = file_sha256(shard.path)  # one full read, which also warms the page cache for DuckDB's
     rows.load_rows(db, shard, task.columns)
@@ -61,8 +72,8 @@ def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCo
     rows_in, null_urls, invalid_urls = rows.url_counts(db)
     for stage in stages:
         stage.run(ctx)
-    if any(stage.name == "allow" for stage in stages):
-        ctx.stats["rows_allowed"] = count_allowed(db)
+    for stage in stages:
+        stage.finish(ctx)
     findings = _findings(db, shard, redact=ctx.config.redact_urls)
     dropped = np.asarray(
         db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
@@ -82,12 +93,12 @@ def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCo
         "null_urls": null_urls,
         "invalid_urls": invalid_urls,
         "findings": findings.num_rows,
-        **ctx.stats,
+        **ctx.stats.as_dict(),
     }
     summary = _summary(db, ctx)
-    fetch_log = db.arrow("SELECT * FROM fetch_log") if any("fetch_log" in s.writes for s in stages) else None
-    db.drop("raw", "hits", "fetch_log", "fetch_headers")
-    return ShardOutcome(task, findings, removals, fetch_log, entry, summary, dropped)
+    outputs = {o.file: db.arrow(f"SELECT * FROM {o.table}").select(o.schema.names).cast(o.schema)
+               for s in stages for o in s.outputs}
+    return ShardOutcome(task, findings, removals, outputs, entry, summary, dropped)
 
 
 def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,9 +23,10 @@ import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
-from provscan.pipeline.stage import BaseStage, ShardContext
-from provscan.stages.fetchcache import FetchCache
+from provscan.stages.base import BaseStage, BuildEnv, Output, ShardContext
+from provscan.stages.fetchcache import FetchCache, compact
 from provscan.errors import ConfigError
+from provscan.io.db import Database
 from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.net.procfetch import fetch_all_processes
 from provscan.net.headers import header_pairs
@@ -61,6 +63,21 @@ class FetchStage(BaseStage):
     name = "fetch"
     reads = ("raw", "hits", "img")
     writes = ("img", "fetch_log", "fetch_headers")
+    temp = ("fetch_headers",)  # for the consent stage
+    outputs = (Output("fetch.parquet", "fetch_log", FETCH_SCHEMA),)
+    stats = ("fetch", "unchecked")
+
+    @classmethod
+    def preflight(cls, config: ScanConfig, lists: CompiledLists) -> None:
+        fetch_policy(config)  # a bad fetch setting fails before OUT is touched
+
+    @classmethod
+    def build(cls, env: BuildEnv) -> FetchStage:
+        from provscan.stages.image import image_kinds
+
+        # With --workers the run is already one process per core: fetch in-process there.
+        processes = 2 if env.config.workers == 1 and (os.cpu_count() or 1) >= 2 else 1
+        return cls(env.lists, env.config, image_kinds(env.lists), cache_dir=env.out / "cache", processes=processes)
 
     def __init__(self, lists: CompiledLists, config: ScanConfig, kinds: set[str], *, cache_dir: Path,
                  processes: int = 1) -> None:
@@ -130,12 +147,17 @@ class FetchStage(BaseStage):
             "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
         }, schema=FETCH_SCHEMA))
         statuses = Counter(results[r][0] for r in rows)
-        ctx.stats["fetch"] = dict(sorted(statuses.items()))
+        ctx.stats.add("fetch", statuses)
         record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
         ctx.count("fetch_status", statuses)
 
     def close(self, ok: bool) -> None:
         self.cache.flush()  # even a failed run keeps what it downloaded: --resume does not fetch it again
+
+    @classmethod
+    def after_merge(cls, out: Path, db: Database) -> None:
+        """One cache part for the next run, once no worker appends any more."""
+        compact(db, out / "cache")
 
 
 def fetch_policy(config: ScanConfig) -> FetchPolicy:
