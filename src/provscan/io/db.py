@@ -47,7 +47,7 @@ class Database:
             except OSError as exc:
                 raise OutputError(temp_dir, f"cannot create the spill directory: {exc.strerror or exc}") from exc
         self.con = duckdb.connect(config={"memory_limit": memory_limit})
-        self.con.execute(f"SET temp_directory = '{_sql_str(str(temp_dir))}'")
+        self.con.execute(f"SET temp_directory = {sql_literal(str(temp_dir))}")
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 2)}")
         # Findings must come out in a stable order run after run; DuckDB only promises that when asked.
         self.con.execute("SET preserve_insertion_order = true")
@@ -64,14 +64,15 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        """Run a statement whose result is not needed (DDL, CREATE TABLE AS ...)."""
-        with translate():
+    def execute(self, sql: str, params: Sequence[Any] | None = None, *, reading: str | Path | None = None) -> None:
+        """Run a statement whose result is not needed (DDL, CREATE TABLE AS ...). ``reading``: the
+        input file the statement reads, named by its errors (see :func:`translate`)."""
+        with translate(reading):
             self.con.execute(sql, params or []).fetchall()
 
-    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+    def arrow(self, sql: str, params: Sequence[Any] | None = None, *, reading: str | Path | None = None) -> pa.Table:
         """Run a query and return the whole result as an Arrow table."""
-        with translate():
+        with translate(reading):
             return self.con.sql(sql, params=params or None).to_arrow_table()
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -91,17 +92,17 @@ class Database:
     def put(self, name: str, table: pa.Table) -> None:
         """Materialise an Arrow table as a DuckDB temp table (replacing one of the same name)."""
         with self._registered(table) as view:
-            self.con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM {view}')
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sql_ident(name)} AS SELECT * FROM {view}")
 
     def append(self, name: str, table: pa.Table) -> None:
         """Append an Arrow table to an existing table (which DuckDB may spill to disk)."""
         with self._registered(table) as view:
-            self.con.execute(f'INSERT INTO "{name}" SELECT * FROM {view}')
+            self.con.execute(f"INSERT INTO {sql_ident(name)} SELECT * FROM {view}")
 
     def append_by_name(self, name: str, table: pa.Table) -> None:
         """Append an Arrow table by column name; columns it lacks are NULL."""
         with self._registered(table) as view:
-            self.con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM {view}')
+            self.con.execute(f"INSERT INTO {sql_ident(name)} BY NAME SELECT * FROM {view}")
 
     @contextmanager
     def _registered(self, table: pa.Table) -> Iterator[str]:
@@ -115,23 +116,23 @@ class Database:
 
     def drop(self, *names: str) -> None:
         for name in names:
-            self.execute(f'DROP TABLE IF EXISTS "{name}"')
+            self.execute(f"DROP TABLE IF EXISTS {sql_ident(name)}")
 
     def read_parquet_table(self, path: str | Path, schema: pa.Schema) -> pa.Table:
         """A small parquet file of provscan's own (e.g. the fetch cache), or an empty table if absent."""
         if not Path(path).exists():
             return schema.empty_table()
         with translate(path):
-            return self.con.sql(f"SELECT * FROM read_parquet('{_sql_str(str(path))}')").to_arrow_table().cast(schema)
+            return self.con.sql(f"SELECT * FROM read_parquet({sql_literal(str(path))})").to_arrow_table().cast(schema)
 
     def write_parquet(self, query: str, path: str | Path) -> None:
         """Write a query's result as zstd parquet under a temporary name, then rename into place."""
         with atomic_path(path) as tmp:
-            self.execute(f"COPY ({query}) TO '{_sql_str(str(tmp))}' (FORMAT parquet, COMPRESSION zstd)")
+            self.execute(f"COPY ({query}) TO {sql_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
 
     def read_parquet_sql(self, path: str | Path) -> str:
         """The FROM clause that reads one shard with DuckDB's row numbers (0-based, file order)."""
-        return f"read_parquet('{_sql_str(str(path))}', file_row_number = true)"
+        return f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
 
 
 @contextmanager
@@ -147,13 +148,10 @@ def translate(path: str | Path | None = None) -> Iterator[None]:
         raise EngineError(f"duckdb: {message}" + (f" (reading {path})" if path is not None else "")) from exc
 
 
-def _sql_str(value: str) -> str:
-    return value.replace("'", "''")
-
-
 def sql_literal(value: str) -> str:
-    """A quoted SQL string literal (for the few constants that cannot be parameters)."""
-    return "'" + _sql_str(value) + "'"
+    """A quoted SQL string literal, for text that cannot be a parameter (inside a built query, a
+    ``COPY ... TO`` path). With :func:`sql_ident`, the only way user text enters SQL."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def sql_ident(name: str) -> str:

@@ -12,12 +12,9 @@ through the Python reference, :mod:`provscan.urls.canonical`.
 
 from __future__ import annotations
 
-import functools
-import warnings
-
 import pyarrow as pa
 
-from provscan.io.db import Database, sql_ident, translate
+from provscan.io.db import Database, sql_ident
 from provscan.io.shards import Columns, Shard
 from provscan.urls import native
 from provscan.urls.canonical import canonicalize
@@ -36,16 +33,15 @@ def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
     for kind, col in sorted(columns.hashes.items()):
         cols.append(f"lower(trim(TRY_CAST({sql_ident(col)} AS VARCHAR))) AS {sql_ident('h:' + kind)}")
     source = f"SELECT file_row_number AS row, {', '.join(cols)} FROM {db.read_parquet_sql(shard.path)}"
-    with translate(shard.given):
-        if native.AVAILABLE:  # the simple class in one C pass over the Arrow buffers
-            _put_with_native_parts(db, db.con.sql(source).to_arrow_table())
-        else:  # the same class and cuts in SQL (equal by test; ~0.45 CPU-s more per 250 k real URLs)
-            _warn_sql_fallback()
-            parts = fast_parts_sql("url")
-            db.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE raw AS
-                SELECT *, {parts['host']} AS host, {parts['path']} AS path, {parts['query']} AS query FROM ({source})"""
-            ).fetchall()
+    if native.AVAILABLE:  # the simple class in one C pass over the Arrow buffers
+        _put_with_native_parts(db, db.arrow(source, reading=shard.given))
+    else:  # the same class and cuts in SQL (equal by test; ~0.45 CPU-s more per 250 k real URLs)
+        parts = fast_parts_sql("url")
+        db.execute(
+            f"""CREATE OR REPLACE TEMP TABLE raw AS
+            SELECT *, {parts['host']} AS host, {parts['path']} AS path, {parts['query']} AS query FROM ({source})""",
+            reading=shard.given,
+        )
     _canonicalize_escaped(db)
     _canonicalize_rest(db)
 
@@ -56,11 +52,6 @@ def _put_with_native_parts(db: Database, table: pa.Table) -> None:
     match_domains' join 15x slower. The Arrow copies are freed on return, before the next passes."""
     _, host, path, query = native.simple_parts(table.column("url"))
     db.put("raw", table.append_column("host", host).append_column("path", path).append_column("query", query))
-
-
-@functools.cache
-def _warn_sql_fallback() -> None:
-    warnings.warn(f"provscan: URL fast path: {native.status()}; results are the same, slower", RuntimeWarning, stacklevel=3)
 
 
 def _canonicalize_escaped(db: Database) -> None:

@@ -18,7 +18,7 @@ import pyarrow as pa
 from provscan.lists.compiled import CompiledLists
 from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 from provscan.config import ScanConfig
-from provscan.io.db import Database, sql_ident
+from provscan.io.db import Database, sql_ident, sql_literal
 from provscan.errors import ConfigError
 from provscan.images.hamming import HammingIndex, hex_to_u64
 from provscan.images.hashing import DEFAULT_MAX_DISTANCE, check_kinds, hash_image
@@ -80,13 +80,13 @@ class ImageHashesStage(BaseStage):
             if kind not in self.kinds:
                 continue
             col = sql_ident("h:" + kind)
-            pattern = f"^[0-9a-f]{{{_BITS[kind] // 4}}}$"
+            pattern = sql_literal(f"^[0-9a-f]{{{_BITS[kind] // 4}}}$")
             db.execute(
-                f"""INSERT INTO img SELECT row, '{kind}', {col}, 'column:{column}'
-                    FROM raw WHERE regexp_matches({col}, '{pattern}')"""
+                f"""INSERT INTO img SELECT row, {sql_literal(kind)}, {col}, {sql_literal("column:" + column)}
+                    FROM raw WHERE regexp_matches({col}, {pattern})"""
             )
             invalid += int(db.scalar(
-                f"SELECT count(*) FROM raw WHERE {col} IS NOT NULL AND {col} <> '' AND NOT regexp_matches({col}, '{pattern}')"
+                f"SELECT count(*) FROM raw WHERE {col} IS NOT NULL AND {col} <> '' AND NOT regexp_matches({col}, {pattern})"
             ))
         ctx.stats.add("invalid_image_hashes", invalid)
         if self.local:

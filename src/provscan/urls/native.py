@@ -13,6 +13,8 @@ results; :func:`status` says which one ran, for the record.
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 
 try:
@@ -20,13 +22,25 @@ try:
 except ImportError:  # not built (no compiler at install time): the SQL fast path is used instead
     _simple = None
 
-__all__ = ["AVAILABLE", "simple_parts", "status"]
+__all__ = ["AVAILABLE", "fallback_note", "simple_parts", "status"]
 
-AVAILABLE = _simple is not None
+DISABLED = os.environ.get("PROVSCAN_NATIVE", "1") == "0"
+"""``PROVSCAN_NATIVE=0`` runs the SQL fast path as a clone without a compiler would (tests, benchmarks)."""
+
+AVAILABLE = _simple is not None and not DISABLED
 
 
 def status() -> str:
-    return "native" if AVAILABLE else "sql (native kernel not built)"
+    if AVAILABLE:
+        return "native"
+    return "sql (native kernel disabled by PROVSCAN_NATIVE=0)" if DISABLED else "sql (native kernel not built)"
+
+
+def fallback_note() -> str | None:
+    """The one line a command prints (unless quiet) when the kernel is not used; None when it is."""
+    if AVAILABLE:
+        return None
+    return f"provscan: note: URL fast path: {status()}; results are the same, slower"
 
 
 def _one(chunk: pa.Array) -> tuple[int, pa.Array, pa.Array, pa.Array]:

@@ -14,11 +14,13 @@ and the parts are cut by positions. DuckDB shares a repeated subexpression only 
 list, not inside a CASE branch, a lambda or ``unnest()``, so the list builders bind their inputs
 once (``_let``) and never repeat anything heavy; ``array_to_string`` and ``split_part`` hide a
 per-row aggregate or list, so lists are built from ``||``, indexes and NULL-skipping.
-This module only builds strings (over the ``raw`` table of :mod:`provscan.pipeline.rows`); it does not
-import duckdb.
+This module only builds strings (over the ``raw`` table of :mod:`provscan.pipeline.rows`); running them
+is the DuckDB door's job (:mod:`provscan.io.db`).
 """
 
 from __future__ import annotations
+
+from provscan.io.db import sql_literal
 
 __all__ = [
     "SIMPLE_URL_PATTERN", "candidate_keys_cte", "expression_sha256_sql", "fast_parts_sql", "path_keys_sql",
@@ -41,10 +43,6 @@ SIMPLE_URL_PATTERN = (
 )
 """Whole-value (``regexp_full_match``) pattern of the simple class; no capture groups."""
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def fast_parts_sql(col: str) -> dict[str, str]:
     """SQL for ``host``, ``path``, ``query`` of the canonical URL in ``col``; all NULL unless simple.
 
@@ -53,7 +51,7 @@ def fast_parts_sql(col: str) -> dict[str, str]:
     URL that is not simple: that makes every part NULL without a CASE around the shared terms, so
     put the three in one SELECT list and DuckDB runs the regexes once per row.
     """
-    ok = f"regexp_full_match({col}, {_lit(SIMPLE_URL_PATTERN)})"
+    ok = f"regexp_full_match({col}, {sql_literal(SIMPLE_URL_PATTERN)})"
     null_unless_ok = f"(CASE WHEN {ok} THEN 0 END)"
     frag = f"strpos({col}, '#')"
     end = f"(coalesce(nullif({frag}, 0), strlen({col}) + 1) + {null_unless_ok})"  # fragment or end
@@ -213,6 +211,6 @@ def escaped_parts_select(source: str) -> str:
                                              strpos(url, '://') + 3 + strlen(regexp_extract(substr(url, strpos(url, '://') + 3), '^[^/?#]*')) AS t,
                                              coalesce(nullif(strpos(url, '#'), 0), strlen(url) + 1) AS e
                                       FROM {source}
-                                      WHERE regexp_full_match(url, {_lit(ESCAPED_URL_PATTERN)}))))
+                                      WHERE regexp_full_match(url, {sql_literal(ESCAPED_URL_PATTERN)}))))
                     WHERE regexp_full_match(d, '[ -~]*') AND NOT regexp_matches(d, '%[0-9A-Fa-f]{{2}}')))
         WHERE NOT regexp_matches(p, '/\\.\\.?(?:/|$)')"""
