@@ -7,7 +7,7 @@ percent-escapes decode to printable ASCII (all but ~0.2 % of the rest); only wha
 through the Python reference, :mod:`provscan.urls.canonical`.
 
 ``raw``  row, url, id, [license], [h:KIND...], host, path, query: one row per shard row
-(``hits``, the other table every stage sees, is :mod:`provscan.pipeline.stage`'s.)
+(``hits``, the other table every stage sees, is :mod:`provscan.stages.base`'s.)
 """
 
 from __future__ import annotations
