@@ -39,7 +39,7 @@ def test_auto_loaded_config_is_named_and_no_config_skips_it(in_dir: Path, make_s
     auto = CliRunner().invoke(cli, ["scan", str(shard), "-b", f"domain:{mine}", "-o", "o1"])
     assert auto.exit_code == 0, auto.output
     assert auto.stderr.startswith("config: ./provscan.toml")
-    assert "config:" not in auto.stdout
+    assert "config: ./provscan.toml" in auto.stdout  # named again beside the results (issue 20)
     assert pq.read_table(in_dir / "o1" / "clean" / "a.parquet").num_rows == 0  # both lists applied
     bare = CliRunner().invoke(cli, ["scan", str(shard), "-b", f"domain:{mine}", "-o", "o2", "--no-config"])
     assert bare.exit_code == 0, bare.output

@@ -158,7 +158,7 @@ def test_manifests_without_a_files_map_and_with_outputs_as_the_scan_wrote_them(
         entry["output"] = str(out / entry["output"]) if absolute else f"rel-out/{entry['output']}"
     del manifest["files"]
     (out / "manifest.json").write_text(json.dumps(manifest))
-    result = verify(out)
+    result = verify(out, "--verbose")
     assert result.exit_code == 0, result.output
     assert any(line.startswith("clean/a.parquet") and " sha256 " in line for line in result.output.splitlines())
     (out / "clean" / "a.parquet").write_bytes(b"PAR1")
@@ -178,3 +178,27 @@ def test_an_edited_report_is_named(run: Path, name: str) -> None:
     # The reports carry no counts verify could cross-check: the manifest's files map is what catches this.
     (run / name).write_text((run / name).read_text(encoding="utf-8") + "\n", encoding="utf-8")
     failed(verify(run), name)
+
+
+def test_a_line_per_kind_of_check_and_only_failures_in_full(run: Path) -> None:
+    """Issue 20: a summary line per kind (no SHA-256 printed when all is well), failures in full, --verbose for all."""
+    quiet = verify(run, "--inputs")
+    assert quiet.exit_code == 0, quiet.output
+    lines = quiet.output.strip().splitlines()
+    assert len(lines) < 25 and all(line.startswith("ok ") for line in lines[:-1])
+    assert any("clean shards: sha256" in line and "2 passed" in line for line in lines)
+    assert any("flagged.parquet: dropped rows per shard" in line and "2 passed" in line for line in lines)
+    assert not any(len(word) == 64 for line in lines for word in line.split())  # no checksum on screen
+    total = int(lines[-1].split()[1])
+    assert sum(int(line.split("  ")[-1].split()[0].replace(",", "")) for line in lines[:-1]) == total
+    verbose = verify(run, "--inputs", "--verbose")
+    assert verbose.exit_code == 0 and len(verbose.output.splitlines()) > total  # every check in full
+    path = run / "clean" / "a.parquet"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    bad = verify(run)
+    failed(bad, "clean/a.parquet")
+    assert any(line.startswith("FAILED") and "clean shards: sha256" in line and "1 failed" in line
+               for line in bad.output.splitlines())
+    assert sum(line.endswith("MISMATCH") for line in bad.output.splitlines()) == len(verify_output(run).failures)

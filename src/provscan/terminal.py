@@ -73,7 +73,8 @@ def per_list_table(manifest: dict[str, Any], summary: dict[str, Any]) -> Table |
     return table
 
 
-def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str, Any]) -> None:
+def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str, Any], config_note: str | None = None) -> None:
+    """The shard table, the rows per list, the config file that added lists (if any) and the output."""
     out = console(stream)
     out.print(shards_table(manifest))
     per_list = per_list_table(manifest, summary)
@@ -81,6 +82,8 @@ def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str
         out.print()
         out.print(per_list)
     out.print()
+    if config_note:
+        out.print(config_note, markup=False)
     out.print(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, "
               "summary.json, report.html, datacard.md, manifest.json)", markup=False)
 

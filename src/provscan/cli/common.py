@@ -32,11 +32,21 @@ def fail(exc: ProvscanError) -> None:
     raise _Failure(exc) from exc
 
 
-def print_result(manifest: dict[str, Any], summary: dict[str, Any] | None) -> None:
+def print_result(manifest: dict[str, Any], summary: dict[str, Any] | None, config_note: str | None = None) -> None:
     from provscan.terminal import print_end_of_run, print_lists
 
     print_lists(sys.stderr, manifest)
-    print_end_of_run(sys.stdout, manifest, summary or {})
+    print_end_of_run(sys.stdout, manifest, summary or {}, config_note)
+
+
+def config_note(config: ScanConfig, *, auto: bool) -> str | None:
+    """``config: ./provscan.toml (6 lists, 1 policy; ...)``: what a config file added to the run, so
+    that lists a user did not name on the command line are seen in the result, not only in a stderr line."""
+    if config.source is None:
+        return None
+    policies = sum((bool(config.licenses.drop or config.licenses.flag), config.consent.check, config.unchecked != "keep"))
+    counts = f"{len(config.lists)} list{'s' * (len(config.lists) != 1)}, {policies} polic{'ies' if policies != 1 else 'y'}"
+    return f"config: {shown(config.source)} ({counts}" + ("; found in the current directory, --no-config skips it)" if auto else ")")
 
 
 def note_url_fast_path(quiet: bool) -> None:
@@ -58,12 +68,13 @@ def plain_copy(config: ScanConfig) -> bool:
     return not config.lists and not config.licenses.drop and not config.licenses.flag and not config.consent.check
 
 
-def parse_part(text: str | None) -> tuple[int, int] | None:
+def parse_part(ctx: click.Context, param: click.Parameter, text: str | None) -> tuple[int, int] | None:
+    """``--part I/N`` as a click callback: a malformed value is a usage error (exit 2)."""
     if text is None:
         return None
     i, sep, n = text.partition("/")
     if not (sep and i.isdigit() and n.isdigit() and int(i) < int(n)):
-        raise ConfigError(f"--part {text!r}: expected I/N with 0 <= I < N, e.g. --part 0/4")
+        raise click.BadParameter(f"{text!r}: expected I/N with 0 <= I < N, e.g. --part 0/4")
     return int(i), int(n)
 
 

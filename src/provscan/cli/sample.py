@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from provscan.cli.common import fail, load, note_url_fast_path, run_overrides
+from provscan.cli.common import config_note, fail, load, note_url_fast_path, run_overrides
 from provscan.config import DEFAULT_CONFIG_NAME
 from provscan.errors import ProvscanError
 
@@ -17,6 +17,7 @@ from provscan.errors import ProvscanError
 @click.option("--row-groups", type=click.IntRange(1), metavar="K", help="Sample K whole row groups (cheaper on the wire).")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True, metavar="S", help="Random seed: same seed, same rows.")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help=f"TOML config (default: ./{DEFAULT_CONFIG_NAME} if present).")
+@click.option("--no-config", is_flag=True, help=f"Do not load ./{DEFAULT_CONFIG_NAME}: only the lists and policy given here.")
 @click.option("-b", "--list", "lists", multiple=True, metavar="[KIND:]LIST", help="Add a list; kind from KIND: or the list's header.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Output directory (default ./provscan-out).")
 @click.option("--fetch", is_flag=True, help="Download each sampled row's image and hash it (link rot is estimated too).")
@@ -25,7 +26,7 @@ from provscan.errors import ProvscanError
 @click.option("--allow-addresses", multiple=True, metavar="CIDR", help="Let reads and fetches reach these private ranges (e.g. 127.0.0.0/8 for tests).")
 @click.option("--allow-full-download", is_flag=True, help="Read a source whose server ignores Range by downloading it whole.")
 @click.option("--quiet", "-q", is_flag=True, help="No estimates table.")
-def sample_command(sources: tuple[str, ...], rows: int | None, row_groups: int | None, seed: int, config_path: str | None,
+def sample_command(sources: tuple[str, ...], rows: int | None, row_groups: int | None, seed: int, config_path: str | None, no_config: bool,
                    lists: tuple[str, ...], output: str | None, fetch: bool, check_consent: bool, redact_urls: bool,
                    allow_addresses: tuple[str, ...], allow_full_download: bool, quiet: bool) -> None:
     """Estimate what SOURCES contain from a seeded sample, with 95 % intervals.
@@ -42,8 +43,13 @@ def sample_command(sources: tuple[str, ...], rows: int | None, row_groups: int |
 
     if (rows is None) == (row_groups is None):
         raise click.UsageError("give exactly one of --rows N or --row-groups K")
+    if no_config and config_path is not None:
+        raise click.UsageError("--config and --no-config exclude each other")
     try:
-        config = load(config_path)
+        config = load(config_path, no_config=no_config)
+        note = config_note(config, auto=config_path is None)
+        if note is not None and not quiet:
+            click.echo(note, err=True)
         overrides = run_overrides(
             config, lists, output=output, redact_urls=redact_urls, fetch=fetch, check_consent=check_consent,
             fetch_options={"allow_cidrs": tuple(allow_addresses) or None},

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from provscan.cli.common import (
-    fail, load, note_url_fast_path, pairs, parse_part, plain_copy, print_result, run_overrides, shown,
+    config_note, fail, load, note_url_fast_path, pairs, parse_part, plain_copy, print_result, run_overrides,
 )
 from provscan.config import DEFAULT_CONFIG_NAME, UNCHECKED_ACTIONS
 from provscan.errors import ProvscanError
@@ -45,14 +45,14 @@ from provscan.progress import terminal_progress
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run shards here, or as Ray tasks (extra provscan[ray]).")
 @click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster instead of starting a local Ray.")
-@click.option("--part", metavar="I/N", help="Array job: scan only shards k % N == I; then run 'provscan merge OUT'.")
+@click.option("--part", metavar="I/N", callback=parse_part, help="Array job: scan only shards k % N == I; then run 'provscan merge OUT'.")
 @click.option("--quiet", "-q", is_flag=True, help="Nothing on the terminal but errors.")
 def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, lists: tuple[str, ...], output: str | None, no_export: bool,
          url_column: str | None, id_column: str | None, redact_urls: bool, hash_columns: tuple[str, ...],
          images: tuple[str, ...], fetch: bool, dihedral: bool, concurrency: int | None, per_host: int | None,
          timeout: float | None, max_image_bytes: int | None, allow_addresses: tuple[str, ...],
          allow_private_addresses: bool, unchecked: str | None, check_consent: bool, resume: bool,
-         workers: int | None, executor: str, ray_address: str | None, part: str | None, quiet: bool) -> None:
+         workers: int | None, executor: str, ray_address: str | None, part: tuple[int, int] | None, quiet: bool) -> None:
     """Match every row of SHARDS (parquet files, directories, quoted globs) against the lists.
 
     \b
@@ -67,9 +67,9 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
         raise click.UsageError("--config and --no-config exclude each other")
     try:
         config = load(config_path, no_config=no_config)
-        if config.source is not None and not quiet:
-            auto = "" if config_path else "  (found in the current directory; --no-config skips it)"
-            click.echo(f"config: {shown(config.source)}{auto}", err=True)
+        note = config_note(config, auto=config_path is None)
+        if note is not None and not quiet:
+            click.echo(note, err=True)
         overrides = run_overrides(
             config, lists, output=output, redact_urls=redact_urls, fetch=fetch, check_consent=check_consent,
             fetch_options={
@@ -96,18 +96,18 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
         note_url_fast_path(quiet)
         with interruptible():
             result = run_scan(list(shards), config, progress=terminal_progress(quiet=quiet), resume=resume,
-                              workers=workers, executor=executor, ray_address=ray_address, part=parse_part(part),
+                              workers=workers, executor=executor, ray_address=ray_address, part=part,
                               **overrides)
     except ProvscanError as exc:
         fail(exc)
         return
-    if resume:
+    if resume and not quiet:
         total = result.kept + sum(result.redone.values())
         reasons = ", ".join(f"{why}: {n}" if len(result.redone) > 1 else why for why, n in result.redone.items())
         redo = f"; redoing {sum(result.redone.values())} ({reasons})" if result.redone else ""
         click.echo(f"resume: kept {result.kept} of {total} shards{redo}", err=True)
     if result.manifest is None:
-        click.echo(f"part {part}: {result.committed} shards committed ({result.kept} kept from earlier); "
+        click.echo(f"part {'/'.join(map(str, part or ()))}: {result.committed} shards committed ({result.kept} kept from earlier); "
                    f"when every part is done run: provscan merge {result.output}", err=True)
     elif not quiet:
-        print_result(result.manifest, result.summary)
+        print_result(result.manifest, result.summary, note)

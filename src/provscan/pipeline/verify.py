@@ -63,6 +63,30 @@ class Verification:
     def add(self, file: str, check: str, expected: object, actual: object) -> None:
         self.checks.append(Check(file, check, _text(expected), _text(actual)))
 
+    def by_kind(self) -> list[tuple[str, int, int]]:
+        """(kind of check, passed, failed) in first-seen order: what a person reads before the details."""
+        counts: dict[str, list[int]] = {}
+        for c in self.checks:
+            counts.setdefault(check_kind(c), [0, 0])[0 if c.ok else 1] += 1
+        return [(kind, ok, bad) for kind, (ok, bad) in counts.items()]
+
+
+def check_kind(check: Check) -> str:
+    """What a check is, without the shard or key it is about: ``dropped rows of a.parquet`` and
+    ``dropped rows of b.parquet`` are one kind, ``flagged.parquet: dropped rows per shard``."""
+    name = check.check
+    if check.file == MANIFEST and name.startswith("totals.") and name.endswith(" = sum of shards"):
+        return "manifest.json: totals = sum of shards"
+    if check.file == "summary.json" and " of " in name:
+        return "summary.json: shard counts = manifest"
+    if " of " in name:
+        name = name.split(" of ", 1)[0] + " per shard"
+    if check.file == "clean" or check.file.startswith("clean/"):
+        return f"clean shards: {name}"
+    if name.startswith("input ") or name == "rows in = out + dropped":
+        return f"shards: {name}"
+    return f"output files: {name}" if name in ("sha256", "listed in manifest") else f"{check.file}: {name}"
+
 
 def verify_output(out: str | Path, *, inputs: bool = False) -> Verification:
     """Every check of OUT against its manifest (see the module docstring)."""

@@ -158,7 +158,7 @@ def _output_lock(out: Path) -> Iterator[None]:
 def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns, *, per_row_licences: bool) -> Any:
     """The ordinary scan over sample.parquet, into a private directory; with ``per_row_licences``
     every row's licence is flagged too (``*``) so it can be estimated per row."""
-    from provscan import scan
+    from provscan.pipeline.driver import scan
 
     extra = ("*",) if per_row_licences else ()
     licences = replace(config.licenses, column=columns.license, flag=(*config.licenses.flag, *extra))

@@ -1,0 +1,72 @@
+"""The first hour of a new user (issue 20): what the terminal says about the config a run picked up,
+`-q` meaning quiet, usage errors exiting 2, and `sample --no-config`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from provscan.cli import cli
+
+
+@pytest.fixture
+def in_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A working directory with a provscan.toml that adds one drop list (as the repository root does)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "toml.txt").write_text("toml.example\n")
+    (work / "provscan.toml").write_text('[[list]]\npath = "toml.txt"\nkind = "domain"\n\n'
+                                        '[licenses]\nflag = ["CC-BY-NC-*"]\n')
+    return work
+
+
+def test_an_auto_loaded_config_is_named_in_the_end_of_run_table(in_dir: Path, make_shard) -> None:
+    shard = make_shard("a.parquet", URL=["http://toml.example/", "http://ok.example/"])
+    auto = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o1"])
+    assert auto.exit_code == 0, auto.output
+    note = "config: ./provscan.toml (1 list, 1 policy; found in the current directory, --no-config skips it)"
+    tail = auto.stdout.strip().splitlines()
+    assert tail[-2] == note and tail[-1].startswith("output: o1")
+    explicit = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o2", "-c", "provscan.toml"])
+    assert explicit.exit_code == 0, explicit.output
+    assert "config: ./provscan.toml (1 list, 1 policy)\n" in explicit.stdout
+    bare = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o3", "--no-config"])
+    assert bare.exit_code == 0, bare.output
+    assert "config:" not in bare.output
+
+
+def test_quiet_resume_prints_nothing(in_dir: Path, make_shard) -> None:
+    shard = make_shard("a.parquet", URL=["http://a.example/"])
+    assert CliRunner().invoke(cli, ["scan", str(shard), "-o", "o", "-q"]).exit_code == 0
+    again = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o", "-q", "--resume"])
+    assert again.exit_code == 0 and again.output == ""
+    loud = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o", "--resume"])
+    assert loud.exit_code == 0 and "resume: kept 1 of 1 shards" in loud.stderr
+
+
+@pytest.mark.parametrize("value", ["3/3", "1", "a/b", "-1/2"])
+def test_a_malformed_part_is_a_usage_error(in_dir: Path, make_shard, value: str) -> None:
+    shard = make_shard("a.parquet", URL=["http://a.example/"])
+    result = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o", "--part", value])
+    assert result.exit_code == 2, result.output
+    assert "--part" in result.output and "I/N" in result.output
+    assert not (in_dir / "o").exists()
+
+
+def test_sample_no_config_leaves_the_directory_config_out(in_dir: Path, make_shard) -> None:
+    shard = make_shard("a.parquet", URL=["http://toml.example/"] * 4)
+    auto = CliRunner().invoke(cli, ["sample", str(shard), "--rows", "4", "-o", "s1"])
+    assert auto.exit_code == 0, auto.output
+    assert auto.stderr.startswith("config: ./provscan.toml")
+    assert json.loads((in_dir / "s1" / "manifest.json").read_text())["config"]["source"] == "provscan.toml"
+    bare = CliRunner().invoke(cli, ["sample", str(shard), "--rows", "4", "-o", "s2", "--no-config"])
+    assert bare.exit_code == 0, bare.output
+    assert "config:" not in bare.stderr
+    manifest = json.loads((in_dir / "s2" / "manifest.json").read_text())
+    assert manifest["config"]["source"] is None and manifest["lists"] == []
+    both = CliRunner().invoke(cli, ["sample", str(shard), "--rows", "4", "--no-config", "-c", "provscan.toml"])
+    assert both.exit_code == 2
