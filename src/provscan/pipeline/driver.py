@@ -16,6 +16,7 @@ import os
 import signal
 from collections.abc import Sequence
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,7 +32,7 @@ from provscan.lists.compiled import CompiledLists, compile_lists, require_url_co
 from provscan.lists.store import save_lists
 from provscan.pipeline import signals
 from provscan.pipeline.commit import STATE_DIR, discard, read_commit, still_valid
-from provscan.pipeline.merge import RunState, merge
+from provscan.pipeline.merge import MergeStream, RunState, merge
 from provscan.pipeline.outdir import FINAL_OUTPUTS, OutputDir
 from provscan.pipeline.session import RunSpec
 from provscan.pipeline.shard import ShardTask
@@ -101,23 +102,32 @@ def scan(
 
         rows_per_group = config.export and workers == 1 and executor == "local"  # export reports row groups
 
-        def on_commit(entry: dict[str, Any]) -> None:
-            nonlocal done
-            done += 1
-            if not rows_per_group:
-                progress.rows_done(entry["rows_in"])
-            progress.shard_done(entry["findings"])
-
         try:
-            try:
-                _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor, ray_address=ray_address,
-                         on_rows=progress.rows_done if rows_per_group else None)
-            finally:
-                progress.finish()
-            if part is not None:
-                return ScanResult(out, None, None, committed=len(todo), kept=len(kept), redone=redone)
-            with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
-                manifest, summary = merge(out, state, db)
+            with ExitStack() as scope:
+                # The merge runs as shards commit (not for an array-job part: `provscan merge` does it).
+                stream = None
+                if part is None:
+                    db = scope.enter_context(Database(temp_dir=out / STATE_DIR / "tmp" / "merge"))
+                    stream = scope.enter_context(MergeStream(out, state, db))
+                    stream.advance()  # the shards --resume kept
+
+                def on_commit(entry: dict[str, Any]) -> None:
+                    nonlocal done
+                    done += 1
+                    if not rows_per_group:
+                        progress.rows_done(entry["rows_in"])
+                    progress.shard_done(entry["findings"])
+                    if stream is not None:
+                        stream.advance()
+
+                try:
+                    _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor,
+                             ray_address=ray_address, on_rows=progress.rows_done if rows_per_group else None)
+                finally:
+                    progress.finish()
+                if stream is None:
+                    return ScanResult(out, None, None, committed=len(todo), kept=len(kept), redone=redone)
+                manifest, summary = stream.finish()
         except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
             if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
                 raise RunInterrupted(done, len(selected), signals.received() or signal.SIGINT) from None
