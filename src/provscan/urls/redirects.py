@@ -6,14 +6,36 @@ every hop. Built lazily on the first redirect so runs without redirects pay noth
 
 from __future__ import annotations
 
-from provscan.lists.compiled import CompiledLists
+from collections.abc import Sequence
+from typing import Protocol
+
+import pyarrow as pa
+
 from provscan.urls.canonical import canonicalize, expression_sha256, expressions, host_suffixes
+
+
+class _List(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def entries(self) -> pa.Table: ...
+
+
+class _Lists(Protocol):
+    """What the checker needs of :class:`provscan.lists.compiled.CompiledLists` (which sits a layer
+    above ``urls/``: it imports this package to canonicalize entries)."""
+
+    def of_kind(self, *kinds: str) -> Sequence[_List]: ...
 
 
 class RedirectChecker:
     """``checker(url) -> reason | None``: the reason names the list and entry that matched."""
 
-    def __init__(self, compiled: CompiledLists) -> None:
+    def __init__(self, compiled: _Lists) -> None:
         # Only what a redirect can match, as Arrow columns: small to pickle to fetch worker processes.
         self._lists = [
             (lst.name, lst.kind, lst.entries.column("value"))
