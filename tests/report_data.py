@@ -50,7 +50,7 @@ LISTS = {
 }
 POLICY = LicenseConfig(drop=("CC-BY-ND-*",), flag=("CC-BY-NC-*",))
 # What the data above must give (the tests read these numbers back from the page).
-EXPECTED = {"rows-in": 11, "rows-flagged": 7, "rows-dropped": 6, "rows-out": 5, "shards": 2, "lists": 3}
+EXPECTED = {"rows-in": 11, "rows-matched": 7, "rows-dropped": 6, "rows-flagged": 1, "rows-out": 5, "shards": 2, "lists": 3}
 DISTANCES = {0: 1, 1: 1, 3: 1, 8: 1}
 
 
@@ -172,18 +172,18 @@ def load(out: Path) -> tuple[dict, dict]:
 def synthetic(n: int) -> tuple[dict, dict]:
     """A manifest and summary of n shards, as a big scan would write them (no OUT needed)."""
     shards = [{"path": f"/data/laion/part-{i:05d}.parquet", "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
-               "rows_in": 100_000 + i, "rows_flagged": i, "rows_dropped": i // 2, "rows_out": 100_000 + i - i // 2,
+               "rows_in": 100_000 + i, "rows_matched": i, "rows_dropped": i // 2, "rows_flagged": i - i // 2, "rows_out": 100_000 + i - i // 2,
                "null_urls": 0, "invalid_urls": i % 7, "findings": i, "output": f"clean/part-{i:05d}.parquet",
                "output_sha256": hashlib.sha256(str(-i).encode()).hexdigest()} for i in range(n)]
-    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")}
+    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")}
     manifest = {"provscan_version": "0.1.0", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T01:02:03+00:00",
                 "config": {"output": "out", "redact_urls": False}, "shards": shards,
                 "lists": [{"name": "blocked", "kind": "domain", "action": "drop", "path": "b.txt", "sha256": "a" * 64,
                            "entries": 3, "params": {}, "skipped": {}}],
                 "totals": {**totals, "shards": n, "removals": totals["rows_dropped"]}}
-    summary = {"findings_by_list": {"blocked": totals["rows_flagged"]}, "findings_by_kind": {"domain": totals["rows_flagged"]},
-               "findings_by_action": {"drop": totals["rows_flagged"]},
-               "top_flagged_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)]}
+    summary = {"findings_by_list": {"blocked": totals["rows_matched"]}, "findings_by_kind": {"domain": totals["rows_matched"]},
+               "findings_by_action": {"drop": totals["rows_matched"]},
+               "top_matched_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)]}
     return manifest, summary
 
 

@@ -266,7 +266,7 @@ def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
     manifest["lists"][0]["name"] = evil
     manifest["shards"][0]["path"] = f"/data/{evil}.parquet"
     summary["findings_by_list"] = {evil: 3}
-    summary["top_flagged_domains"] = [{"domain": evil, "rows": 3}]
+    summary["top_matched_domains"] = [{"domain": evil, "rows": 3}]
     summary["licenses_by_id"] = {"a</td><td>b": 1}
     html, card = write_reports(tmp_path, manifest, summary)
     text = html.read_text()

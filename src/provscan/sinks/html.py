@@ -77,8 +77,9 @@ def _overview(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
     started, finished = manifest.get("started"), manifest.get("finished")
     cards = [
         _card("rows-in", t.get("rows_in", 0), "rows scanned"),
-        _card("rows-flagged", t.get("rows_flagged", 0), "rows flagged", "flag"),
+        _card("rows-matched", t.get("rows_matched", 0), "rows matched"),
         _card("rows-dropped", t.get("rows_dropped", 0), "rows dropped", "drop"),
+        _card("rows-flagged", t.get("rows_flagged", 0), "rows flagged (kept)", "flag"),
         _card("rows-out", t.get("rows_out", 0), "rows kept", "keep"),
         _card("shards", t.get("shards", len(manifest.get("shards") or [])), "shards"),
         _card("lists", len(lists), "lists in effect"),
@@ -95,8 +96,9 @@ def _overview(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
         f" &middot; started {escape(str(started))} &middot; finished {escape(str(finished))}</p>{redacted}"
         f'<h2 id="overview">Overview</h2><div class="cards">{"".join(cards)}</div>'
         f'<p class="note">Lists in effect: {names}. Every row in is either kept or dropped '
-        f"({num(t.get('rows_out', 0))} + {num(t.get('rows_dropped', 0))} = {num(t.get('rows_in', 0))}); "
-        "flagged rows without a drop action are kept and reported.</p>"
+        f"({num(t.get('rows_out', 0))} + {num(t.get('rows_dropped', 0))} = {num(t.get('rows_in', 0))}). "
+        "A row is <em>matched</em> when any list or policy found it; matched rows are <em>dropped</em> (removed), "
+        "<em>flagged</em> (kept and reported) or <em>allowed</em> (kept by an allowlist).</p>"
     )
 
 
@@ -123,10 +125,11 @@ def _findings(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
             pairs = sorted(data.items(), key=lambda kv: (-kv[1], kv[0]))
             colors = [COLORS.get(k, COLORS[""]) for k, _ in pairs] if label == "action" else None
             out.append(f"<h3>By {label}</h3>" + bar_chart(f"Findings by {label}", pairs, unit="findings", colors=colors))
-    domains = summary.get("top_flagged_domains") or []
+    domains = summary.get("top_matched_domains") or summary.get("top_flagged_domains") or []  # (the name before issue 20)
     if domains:
         pairs = [(red.host(d["domain"]), d["rows"]) for d in domains]
-        out.append('<h3 id="domains">Top flagged domains</h3>' + bar_chart("Top flagged domains (rows)", pairs, unit="flagged rows"))
+        out.append('<h3 id="domains">Top domains of matched rows</h3>'
+                   + bar_chart("Top domains of matched rows", pairs, unit="matched rows"))
     return "".join(out)
 
 
@@ -248,7 +251,7 @@ def _estimates(est: dict[str, Any], red: Redactor) -> str:
     return "".join(out)
 
 
-_SHARD_COLS = ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")
+_SHARD_COLS = ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")
 
 
 def _shard_rows(shards: list[dict[str, Any]], prefix: str, red: Redactor, start: int) -> str:
@@ -277,8 +280,8 @@ def _shards(manifest: dict[str, Any], red: Redactor) -> str:
     if not shards:
         return '<h2 id="shards-h">Shards</h2><p>No shards.</p>'
     prefix = _common_prefix([str(s.get("path", "")) for s in shards])
-    head = ('<thead><tr><th class="r">#</th><th>shard</th><th class="r">rows in</th><th class="r">flagged</th>'
-            '<th class="r">dropped</th><th class="r">rows out</th><th class="r">invalid URLs</th>'
+    head = ('<thead><tr><th class="r">#</th><th>shard</th><th class="r">rows in</th><th class="r">matched</th>'
+            '<th class="r">dropped</th><th class="r">flagged</th><th class="r">rows out</th><th class="r">invalid URLs</th>'
             "<th>SHA-256 in</th><th>SHA-256 out</th></tr></thead>")
     out = ['<h2 id="shards-h">Shards</h2>',
            f'<p class="note">{num(len(shards))} shards' + (f" under <code>{_e(red, prefix)}</code>" if prefix else "")
