@@ -7,6 +7,7 @@ list read from a hash column (matches at distances 0, 1, 3 and 8 against max_dis
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -201,3 +202,113 @@ ESTIMATES = {
          "rows": 400_000, "rows_low": 380_000, "rows_high": 420_000, "method": "wilson"},
     ],
 }
+
+
+class Tab:
+    """A headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
+    JSON messages, NUL-separated, on file descriptors 3 and 4), so a test can type into the page as
+    a person would: real key events, the page's own listeners. No websocket, no extra dependency.
+
+    Every console message, log entry, script exception and network request is kept for the test."""
+
+    def __init__(self, page: Path, work: Path) -> None:
+        binary = chromium()
+        assert binary is not None
+        profile = work / "profile-cdp"
+        shutil.rmtree(profile, ignore_errors=True)
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+
+        def onto_3_and_4() -> None:  # in the child: the protocol's fixed descriptors, without clobbering either
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser_r, from_browser_w)]
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
+
+        self._proc = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=False, preexec_fn=onto_3_and_4, env={**os.environ, "HOME": str(work)},
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._buffer, self._next = b"", 0
+        self.console: list[str] = []
+        self.requests: list[str] = []
+        target = next(t for t in self._call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        self._session = self._call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            self._call(f"{domain}.enable", session=True)
+        self._call("Page.navigate", session=True, url=page.resolve().as_uri())
+        self.wait_for("location.protocol === 'file:' && document.documentElement"
+                      " && document.documentElement.getAttribute('data-ready') === '1'")
+
+    def _call(self, method: str, session: bool = False, **params: object) -> dict:
+        self._next += 1
+        message: dict = {"id": self._next, "method": method, "params": params}
+        if session:
+            message["sessionId"] = self._session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self._next:
+                assert "error" not in reply, (method, reply["error"])
+                return reply.get("result", {})
+
+    def _read(self) -> dict:
+        while b"\0" not in self._buffer:
+            chunk = os.read(self._from_browser, 1 << 16)
+            assert chunk, "the browser closed its pipe"
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        message = json.loads(raw)
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Runtime.consoleAPICalled":
+            self.console.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+        elif method in ("Log.entryAdded", "Runtime.exceptionThrown"):
+            self.console.append(json.dumps(params))
+        elif method == "Network.requestWillBeSent":
+            self.requests.append(params["request"]["url"])
+        return message
+
+    def eval(self, expression: str) -> object:
+        result = self._call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.eval(f"!!({expression})"):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.05)
+
+    def type(self, selector: str, text: str) -> None:
+        """Focus ``selector`` and type ``text`` key by key (keydown with text, keyup), as a keyboard would."""
+        self.eval(f"document.querySelector({json.dumps(selector)}).focus()")
+        for ch in text:
+            self._call("Input.dispatchKeyEvent", session=True, type="keyDown", text=ch, key=ch, unmodifiedText=ch)
+            self._call("Input.dispatchKeyEvent", session=True, type="keyUp", key=ch)
+
+    def press(self, key: str, code: int) -> None:
+        for kind in ("rawKeyDown", "keyUp"):
+            self._call("Input.dispatchKeyEvent", session=True, type=kind, key=key, windowsVirtualKeyCode=code)
+
+    def close(self) -> None:
+        try:
+            self._call("Browser.close")
+        except (AssertionError, OSError):
+            pass
+        try:
+            self._proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+    def __enter__(self) -> Tab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

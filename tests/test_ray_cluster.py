@@ -215,7 +215,9 @@ def test_tasks_are_sized_from_their_cpus(cluster: Cluster, tmp_path: Path, monke
         pass
 
     def capture(ray_module, spec, tasks, on_commit, cpus):
-        seen.update(threads=spec.threads, cpus=cpus, options=dict(spec.config.fetch_options), out=spec.out,
+        options = spec.config.fetch_options
+        seen.update(threads=spec.threads, cpus=cpus, options={"per_host": options.per_host,
+                    "concurrency": options.concurrency}, out=spec.out,
                     paths={t.shard.path.is_absolute() for t in tasks})
         raise Stop
 

@@ -73,6 +73,20 @@ def per_list_table(manifest: dict[str, Any], summary: dict[str, Any]) -> Table |
     return table
 
 
+def findings_table(records: list[dict[str, Any]]) -> Table:
+    """``provscan show``: one line per finding; URLs fold rather than widen the table."""
+    from provscan.sinks.findings import COLUMNS, display_url
+
+    table = Table(show_edge=False)
+    for name in COLUMNS:
+        table.add_column(name, justify="right" if name == "row" else "left",  # type: ignore[arg-type]
+                         overflow="fold" if name in ("url", "entry", "shard") else "ellipsis")
+    for r in records:
+        table.add_row(escape(r["shard"]), f"{r['row']:,}", escape(display_url(r["url"], r["url_sha256"])),
+                      escape(r["list"]), escape(r["entry"] or "-"), r["action"])
+    return table
+
+
 def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str, Any], config_note: str | None = None) -> None:
     """The shard table, the rows per list, the config file that added lists (if any) and the output."""
     out = console(stream)

@@ -223,12 +223,7 @@ def divide_fetch(config: ScanConfig, slots: int) -> ScanConfig:
     """Concurrency and per-host limits split among a node's task slots: a host sees --per-host per node."""
     if slots <= 1 or not (config.fetch or config.consent.check):
         return config
-    from provscan.net.fetch import FetchPolicy
-
-    options = dict(config.fetch_options)
-    for key in ("concurrency", "per_host"):
-        options[key] = max(1, int(options.get(key, getattr(FetchPolicy, key))) // slots)
-    return replace(config, fetch_options=options)
+    return replace(config, fetch_options=config.fetch_options.divided(slots))
 
 
 def _check_shared_paths(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask]) -> None:

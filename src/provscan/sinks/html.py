@@ -4,12 +4,13 @@ A pure function of the manifest, the summary, the optional sample estimates and 
 from flagged.parquet (:class:`~provscan.sinks.report.Extras`), so the same OUT always renders to the
 same bytes: no clock, no random ids, sorted iteration, and the manifest's ``files`` section ignored
 (the report is written before the manifest that lists it). Nothing is loaded from anywhere: inline
-CSS, hand-written SVG, a few lines of inline JavaScript to sort the shard table, and a
+CSS, hand-written SVG, a few lines of inline JavaScript to sort the shard table and search the findings, and a
 Content-Security-Policy that forbids every request, so the page works offline and as an attachment.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -17,6 +18,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
 from provscan.sinks.page import CSP, CSS, SCRIPT, SHARD_PAGE
 from provscan.sinks.redact import Redactor
 from provscan.sinks.svg import COLORS, bar_chart, histogram, interval_chart, num, pct
@@ -29,6 +31,7 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
     parts = [
         _overview(manifest, summary, red),
         _findings(manifest, summary, red),
+        _finding_list(extras, red),
         _distances(manifest, extras),
         _breakdowns(summary, red),
         _estimates(estimates, red) if estimates else "",
@@ -124,6 +127,57 @@ def _findings(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
     if domains:
         pairs = [(red.host(d["domain"]), d["rows"]) for d in domains]
         out.append('<h3 id="domains">Top flagged domains</h3>' + bar_chart("Top flagged domains (rows)", pairs, unit="flagged rows"))
+    return "".join(out)
+
+
+_SAFE_ENTRY_KINDS = {"url-sha256", *EXACT_IMAGE_KINDS, *PERCEPTUAL_KINDS, "license", "consent", "unchecked"}
+"""Entries that cannot name a row's host or URL: shown as they are under --redact-urls; others are hashed."""
+
+
+def _text_cell(red: Redactor, value: object) -> str:
+    """Escaped text whose ``:`` is a character reference: a row's URL is shown, yet the page's source
+    holds no ``://`` (the self-containment test's guarantee that nothing in it is a link to load)."""
+    return _e(red, value).replace(":", "&#58;")
+
+
+def _finding_list(extras: Any, red: Redactor) -> str:
+    """The first findings as a table a person can search and filter in the page (no request, no library)."""
+    rows = extras.findings
+    if not rows:
+        return ""
+    prefix = _common_prefix(sorted({str(r["shard"]) for r in rows}))
+    lists = sorted({str(r["list"]) for r in rows})
+    actions = [a for a in ("drop", "flag", "allow") if any(r["action"] == a for r in rows)]
+    hashed = "sha256&#58;{}&hellip;"
+    which = (f"All {num(len(rows))} findings" if len(rows) == extras.findings_total
+             else f"The first {num(len(rows))} of {num(extras.findings_total)} findings")
+    out = [f'<h3 id="findings-rows-h">Findings, row by row</h3><p class="note">{which} in <code>flagged.parquet</code> order'
+           + (f", shards under <code>{_text_cell(red, prefix)}</code>" if prefix else "")
+           + '. Type to search every column; <code>provscan show OUT</code> prints them all.</p>'
+           '<div class="filters"><input type="search" id="findings-search" placeholder="search URL, list, entry..." '
+           'aria-label="search the findings" autocomplete="off">'
+           '<select id="findings-list" aria-label="list"><option value="">every list</option>'
+           + "".join(f'<option value="{escape(n)}">{escape(n)}</option>' for n in lists)
+           + '</select><select id="findings-action" aria-label="action"><option value="">every action</option>'
+           + "".join(f'<option value="{a}">{a}</option>' for a in actions)
+           + f'</select> <span id="findings-count" data-total="{len(rows)}">{num(len(rows))} of {num(len(rows))} shown</span></div>'
+           '<div class="scroll"><table id="findings-table"><thead><tr><th>shard</th><th class="r">row</th><th>URL</th>'
+           "<th>list</th><th>entry</th><th>action</th></tr></thead><tbody>"]
+    for r in rows:
+        if r["url"] is not None:
+            url = _text_cell(red, r["url"])
+        else:
+            url = hashed.format(escape(str(r["url_sha256"])[:16])) if r["url_sha256"] else "-"
+        entry = r["entry"] or "-"
+        if red.enabled and r["kind"] not in _SAFE_ENTRY_KINDS:
+            entry_cell = hashed.format(hashlib.sha256(entry.encode("utf-8")).hexdigest()[:16])
+        else:
+            entry_cell = _text_cell(red, entry)
+        out.append(f'<tr data-list="{escape(str(r["list"]))}" data-act="{escape(str(r["action"]))}">'
+                   f'<td class="p">{_text_cell(red, str(r["shard"])[len(prefix):])}</td><td class="r">{r["row"]}</td>'
+                   f'<td class="p">{url}</td><td>{escape(str(r["list"]))}</td><td class="p">{entry_cell}</td>'
+                   f'<td>{escape(str(r["action"]))}</td></tr>')
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
