@@ -45,6 +45,8 @@ from provscan.progress import terminal_progress
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run shards here, or as Ray tasks (extra provscan[ray]).")
 @click.option("--ray-address", metavar="ADDR", help="Join this Ray cluster instead of starting a local Ray.")
+@click.option("--ray-cpus-per-task", type=click.IntRange(1), default=1, show_default=True,
+              help="CPUs Ray reserves per shard task; DuckDB and pyarrow threads are sized to them.")
 @click.option("--part", metavar="I/N", callback=parse_part, help="Array job: scan only shards k % N == I; then run 'provscan merge OUT'.")
 @click.option("--quiet", "-q", is_flag=True, help="Nothing on the terminal but errors.")
 def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, lists: tuple[str, ...], output: str | None, no_export: bool,
@@ -52,7 +54,8 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
          images: tuple[str, ...], fetch: bool, dihedral: bool, concurrency: int | None, per_host: int | None,
          timeout: float | None, max_image_bytes: int | None, allow_addresses: tuple[str, ...],
          allow_private_addresses: bool, unchecked: str | None, check_consent: bool, resume: bool,
-         workers: int | None, executor: str, ray_address: str | None, part: tuple[int, int] | None, quiet: bool) -> None:
+         workers: int | None, executor: str, ray_address: str | None, ray_cpus_per_task: int, part: tuple[int, int] | None,
+         quiet: bool) -> None:
     """Match every row of SHARDS (parquet files, directories, quoted globs) against the lists.
 
     \b
@@ -97,7 +100,8 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
         note_url_fast_path(quiet)
         with interruptible():
             result = run_scan(list(shards), effective, progress=terminal_progress(quiet=quiet), resume=resume,
-                              workers=workers, executor=executor, ray_address=ray_address, part=part)
+                              workers=workers, executor=executor, ray_address=ray_address,
+                              ray_cpus_per_task=ray_cpus_per_task, part=part)
     except ProvscanError as exc:
         fail(exc)
         return

@@ -60,6 +60,7 @@ def scan(
     workers: int | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    ray_cpus_per_task: int = 1,
     part: tuple[int, int] | None = None,
     **overrides: Any,
 ) -> ScanResult:
@@ -122,7 +123,7 @@ def scan(
 
                 try:
                     _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor,
-                             ray_address=ray_address, on_rows=progress.rows_done if rows_per_group else None)
+                             ray_address=ray_address, ray_cpus=ray_cpus_per_task, on_rows=progress.rows_done if rows_per_group else None)
                 finally:
                     progress.finish()
                 if stream is None:
@@ -213,13 +214,14 @@ def _committed_outputs(out: Path, state: RunState) -> set[Path]:
 
 
 def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
-             workers: int, executor: str, ray_address: str | None, on_rows: Any = None) -> None:
+             workers: int, executor: str, ray_address: str | None, ray_cpus: int = 1,
+             on_rows: Any = None) -> None:
     from provscan.pipeline import executors
 
     if executor == "ray":
         from provscan.pipeline.ray_exec import run_ray
 
-        run_ray(spec, tasks, on_commit, address=ray_address)
+        run_ray(spec, tasks, on_commit, address=ray_address, cpus_per_task=ray_cpus)
     elif workers > 1:
         executors.run_processes(spec, tasks, workers, on_commit)
     else:
