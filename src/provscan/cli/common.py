@@ -80,15 +80,16 @@ def parse_part(ctx: click.Context, param: click.Parameter, text: str | None) -> 
 
 def run_overrides(config: ScanConfig, lists: tuple[str, ...], *, output: str | None, redact_urls: bool, fetch: bool,
                    check_consent: bool, fetch_options: dict[str, Any]) -> dict[str, Any]:
-    """The options ``scan`` and ``sample`` share, as overrides of ``config`` (``None``: not given)."""
+    """The options ``scan`` and ``sample`` share, as overrides of ``config`` (``None``: not given);
+    :func:`provscan.config.apply_overrides` adds the lists and merges the fetch options."""
     overrides: dict[str, Any] = {
-        "lists": config.lists + tuple(parse_list_option(arg) for arg in lists),
+        "lists": tuple(parse_list_option(arg) for arg in lists),
         "output": Path(output) if output else None,
         "redact_urls": True if redact_urls else None,
         "fetch": True if fetch else None,
     }
     if any(v is not None for v in fetch_options.values()):
-        overrides["fetch_options"] = {**config.fetch_options, **{k: v for k, v in fetch_options.items() if v is not None}}
+        overrides["fetch_options"] = fetch_options
     if check_consent:
         overrides["consent"] = replace(config.consent, check=True)
     return overrides

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from provscan._version import __version__
-from provscan.config import ScanConfig
+from provscan.config import ScanConfig, apply_overrides
 from provscan.errors import ConfigError, RunInterrupted
 from provscan.io.db import DEFAULT_MEMORY_LIMIT, Database
 from provscan.io.export import count_rows
@@ -60,6 +60,7 @@ def scan(
     workers: int | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    ray_cpus_per_task: int = 1,
     part: tuple[int, int] | None = None,
     **overrides: Any,
 ) -> ScanResult:
@@ -68,10 +69,11 @@ def scan(
     ``overrides`` replace fields of ``config`` (e.g. ``output=``, ``export=False``, ``lists=``).
     ``part=(i, n)`` scans only shards ``k % n == i`` and commits them; :func:`merge_run` finishes the run.
     """
-    config = (config or ScanConfig()).with_overrides(**overrides)
+    config = apply_overrides(config or ScanConfig(), **overrides)
     progress = progress or NullProgress()
     workers = workers or config.workers
     _check_run_options(workers, executor, part)
+    config = replace(config, workers=workers)  # one value from here on: the sessions read it from the spec
     out = Path(config.output)
     tasks = plan(shards, config, out)
     compiled = compile_lists(config.lists)
@@ -121,7 +123,7 @@ def scan(
 
                 try:
                     _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor,
-                             ray_address=ray_address, on_rows=progress.rows_done if rows_per_group else None)
+                             ray_address=ray_address, ray_cpus=ray_cpus_per_task, on_rows=progress.rows_done if rows_per_group else None)
                 finally:
                     progress.finish()
                 if stream is None:
@@ -212,13 +214,14 @@ def _committed_outputs(out: Path, state: RunState) -> set[Path]:
 
 
 def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
-             workers: int, executor: str, ray_address: str | None, on_rows: Any = None) -> None:
+             workers: int, executor: str, ray_address: str | None, ray_cpus: int = 1,
+             on_rows: Any = None) -> None:
     from provscan.pipeline import executors
 
     if executor == "ray":
         from provscan.pipeline.ray_exec import run_ray
 
-        run_ray(spec, tasks, on_commit, address=ray_address)
+        run_ray(spec, tasks, on_commit, address=ray_address, cpus_per_task=ray_cpus)
     elif workers > 1:
         executors.run_processes(spec, tasks, workers, on_commit)
     else:
@@ -247,13 +250,7 @@ def _divide_fetch(config: ScanConfig, workers: int) -> ScanConfig:
     """Concurrency and per-host limits split among workers: a host never sees more than --per-host."""
     if workers <= 1 or not (config.fetch or config.consent.check):
         return config
-    from provscan.net.fetch import FetchPolicy
-
-    options = dict(config.fetch_options)
-    for key in ("concurrency", "per_host"):
-        total = int(options.get(key, getattr(FetchPolicy, key)))
-        options[key] = max(1, total // workers)
-    return replace(config, fetch_options=options)
+    return replace(config, fetch_options=config.fetch_options.divided(workers))
 
 
 def _preflight(compiled: CompiledLists, config: ScanConfig) -> None:
