@@ -57,6 +57,12 @@ def test_a_malformed_part_is_a_usage_error(in_dir: Path, make_shard, value: str)
     assert not (in_dir / "o").exists()
 
 
+def test_a_malformed_hash_column_is_a_usage_error(in_dir: Path, make_shard) -> None:
+    shard = make_shard("a.parquet", URL=["http://a.example/"])
+    result = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o", "--hash-column", "nokind=col"])
+    assert result.exit_code == 2 and "--hash-column" in result.output and not (in_dir / "o").exists()
+
+
 def test_sample_no_config_leaves_the_directory_config_out(in_dir: Path, make_shard) -> None:
     shard = make_shard("a.parquet", URL=["http://toml.example/"] * 4)
     auto = CliRunner().invoke(cli, ["sample", str(shard), "--rows", "4", "-o", "s1"])

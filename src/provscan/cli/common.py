@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from provscan.config import DEFAULT_CONFIG_NAME, ScanConfig, load_config
-from provscan.errors import ConfigError, ProvscanError
+from provscan.errors import ProvscanError
 from provscan.kinds import ALL_KINDS
 from provscan.lists.args import parse_list_option
 
@@ -95,12 +95,13 @@ def run_overrides(config: ScanConfig, lists: tuple[str, ...], *, output: str | N
     return overrides
 
 
-def pairs(items: tuple[str, ...]) -> dict[str, str]:
+def pairs(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, str]:
+    """``--hash-column KIND=COLUMN`` as a click callback: a malformed value is a usage error (exit 2)."""
     out = {}
     for item in items:
         kind, sep, column = item.partition("=")
         if not sep or not column or kind not in ALL_KINDS:
-            raise ConfigError(f"--hash-column {item!r}: expected KIND=COLUMN with KIND one of the image kinds")
+            raise click.BadParameter(f"{item!r}: expected KIND=COLUMN with KIND one of the image kinds")
         out[kind] = column
     return out
 

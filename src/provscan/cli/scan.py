@@ -27,7 +27,7 @@ from provscan.progress import terminal_progress
 @click.option("--url-column", metavar="C", help="URL column (default: auto-detected).")
 @click.option("--id-column", metavar="C", help="Row id column (default: auto-detected).")
 @click.option("--redact-urls", is_flag=True, help="Leave URLs out of flagged.parquet (hashes only).")
-@click.option("--hash-column", "hash_columns", multiple=True, metavar="KIND=COLUMN", help="Image hash column, e.g. phash=image_phash.")
+@click.option("--hash-column", "hash_columns", multiple=True, metavar="KIND=COLUMN", callback=pairs, help="Image hash column, e.g. phash=image_phash.")
 @click.option("--images", multiple=True, type=click.Path(exists=True), help="img2dataset output (folder or .tar) to hash locally.")
 @click.option("--fetch", is_flag=True, help="Download each row's image and hash it.")
 @click.option("--dihedral", is_flag=True, help="Also match the 7 rotations/flips of each hashed image.")
@@ -50,7 +50,7 @@ from provscan.progress import terminal_progress
 @click.option("--part", metavar="I/N", callback=parse_part, help="Array job: scan only shards k % N == I; then run 'provscan merge OUT'.")
 @click.option("--quiet", "-q", is_flag=True, help="Nothing on the terminal but errors.")
 def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, lists: tuple[str, ...], output: str | None, no_export: bool,
-         url_column: str | None, id_column: str | None, redact_urls: bool, hash_columns: tuple[str, ...],
+         url_column: str | None, id_column: str | None, redact_urls: bool, hash_columns: dict[str, str],
          images: tuple[str, ...], fetch: bool, dihedral: bool, concurrency: int | None, per_host: int | None,
          timeout: float | None, max_image_bytes: int | None, allow_addresses: tuple[str, ...],
          allow_private_addresses: bool, unchecked: str | None, check_consent: bool, resume: bool,
@@ -84,7 +84,7 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
             "export": False if no_export else None,
             "url_column": url_column,
             "id_column": id_column,
-            "hash_columns": pairs(hash_columns) or None,
+            "hash_columns": hash_columns or None,
             "images": tuple(Path(p) for p in images) if images else None,
             "dihedral": True if dihedral else None,
             "unchecked": unchecked,

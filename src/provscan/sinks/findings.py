@@ -58,20 +58,26 @@ class Filters:
         return " AND ".join(clauses) or "true"
 
 
-def read_findings(out: str | Path, filters: Filters = Filters(), *, limit: int | None = None) -> Findings:
-    """The findings of OUT that pass ``filters``, the first ``limit`` of them (None: all), in file order."""
+def read_findings(out: str | Path, filters: Filters = Filters(), *, limit: int | None = None,
+                  count_rows: bool = True) -> Findings:
+    """The findings of OUT that pass ``filters``, the first ``limit`` of them (None: all), in file order.
+
+    The first rows stream (the scan stops at ``limit``: DuckDB keeps file order when asked, see
+    ``io.db``); the counts read the whole file. ``count_rows=False`` skips the distinct (shard, row)
+    count, the one costly part on a billion findings (``rows`` is then -1)."""
     path = Path(out) / FLAGGED
     if not path.is_file():
         raise OutputError(path, "missing: not the output of a finished provscan scan or sample")
-    source = f"read_parquet({sql_literal(str(path))}, file_row_number = true)"
+    source = f"read_parquet({sql_literal(str(path))})"
     columns = ", ".join(FINDINGS_SCHEMA.names)
     try:
         with Database(threads=2) as db:
             _check_columns(db, source, path)
             where = filters.where()
-            total, rows = db.rows(f"SELECT count(*), count(DISTINCT (shard, row)) FROM {source} WHERE {where}")[0]
+            distinct = "count(DISTINCT (shard, row))" if count_rows else "-1"
+            total, rows = db.rows(f"SELECT count(*), {distinct} FROM {source} WHERE {where}")[0]
             top = "" if limit is None else f" LIMIT {int(limit)}"
-            table = db.arrow(f"SELECT {columns} FROM {source} WHERE {where} ORDER BY file_row_number{top}")
+            table = db.arrow(f"SELECT {columns} FROM {source} WHERE {where}{top}")
             if not total:
                 _check_filters(db, source, filters, _in_effect(Path(out)))
     except (ConfigError, OutputError):
