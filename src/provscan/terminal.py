@@ -7,6 +7,7 @@ not a terminal the width is fixed and generous, so piped output and tests see wh
 
 from __future__ import annotations
 
+import shlex
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -105,6 +106,9 @@ def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str
         out.print(config_note, markup=False)
     out.print(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, "
               "summary.json, report.html, datacard.md, manifest.json)", markup=False)
+    if manifest.get("totals", {}).get("findings"):
+        target = shlex.quote(str(manifest["config"]["output"]))
+        out.print(f"which rows, and why: provscan show {target}   (--action drop: the removed rows)", markup=False)
 
 
 def policy_lines(config: dict[str, Any]) -> list[str]:
