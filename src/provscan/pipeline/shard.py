@@ -87,8 +87,10 @@ def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext
         "path": shard.given,
         "sha256": shard_sha,
         "rows_in": rows_in,
-        "rows_flagged": int(db.scalar("SELECT count(DISTINCT row) FROM hits")),
+        "rows_matched": int(db.scalar("SELECT count(DISTINCT row) FROM hits")),  # any finding
         "rows_dropped": int(dropped.size),
+        "rows_flagged": int(db.scalar(  # kept and reported: a flag finding and no drop
+            "SELECT count(DISTINCT row) FROM hits WHERE action = 'flag' AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')")),
         "rows_out": rows_in - int(dropped.size),
         "null_urls": null_urls,
         "invalid_urls": invalid_urls,

@@ -66,7 +66,11 @@ class ParquetSink:
         self._target.commit()
 
     def abort(self) -> None:
-        self._writer.close()
+        """Drop the half-written file; never raises (it runs while another error is on its way)."""
+        try:
+            self._writer.close()  # flushes buffered pages: fails on a full disk
+        except OSError:
+            pass
         self._target.abort()
 
 

@@ -4,7 +4,7 @@ A stage is one declared step of a shard's scan. It reads and writes DuckDB table
 name*, so the order of stages is checked once, when the plan is built (:func:`check_order`),
 instead of failing halfway through the first shard. Every stage sees the same two tables:
 
-``raw``   one row per shard row: row, url, id, [license], [h:KIND...], host, path, query
+``raw``   one row per shard row: row, url, url_undecodable, id, [license], [h:KIND...], host, path, query
           (loaded by :mod:`provscan.pipeline.rows` before the first stage)
 ``hits``  one row per (row, match): row, list, kind, action, entry, distance, image_hash, detail
 

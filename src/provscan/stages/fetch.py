@@ -11,7 +11,6 @@ a re-run nor ``--resume`` after a kill downloads again.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -25,7 +24,6 @@ from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
 from provscan.stages.base import BaseStage, BuildEnv, Output, ShardContext
 from provscan.stages.fetchcache import FetchCache, compact
-from provscan.errors import ConfigError
 from provscan.io.db import Database
 from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.net.procfetch import fetch_all_processes
@@ -161,12 +159,6 @@ class FetchStage(BaseStage):
 
 
 def fetch_policy(config: ScanConfig) -> FetchPolicy:
-    """The run's FetchPolicy from ``[fetch]`` and the CLI flags; shared by the fetch and consent
-    stages. An unknown key is a ConfigError naming it, not a TypeError from the constructor."""
-    options = dict(config.fetch_options)
-    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(FetchPolicy)})
-    if unknown:
-        raise ConfigError(f"{config.source or 'config'}: unknown key(s) in [fetch]: {', '.join(unknown)}")
-    if "allow_cidrs" in options:
-        options["allow_cidrs"] = tuple(options["allow_cidrs"])
-    return FetchPolicy(**options)
+    """The run's FetchPolicy from ``[fetch]`` and the CLI flags (validated in :mod:`provscan.config`);
+    shared by the fetch and consent stages."""
+    return config.fetch_options
