@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import provscan
 from provscan import ListSpec, scan
 from provscan.pipeline.verify import verify_output
 from provscan.urls import native
@@ -123,3 +124,15 @@ def test_undecodable_url_is_counted_invalid_not_matched(tmp_path: Path, monkeypa
     for mode in ("native", "sql"):
         entry = _run(tmp_path, shard, mode, monkeypatch, mode == "native").manifest["shards"][0]
         assert (entry["rows_dropped"], entry["invalid_urls"], entry["null_urls"]) == (0, 2, 2), mode
+
+
+@pytest.mark.parametrize("name", ["string_view", "binary", "dict_string"])
+def test_sample_reads_every_string_type(tmp_path: Path, name: str) -> None:
+    """``provscan sample`` takes its rows from the same column types (string_view: array_take failed)."""
+    shard = tmp_path / "shards" / "s.parquet"
+    table, _ = _shard(shard, TYPES[name])
+    result = provscan.sample([shard], rows=table.num_rows, seed=1, output=tmp_path / "audit",
+                             config=provscan.ScanConfig(lists=_lists(tmp_path)))
+    sampled = pq.read_table(tmp_path / "audit" / "sample.parquet")
+    assert sampled.num_rows == table.num_rows
+    assert result.estimates["estimates"]
