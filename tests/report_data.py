@@ -7,7 +7,6 @@ list read from a hash column (matches at distances 0, 1, 3 and 8 against max_dis
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -219,15 +218,14 @@ class Tab:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
-        def onto_3_and_4() -> None:  # in the child: the protocol's fixed descriptors, without clobbering either
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser_r, from_browser_w)]
-            os.dup2(high[0], 3)
-            os.dup2(high[1], 4)
-
+        # The protocol's fixed descriptors 3 and 4, set by the shell that execs the browser (through
+        # 200/201 so neither pipe end can clobber the other); no preexec_fn in a threaded test process.
+        a, b = to_browser_r, from_browser_w
         self._proc = subprocess.Popen(
-            [binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            ["bash", "-c", f'exec 200<&{a} 201>&{b} {a}<&- {b}>&-; exec 3<&200 4>&201 200<&- 201>&-; exec "$@"', "chromium",
+             binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=False, preexec_fn=onto_3_and_4, env={**os.environ, "HOME": str(work)},
+            pass_fds=(a, b), env={**os.environ, "HOME": str(work)},
         )
         os.close(to_browser_r)
         os.close(from_browser_w)

@@ -168,13 +168,20 @@ def plan(shards: Sequence[str | Path] | str | Path, config: ScanConfig, out: Pat
     return tasks
 
 
+ENTRY_FORMAT = 2
+"""The shape of a shard's manifest entry; part of the fingerprint, so ``--resume`` and ``merge`` never mix
+entries of two shapes under one version number. 2: ``rows_matched`` (any finding) and ``rows_flagged``
+(kept with a flag finding) counted apart (issue 20); 1 counted matched rows as ``rows_flagged``."""
+
+
 def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
     """What makes two runs' per-shard results interchangeable: version, settings, exact list bytes."""
     settings = config.to_dict()
     for key in ("output", "workers", "source"):
         settings.pop(key, None)
     lists = [{k: lst[k] for k in ("name", "kind", "action", "sha256", "params")} for lst in compiled.manifest()]
-    blob = json.dumps({"version": __version__, "config": settings, "lists": lists}, sort_keys=True, default=str)
+    blob = json.dumps({"version": __version__, "entry": ENTRY_FORMAT, "config": settings, "lists": lists},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
