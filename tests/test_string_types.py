@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import provscan
 from provscan import ListSpec, scan
 from provscan.pipeline.verify import verify_output
 from provscan.urls import native
@@ -21,7 +22,8 @@ DIGEST = hashlib.sha256(b"image").hexdigest()
 URLS = ["http://bücher.example/a.jpg", "http://ＥＶＩＬ.example/x", None, "http://ok.example/b.jpg",
         "http://bad.example/c%7e", "https://ok.example/ü?q=1", "http://ok.example/"]
 SHA = [None, None, None, DIGEST.upper(), "nothex", None, None]
-DROPPED = [0, 1, 3, 4]  # bücher, fullwidth EVIL, the listed image digest, bad.example
+PHASH = [None, "zz", None, None, None, "0000000000000000", "FFFFFFFFFFFFFFFF"]
+DROPPED = [0, 1, 3, 4, 6]  # bücher, fullwidth EVIL, the listed image digest, bad.example, a phash 1 bit away
 UNDECODABLE = b"http://bad.example/\xff"  # bad.example, but not UTF-8: an invalid row, not a match
 
 TYPES = {
@@ -49,6 +51,7 @@ def _shard(path: Path, dtype: pa.DataType) -> tuple[pa.Table, bool]:
         "key": _column([f"k{i}" for i in range(n)], dtype),
         "license": _column(["cc-by-4.0"] * n, dtype),
         "sha256": _column(SHA + [None] * (n - len(SHA)), dtype),
+        "image_phash": _column(PHASH + [None] * (n - len(PHASH)), dtype),
         "caption": pa.array([f"c{i}" for i in range(n)], pa.string_view()),
     })
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +68,8 @@ def _plain(table: pa.Table) -> pa.Table:
 def _lists(tmp_path: Path) -> tuple[ListSpec, ...]:
     (tmp_path / "d.txt").write_text("# provscan-list: kind=domain\nbücher.example\nevil.example\nbad.example\n")
     (tmp_path / "s.txt").write_text(f"# provscan-list: kind=image-sha256\n{DIGEST}\n")
-    return ListSpec(tmp_path / "d.txt"), ListSpec(tmp_path / "s.txt")
+    (tmp_path / "p.txt").write_text("# provscan-list: kind=phash max_distance=2\nfffffffffffffffe\n")
+    return ListSpec(tmp_path / "d.txt"), ListSpec(tmp_path / "s.txt"), ListSpec(tmp_path / "p.txt")
 
 
 def _run(tmp_path: Path, shard: Path, name: str, monkeypatch: pytest.MonkeyPatch, use_native: bool):
@@ -83,7 +87,7 @@ def test_every_string_type_scans_exports_and_verifies_alike(tmp_path: Path, name
     assert sorted({row for row in flagged["sql"].column("row").to_pylist()}) == DROPPED
     # the report stores the decoded text, never DuckDB's \xNN rendering of a BLOB
     assert flagged["sql"].column("url").to_pylist()[0] == URLS[0]
-    assert set(flagged["sql"].column("id").to_pylist()) == {"k0", "k1", "k3", "k4"}
+    assert set(flagged["sql"].column("id").to_pylist()) == {"k0", "k1", "k3", "k4", "k6"}
     for mode, result in results.items():
         entry = result.manifest["shards"][0]
         assert (entry["rows_in"], entry["rows_dropped"]) == (table.num_rows, len(DROPPED)), mode
@@ -101,11 +105,13 @@ def test_shards_written_by_duckdb(tmp_path: Path, blob: bool, monkeypatch) -> No
     """DuckDB writes VARCHAR as a string column and BLOB as a binary one, without an Arrow schema."""
     shard = tmp_path / "shards" / "d.parquet"
     shard.parent.mkdir(parents=True)
-    source = pa.table({"url": pa.array(URLS, pa.string()), "sha256": pa.array(SHA, pa.string())})
+    source = pa.table({"url": pa.array(URLS, pa.string()), "sha256": pa.array(SHA, pa.string()),
+                       "image_phash": pa.array(PHASH, pa.string())})
     cast = "encode" if blob else ""
     con = duckdb.connect()
     con.register("src", source)
-    con.execute(f"COPY (SELECT {cast}(url) AS url, {cast}(sha256) AS sha256 FROM src) TO '{shard}' (FORMAT parquet)")
+    con.execute(f"COPY (SELECT {cast}(url) AS url, {cast}(sha256) AS sha256, {cast}(image_phash) AS image_phash FROM src) "
+                f"TO '{shard}' (FORMAT parquet)")
     assert pa.types.is_binary(pq.read_schema(shard).field("url").type) == blob
     results = [_run(tmp_path, shard, mode, monkeypatch, mode == "native") for mode in ("native", "sql")]
     flagged = [pq.read_table(r.output / "flagged.parquet") for r in results]
@@ -123,3 +129,15 @@ def test_undecodable_url_is_counted_invalid_not_matched(tmp_path: Path, monkeypa
     for mode in ("native", "sql"):
         entry = _run(tmp_path, shard, mode, monkeypatch, mode == "native").manifest["shards"][0]
         assert (entry["rows_dropped"], entry["invalid_urls"], entry["null_urls"]) == (0, 2, 2), mode
+
+
+@pytest.mark.parametrize("name", ["string_view", "binary", "dict_string"])
+def test_sample_reads_every_string_type(tmp_path: Path, name: str) -> None:
+    """``provscan sample`` takes its rows from the same column types (string_view: array_take failed)."""
+    shard = tmp_path / "shards" / "s.parquet"
+    table, _ = _shard(shard, TYPES[name])
+    result = provscan.sample([shard], rows=table.num_rows, seed=1, output=tmp_path / "audit",
+                             config=provscan.ScanConfig(lists=_lists(tmp_path)))
+    sampled = pq.read_table(tmp_path / "audit" / "sample.parquet")
+    assert sampled.num_rows == table.num_rows
+    assert result.estimates["estimates"]

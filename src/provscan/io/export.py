@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from provscan.errors import ShardError
 from provscan.io.atomic import atomic_path
+from provscan.io.views import takeable_schema
 
 DICTIONARY_PAGE_LIMIT = 64 * 1024
 """pyarrow builds a dictionary for every column chunk and abandons it when it passes this size; at
@@ -102,37 +103,11 @@ def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *,
     return written, sink.digest.hexdigest()
 
 
-_LARGE = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
-
-
-def _takeable(dtype: pa.DataType) -> pa.DataType:
-    """``dtype`` with string/binary views (at any depth) as the large types pyarrow can take from:
-    pyarrow 26 has no filter or take kernel for views (issue 22: a ``string_view`` shard failed here)."""
-    if dtype in _LARGE:
-        return _LARGE[dtype]
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_fixed_size_list(dtype):
-        value = _takeable(dtype.value_type)
-        if value == dtype.value_type:
-            return dtype
-        field = dtype.value_field.with_type(value)
-        if pa.types.is_fixed_size_list(dtype):
-            return pa.list_(field, dtype.list_size)
-        return pa.large_list(field) if pa.types.is_large_list(dtype) else pa.list_(field)
-    if pa.types.is_struct(dtype):
-        fields = [dtype.field(i) for i in range(dtype.num_fields)]
-        new = [f.with_type(_takeable(f.type)) for f in fields]
-        return pa.struct(new) if new != fields else dtype
-    if pa.types.is_map(dtype):
-        key, item = _takeable(dtype.key_type), _takeable(dtype.item_type)
-        return pa.map_(key, item) if (key, item) != (dtype.key_type, dtype.item_type) else dtype
-    return dtype
-
-
 def _filter(group: pa.Table, keep: pa.Array) -> pa.Table:
     """``group.filter(keep)`` for every column type a parquet file can hold, types kept: views go
     through their large types and back (the export writes the input's schema unchanged)."""
     schema = group.schema
-    takeable = pa.schema([f.with_type(_takeable(f.type)) for f in schema], metadata=schema.metadata)
+    takeable = takeable_schema(schema)
     if takeable == schema:
         return group.filter(keep)
     return group.cast(takeable).filter(keep).cast(schema)
