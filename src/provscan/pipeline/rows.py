@@ -83,6 +83,12 @@ def _put_with_native_parts(db: Database, table: pa.Table) -> None:
     db.put("raw", table.append_column("host", host).append_column("path", path).append_column("query", query))
 
 
+def canonicalize_declined(db: Database) -> None:
+    """The passes after the kernel, on the rows of ``raw`` it declined (host NULL, URL not NULL)."""
+    _canonicalize_escaped(db)
+    _canonicalize_rest(db)
+
+
 def _canonicalize_escaped(db: Database) -> None:
     """The second SQL pass: declined URLs whose escapes decode to printable ASCII (~96 % of them)."""
     db.execute(

@@ -18,6 +18,7 @@ from provscan.io.db import DEFAULT_MEMORY_LIMIT, Database
 from provscan.lists.compiled import CompiledLists, install
 from provscan.pipeline.commit import STATE_DIR, commit, write_intent
 from provscan.pipeline.shard import ShardOutcome, ShardTask, export_shard, match_shard, new_context
+from provscan.pipeline import onepass
 from provscan.stages import plan
 
 
@@ -35,6 +36,8 @@ class RunSpec:
 class Session:
     def __init__(self, spec: RunSpec, lists: CompiledLists) -> None:
         self.spec = spec
+        # PROVSCAN_ONE_PASS=0 forces the general path: for comparisons (tests, benchmarks), same outputs
+        self.one_pass = os.environ.get("PROVSCAN_ONE_PASS", "1") != "0"
         self.db = Database(threads=spec.threads, memory_limit=spec.memory_limit,
                            temp_dir=spec.out / STATE_DIR / "tmp" / str(os.getpid()))
         try:
@@ -44,8 +47,18 @@ class Session:
             self.db.close()
             raise
 
-    def match(self, task: ShardTask) -> ShardOutcome:
+    def match(self, task: ShardTask, on_rows: Callable[[int], None] | None = None) -> ShardOutcome:
+        """Match the shard; in one pass, matched and exported, when the plan and its columns allow."""
         ctx = new_context(self.db, self.stages, task, self.spec.config)
+        keys = onepass.keys_for(self.stages, task) if self.one_pass else None
+        if keys is not None:
+            if self.spec.config.export:
+                write_intent(self.spec.out, task)
+            outcome = onepass.scan_shard(self.db, self.stages, task, ctx, keys, out=self.spec.out,
+                                         export=self.spec.config.export, on_rows=on_rows)
+            if outcome is not None:
+                return outcome
+            ctx = new_context(self.db, self.stages, task, self.spec.config)
         return match_shard(self.db, self.stages, task, ctx)
 
     def close(self, ok: bool) -> None:

@@ -49,6 +49,7 @@ class ShardOutcome:
     entry: dict[str, Any]  # the shard's manifest entry
     summary: dict[str, Any]  # the shard's contribution to summary.json
     dropped: np.ndarray = field(repr=False)  # sorted row numbers with a drop match
+    exported: bool = False  # the one-pass scan wrote and checked the cleaned shard already
 
 
 def new_context(db: Database, stages: list[Stage], task: ShardTask, config: Any) -> ShardContext:
@@ -70,11 +71,33 @@ def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext
     rows.load_rows(db, shard, task.columns)
     db.execute(HITS_DDL)
     rows_in, null_urls, invalid_urls = rows.url_counts(db)
+    ctx.rows_in = rows_in
     for stage in stages:
         stage.run(ctx)
     for stage in stages:
         stage.finish(ctx)
-    findings = _findings(db, shard, redact=ctx.config.redact_urls)
+    r = results(db, shard, redact=ctx.config.redact_urls)
+    entry = make_entry(shard, shard_sha, r, rows_in, null_urls, invalid_urls, ctx)
+    summary = {**r.summary, "extra": extra_counts(ctx)}
+    outputs = {o.file: db.arrow(f"SELECT * FROM {o.table}").select(o.schema.names).cast(o.schema)
+               for s in stages for o in s.outputs}
+    return ShardOutcome(task, r.findings, r.removals, outputs, entry, summary, r.dropped)
+
+
+@dataclass
+class Results:
+    """What the final ``hits`` (and the ``raw`` rows they name) give a shard, or a part of one."""
+
+    findings: pa.Table
+    dropped: np.ndarray  # sorted row numbers with a drop finding
+    removals: pa.Array  # distinct, sorted
+    matched: int  # rows with any finding
+    flagged: int  # rows with a flag finding and no drop
+    summary: dict[str, Any]  # summary.json's per-shard counts, "extra" aside
+
+
+def results(db: Database, shard: Shard, *, redact: bool) -> Results:
+    findings = _findings(db, shard, redact=redact)
     dropped = np.asarray(
         db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
         dtype=np.int64,
@@ -83,24 +106,32 @@ def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext
         f"""SELECT DISTINCT {expression_sha256_sql()} AS h FROM raw
             WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop') ORDER BY h"""
     ).column(0).combine_chunks()
-    entry: dict[str, Any] = {
+    matched = int(db.scalar("SELECT count(DISTINCT row) FROM hits"))
+    flagged = int(db.scalar(  # kept and reported: a flag finding and no drop
+        "SELECT count(DISTINCT row) FROM hits WHERE action = 'flag' AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')"))
+    return Results(findings, dropped, removals, matched, flagged, _summary(db))
+
+
+def make_entry(shard: Shard, sha: str, r: Results, rows_in: int, null_urls: int, invalid_urls: int,
+               ctx: ShardContext) -> dict[str, Any]:
+    """The shard's manifest entry (its keys in this order in every run)."""
+    return {
         "path": shard.given,
-        "sha256": shard_sha,
+        "sha256": sha,
         "rows_in": rows_in,
-        "rows_matched": int(db.scalar("SELECT count(DISTINCT row) FROM hits")),  # any finding
-        "rows_dropped": int(dropped.size),
-        "rows_flagged": int(db.scalar(  # kept and reported: a flag finding and no drop
-            "SELECT count(DISTINCT row) FROM hits WHERE action = 'flag' AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')")),
-        "rows_out": rows_in - int(dropped.size),
+        "rows_matched": r.matched,  # any finding
+        "rows_dropped": int(r.dropped.size),
+        "rows_flagged": r.flagged,
+        "rows_out": rows_in - int(r.dropped.size),
         "null_urls": null_urls,
         "invalid_urls": invalid_urls,
-        "findings": findings.num_rows,
+        "findings": r.findings.num_rows,
         **ctx.stats.as_dict(),
     }
-    summary = _summary(db, ctx)
-    outputs = {o.file: db.arrow(f"SELECT * FROM {o.table}").select(o.schema.names).cast(o.schema)
-               for s in stages for o in s.outputs}
-    return ShardOutcome(task, findings, removals, outputs, entry, summary, dropped)
+
+
+def extra_counts(ctx: ShardContext) -> dict[str, dict[str, int]]:
+    return {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
 
 
 def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
@@ -109,7 +140,7 @@ def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
 
     ``on_rows`` hears of each row group written (the progress bar advances within a shard)."""
     entry, dropped, shard = outcome.entry, outcome.dropped, outcome.task.shard
-    if export:
+    if export and not outcome.exported:
         clean_path = out / outcome.task.clean_name
         written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given, on_rows=on_rows)
         on_disk = count_rows(clean_path)
@@ -125,7 +156,7 @@ def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
     return outcome
 
 
-def _summary(db: Database, ctx: ShardContext) -> dict[str, Any]:
+def _summary(db: Database) -> dict[str, Any]:
     """The shard's part of summary.json, computed in SQL: counts merge by addition across shards."""
     by: dict[str, dict[str, int]] = {}
     for key in ("list", "kind", "action"):
@@ -138,8 +169,7 @@ def _summary(db: Database, ctx: ShardContext) -> dict[str, Any]:
         "SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY 1 ORDER BY 1"
     ))
     by["rows_by_list_action"] = by_action  # type: ignore[assignment]
-    extra = {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
-    return {**by, "extra": extra}
+    return by
 
 
 def _findings(db: Database, shard: Shard, *, redact: bool) -> pa.Table:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from provscan.io.db import Database, sql_literal
 from provscan.kinds import ALLOW_OVERRIDES
+from provscan.io.shards import Columns
 from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 
 _OVERRIDES = ", ".join(sql_literal(k) for k in ALLOW_OVERRIDES)
@@ -36,6 +37,9 @@ class AllowStage(BaseStage):
 
     def run(self, ctx: ShardContext) -> None:
         apply_allow(ctx.db)
+
+    def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...]:
+        return ()  # acts on rows that already have findings, row by row
 
     def finish(self, ctx: ShardContext) -> None:
         """Counted once every stage ran: a later stage's drop (an image match) cancels the allowance."""

@@ -17,6 +17,12 @@ What a stage declares, and what the runner does with it:
              commit, and commit, merge, ``verify`` and ``--resume`` loop over them
 ``stats``    counters of the shard's manifest entry (:class:`Stats`); an undeclared one is a bug
 ``finish``   an optional hook run after every stage has run on the shard (e.g. counts over final hits)
+``candidates(columns)``  which rows can give the stage a finding: ``None`` (any row: it needs the
+             whole ``raw``), or key tables ``((table, column), ...)``: only rows whose host has a
+             label suffix among those keys, findings row by row. When every stage of the plan says
+             the latter, the runner scans the shard in one pass (:mod:`provscan.pipeline.onepass`):
+             ``raw`` then holds only the candidate rows of one row group at a time, and
+             ``ctx.rows_in`` counts the rows it stands for.
 
 Matches enter ``hits`` only through :meth:`ShardContext.add_findings` (by column name; constant
 columns broadcast), so no stage spells out the column order or builds a hits-shaped table by hand.
@@ -98,6 +104,7 @@ class ShardContext:
     columns: Columns
     config: ScanConfig
     stats: Stats = field(default_factory=Stats)  # per-shard counters for the manifest entry
+    rows_in: int = 0  # the rows ``raw`` stands for (in one-pass scans ``raw`` holds only candidates)
     counts: dict[str, Counter[str]] = field(default_factory=dict)  # breakdowns for summary.json
 
     def add_findings(self, source: str | pa.Table, params: Sequence[Any] | None = None, **constants: Any) -> None:
@@ -177,6 +184,10 @@ class Stage(Protocol):
     def finish(self, ctx: ShardContext) -> None:
         """After every stage of the plan has run on the shard."""
 
+    def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...] | None:
+        """None: needs every row. Else only rows whose host has a label suffix in these key columns
+        can give findings, and a row's findings depend on that row alone."""
+
     def close(self, ok: bool) -> None: ...
 
 
@@ -196,6 +207,9 @@ class BaseStage:
 
     def finish(self, ctx: ShardContext) -> None:
         pass
+
+    def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...] | None:
+        return None
 
     def close(self, ok: bool) -> None:
         pass

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from provscan.config import ScanConfig
 from provscan.lists.compiled import CompiledLists
+from provscan.io.shards import Columns
 from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 from provscan.io.db import Database, sql_literal
 from provscan.urls.sql import candidate_keys_cte
@@ -41,8 +42,8 @@ class LicenseStage(BaseStage):
     def run(self, ctx: ShardContext) -> None:
         db = ctx.db
         column = ctx.columns.license
-        if column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None:
-            rows = int(db.scalar("SELECT count(*) FROM raw"))  # every row is unknown: nothing to join
+        if self._trivial(column):
+            rows = ctx.rows_in  # every row is unknown: nothing to join
             ctx.count("licenses_by_id", {UNKNOWN: rows})
             ctx.count("licenses_by_source", {"none": rows})
             return
@@ -75,6 +76,13 @@ class LicenseStage(BaseStage):
                 FROM lic JOIN lic_action a USING (license)""",
                 list=POLICY_LIST, kind="license",
             )
+
+    def _trivial(self, column: str | None) -> bool:
+        return column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None
+
+    def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...] | None:
+        """Without a licence column, registry or policy on ``unknown``, it only counts rows."""
+        return () if self._trivial(columns.license) else None
 
     @staticmethod
     def _resolve_column(db: Database, present: bool) -> None:

@@ -11,6 +11,7 @@ Reads ``raw`` (see :mod:`provscan.pipeline.rows`), adds to ``hits``.
 from __future__ import annotations
 
 from provscan.lists.compiled import CompiledLists
+from provscan.io.shards import Columns
 from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 from provscan.urls.sql import candidate_keys_cte, path_keys_sql, suffixes_sql
 
@@ -101,6 +102,12 @@ class UrlStage(BaseStage):
         self.domains = bool(lists.of_kind("domain"))
         self.expressions = bool(lists.of_kind("url", "optout"))
         self.hashed = bool(lists.of_kind("url-sha256"))
+
+    def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...] | None:
+        """Domain and url lists match only hosts under their entries; hashed lists need every row."""
+        if self.hashed:
+            return None
+        return (("l_domain", "value"),) * self.domains + (("l_url", "host"),) * self.expressions
 
     @property
     def needed(self) -> bool:
