@@ -111,41 +111,45 @@ def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: lis
     """One row group: canonical hosts, candidate rows into ``raw``, the stages, their results."""
     n = group.num_rows
     url = group.column(url_col).combine_chunks()
-    _, host, path, query = native.simple_parts(url)
+    ids = group.column(id_col).combine_chunks() if id_col is not None else None
+    _, host_c, path_c, query_c = native.simple_parts(url)
+    host, path, query = host_c.combine_chunks(), path_c.combine_chunks(), query_c.combine_chunks()
     row = pa.array(np.arange(start, start + n, dtype=np.int64))
     declined = pc.and_(pc.is_null(host), pc.is_valid(url))
-    null_urls = int(pc.sum(pc.is_null(url)).as_py() or 0)
+    null_urls = url.null_count
     invalid_urls = 0
-    if pc.any(declined).as_py():  # the SQL escaped pass and the reference, on the declined URLs only
+    fixed: pa.Table | None = None  # canonical parts of the declined URLs the later passes took
+    d = int(pc.sum(declined).as_py() or 0)
+    if d:  # the SQL escaped pass and the reference, on the declined URLs only
         db.put("raw", pa.table({"row": row.filter(declined), "url": url.filter(declined).cast(pa.string()),
-                                "url_undecodable": pa.repeat(False, int(pc.sum(declined).as_py()))})
-               .append_column("host", pa.nulls(int(pc.sum(declined).as_py()), pa.string()))
-               .append_column("path", pa.nulls(int(pc.sum(declined).as_py()), pa.string()))
-               .append_column("query", pa.nulls(int(pc.sum(declined).as_py()), pa.string())))
+                                "url_undecodable": pa.repeat(False, d), "host": pa.nulls(d, pa.string()),
+                                "path": pa.nulls(d, pa.string()), "query": pa.nulls(d, pa.string())}))
         rows.canonicalize_declined(db)
         _, blank, invalid_urls = rows.url_counts(db)
         null_urls += blank
-        fixed = db.arrow("SELECT row, host, path, query FROM raw WHERE host IS NOT NULL ORDER BY row")
-        if fixed.num_rows:
-            at = pa.array(np.asarray(fixed.column("row").to_numpy(), dtype=np.int64) - start)
-            mask = np.zeros(n, dtype=bool)
-            mask[at.to_numpy()] = True
-            host, path, query = (pc.replace_with_mask(col.combine_chunks(), pa.array(mask),
-                                                      fixed.column(name).combine_chunks().cast(pa.large_string()))
-                                 for col, name in ((host, "host"), (path, "path"), (query, "query")))
-    candidate = _candidates(db, keys, host)
-    if candidate is not None and pc.any(candidate).as_py():
-        table = {"row": row.filter(candidate), "url": url.filter(candidate), "host": pc.filter(host, candidate),
-                 "path": pc.filter(path, candidate), "query": pc.filter(query, candidate)}
-        if id_col is not None:
-            table["id"] = group.column(id_col).combine_chunks().filter(candidate)
-        source = pa.table(table)
-    else:
-        source = pa.table({"row": pa.array([], pa.int64()), "url": pa.array([], pa.string()),
-                           "host": pa.array([], pa.string()), "path": pa.array([], pa.string()),
-                           "query": pa.array([], pa.string())})
+        fixed = db.arrow("SELECT row, host, path, query FROM raw WHERE host IS NOT NULL")
+    matched = _matched_hosts(db, keys, [host] + ([fixed.column("host")] if fixed is not None else []))
+    pieces = []
+    if matched is not None:
+        take = pc.fill_null(pc.is_in(host, value_set=matched), False)
+        if pc.any(take).as_py():
+            piece = {"row": row.filter(take), "url": url.filter(take), "host": host.filter(take),
+                     "path": path.filter(take), "query": query.filter(take)}
+            if ids is not None:
+                piece["id"] = ids.filter(take)
+            pieces.append(pa.table(piece).cast(_schema(ids)))
+        if fixed is not None and fixed.num_rows:
+            hit = fixed.filter(pc.fill_null(pc.is_in(fixed.column("host"), value_set=matched.cast(pa.string())), False))
+            if hit.num_rows:
+                at = pc.subtract(hit.column("row"), pa.scalar(start, pa.int64()))
+                piece = {"row": hit.column("row"), "url": url.take(at), "host": hit.column("host"),
+                         "path": hit.column("path"), "query": hit.column("query")}
+                if ids is not None:
+                    piece["id"] = ids.take(at)
+                pieces.append(pa.table(piece).cast(_schema(ids)))
+    source = pa.concat_tables(pieces) if pieces else _schema(ids).empty_table()
     db.put("cand_rows", source)
-    id_sql = "TRY_CAST(id AS VARCHAR)" if "id" in source.column_names else "NULL::VARCHAR"
+    id_sql = "TRY_CAST(id AS VARCHAR)" if ids is not None else "NULL::VARCHAR"
     db.execute(f"""CREATE OR REPLACE TEMP TABLE raw AS
         SELECT row, url::VARCHAR AS url, false AS url_undecodable, {id_sql} AS id,
                host::VARCHAR AS host, path::VARCHAR AS path, query::VARCHAR AS query FROM cand_rows""")
@@ -162,24 +166,27 @@ def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: lis
         db.drop("raw", "hits", *(t for s in stages for t in s.temp))
 
 
-def _candidates(db: Database, keys: list[tuple[str, str]], host: pa.ChunkedArray | pa.Array) -> pa.Array | None:
-    """Rows whose host has a label suffix among the keys, decided once per distinct host in DuckDB."""
+def _schema(ids: pa.Array | None) -> pa.Schema:
+    fields = [("row", pa.int64()), ("url", pa.large_string()), ("host", pa.large_string()), ("path", pa.large_string()),
+              ("query", pa.large_string())]
+    return pa.schema(fields + ([("id", ids.type)] if ids is not None else []))
+
+
+def _matched_hosts(db: Database, keys: list[tuple[str, str]], hosts: list[pa.Array]) -> pa.Array | None:
+    """The distinct hosts with a label suffix among the keys, decided once per distinct host in DuckDB."""
     if not keys:
         return None
-    hosts = pc.unique(host.combine_chunks() if isinstance(host, pa.ChunkedArray) else host).drop_null()
-    if not len(hosts):
+    distinct = pc.unique(pa.chunked_array([pc.unique(h).cast(pa.large_string()) for h in hosts], pa.large_string())).drop_null()
+    if not len(distinct):
         return None
-    db.put("rg_hosts", pa.table({"host": hosts.cast(pa.string())}))
+    db.put("rg_hosts", pa.table({"host": distinct.cast(pa.string())}))
     found = " OR ".join(f"s IN (SELECT {sql_ident(col)} FROM {sql_ident(table)})" for table, col in keys)
     matched = db.arrow(
         f"""SELECT DISTINCT host FROM (SELECT host, unnest({suffixes_sql('host', 1)}) AS s FROM rg_hosts)
             WHERE {found}"""
     ).column(0)
     db.drop("rg_hosts")
-    if not len(matched):
-        return None
-    found_rows = pc.fill_null(pc.is_in(host, value_set=matched.combine_chunks().cast(pa.large_string())), False)
-    return found_rows.combine_chunks() if isinstance(found_rows, pa.ChunkedArray) else found_rows
+    return matched.combine_chunks().cast(pa.large_string()) if len(matched) else None
 
 
 def _combine(parts: list[Results]) -> Results:
