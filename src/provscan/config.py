@@ -124,6 +124,7 @@ class ScanConfig:
     images: tuple[Path, ...] = ()
     fetch: bool = False
     dihedral: bool = False
+    fast_decode: bool = False  # JPEGs decoded at reduced size: 4-5x faster, a pHash may move 1-2 bits
     fetch_options: FetchPolicy = FetchPolicy()  # a mapping given here is read as [fetch] keys
     unchecked: str = "keep"  # keep | flag | drop: rows whose image could not be fetched or hashed
     licenses: LicenseConfig = LicenseConfig()
@@ -173,7 +174,7 @@ def apply_overrides(config: ScanConfig, **changes: Any) -> ScanConfig:
     return replace(config, **given)
 
 
-_SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral"}
+_SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral", "fast_decode"}
 _TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch"}
 
 

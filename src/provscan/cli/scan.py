@@ -31,6 +31,8 @@ from provscan.progress import terminal_progress
 @click.option("--images", multiple=True, type=click.Path(exists=True), help="img2dataset output (folder or .tar) to hash locally.")
 @click.option("--fetch", is_flag=True, help="Download each row's image and hash it.")
 @click.option("--dihedral", is_flag=True, help="Also match the 7 rotations/flips of each hashed image.")
+@click.option("--fast-decode", is_flag=True,
+              help="Decode JPEGs at reduced size for perceptual hashes: 4-5x faster, a hash may move 1-2 bits.")
 @click.option("--concurrency", type=click.IntRange(1), help="Fetches in flight (default 64).")
 @click.option("--per-host", type=click.IntRange(1), help="Fetches in flight per host (default 8).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Per-URL time limit in seconds (default 30).")
@@ -51,7 +53,7 @@ from provscan.progress import terminal_progress
 @click.option("--quiet", "-q", is_flag=True, help="Nothing on the terminal but errors.")
 def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, lists: tuple[str, ...], output: str | None, no_export: bool,
          url_column: str | None, id_column: str | None, redact_urls: bool, hash_columns: dict[str, str],
-         images: tuple[str, ...], fetch: bool, dihedral: bool, concurrency: int | None, per_host: int | None,
+         images: tuple[str, ...], fetch: bool, dihedral: bool, fast_decode: bool, concurrency: int | None, per_host: int | None,
          timeout: float | None, max_image_bytes: int | None, allow_addresses: tuple[str, ...],
          allow_private_addresses: bool, unchecked: str | None, check_consent: bool, resume: bool,
          workers: int | None, executor: str, ray_address: str | None, ray_cpus_per_task: int, part: tuple[int, int] | None,
@@ -87,6 +89,7 @@ def scan(shards: tuple[str, ...], config_path: str | None, no_config: bool, list
             "hash_columns": hash_columns or None,
             "images": tuple(Path(p) for p in images) if images else None,
             "dihedral": True if dihedral else None,
+            "fast_decode": True if fast_decode else None,
             "unchecked": unchecked,
         })
         effective = apply_overrides(config, **overrides)

@@ -45,12 +45,12 @@ CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy")
 _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
 
 
-def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult) -> tuple:
+def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult, *, fast: bool = False) -> tuple:
     """Runs on fetch_all's thread pool (PIL decodes without the GIL): (status, http, error, bytes, hashes, headers)."""
     headers = header_pairs(result.headers, CONSENT_HEADERS)  # for --check-consent
     if not result.ok or result.body is None:
         return result.status, result.http_status, result.error, None, {}, headers
-    image = hash_image(result.body, kinds, dihedral=dihedral)
+    image = hash_image(result.body, kinds, dihedral=dihedral, draft=fast)
     status = _IMAGE_STATUS.get(image.status, image.status)
     return status, result.http_status, image.error or None, len(result.body), image.hashes, headers
 
@@ -81,7 +81,9 @@ class FetchStage(BaseStage):
                  processes: int = 1) -> None:
         self.kinds, self.dihedral = tuple(sorted(kinds)), config.dihedral
         self.processes = processes  # > 1: downloads and hashing in worker processes (net/procfetch.py)
-        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "")
+        self.fast = config.fast_decode
+        # the cache keeps hashes per way of hashing: a fast-decode hash never answers a full-decode run
+        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "")
         self.policy = fetch_policy(config)
         self.redirect_check = RedirectChecker(lists)
         self.cache = FetchCache(cache_dir)
@@ -103,7 +105,7 @@ class FetchStage(BaseStage):
                 h = hits[key]
                 results[row] = (h["status"], h["http_status"], h["error"], h["bytes"], json.loads(h["hashes"]), True)
         pending = ((row, urls[row]) for row in todo["row"] if row not in results)
-        handle = functools.partial(hash_fetched, self.kinds, self.dihedral)
+        handle = functools.partial(hash_fetched, self.kinds, self.dihedral, fast=self.fast)
         headers: dict[str, list] = {"row": [], "name": [], "value": []}
         for row, out in self._fetch(pending, len(todo["row"]) - len(results), handle):
             results[row] = (*out[:5], False)

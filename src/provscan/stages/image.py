@@ -70,7 +70,7 @@ class ImageHashesStage(BaseStage):
         if self.local:  # hashed once per run, matched to every shard's rows by URL or key
             self.run_tables = ("local_img",)
             self.reads = ("raw", "local_img")
-            _hash_local_images(db, config.images, self.kinds, config.dihedral)
+            _hash_local_images(db, config.images, self.kinds, config.dihedral, config.fast_decode)
 
     def run(self, ctx: ShardContext) -> None:
         db = ctx.db
@@ -142,11 +142,11 @@ class ImageMatchStage(BaseStage):
         ctx.stats.add("rows_image_hashed", int(db.scalar("SELECT count(DISTINCT row) FROM img")))
 
 
-def _hash_local_images(db: Database, paths: Iterable, kinds: set[str], dihedral: bool) -> None:
+def _hash_local_images(db: Database, paths: Iterable, kinds: set[str], dihedral: bool, fast: bool) -> None:
     """Hash every local image once per run into ``local_img(key, url, kind, hash, source)``."""
     cols: dict[str, list] = {"key": [], "url": [], "kind": [], "hash": [], "source": []}
     for image in iter_local_images(paths):
-        result = hash_image(image.data, sorted(kinds), dihedral=dihedral)
+        result = hash_image(image.data, sorted(kinds), dihedral=dihedral, draft=fast)
         for kind, values in result.hashes.items():
             for value in values:
                 cols["key"].append(image.key)
