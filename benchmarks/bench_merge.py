@@ -54,7 +54,7 @@ def build(out: Path, shards: int, findings: int, removals: int) -> RunState:
             "image_hash": [None] * findings, "detail": [None] * findings,
         }, schema=FINDINGS_SCHEMA)
         hashes = sorted(hashlib.sha256(f"{i}/{k}".encode()).hexdigest() for k in range(removals))
-        entry = {"path": name, "sha256": "0" * 64, "rows_in": 600_000, "rows_flagged": findings,
+        entry = {"path": name, "sha256": "0" * 64, "rows_in": 600_000, "rows_matched": findings, "rows_flagged": 0,
                  "rows_dropped": findings, "rows_out": 600_000 - findings, "null_urls": 0, "invalid_urls": 0,
                  "findings": findings}
         summary = {"findings_by_list": {"blocklist": findings}, "rows_by_list": {"blocklist": findings},

@@ -31,11 +31,11 @@ FINDINGS = 1_000_000
 def _out(root: Path, n: int) -> tuple[dict, dict]:
     rng = np.random.default_rng(0)
     shards = [{"path": f"/data/laion/part-{i:06d}.parquet", "sha256": hashlib.sha256(b"%d" % i).hexdigest(),
-               "rows_in": 1_000_000, "rows_flagged": 900 + i % 50, "rows_dropped": 400 + i % 30,
+               "rows_in": 1_000_000, "rows_matched": 900 + i % 50, "rows_dropped": 400 + i % 30, "rows_flagged": 500 + i % 20,
                "rows_out": 1_000_000 - 400 - i % 30, "null_urls": 3, "invalid_urls": i % 11, "findings": 1000,
                "output": f"clean/part-{i:06d}.parquet", "output_sha256": hashlib.sha256(b"-%d" % i).hexdigest()}
               for i in range(n)]
-    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")}
+    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")}
     lists = [{"name": "blocked", "kind": "domain", "action": "drop", "path": "lists/blocked.txt", "sha256": "a" * 64,
               "entries": 120_000, "params": {}, "skipped": {}},
              {"name": "near", "kind": "phash", "action": "drop", "path": "lists/near.txt", "sha256": "b" * 64,
@@ -46,7 +46,7 @@ def _out(root: Path, n: int) -> tuple[dict, dict]:
     summary = {"findings_by_list": {"blocked": 700_000, "near": 200_000, "license-policy": 100_000},
                "rows_by_list": {"blocked": 700_000, "near": 200_000, "license-policy": 100_000},
                "findings_by_kind": {"domain": 700_000, "phash": 200_000, "license": 100_000}, "findings_by_action": {"drop": 1_000_000},
-               "top_flagged_domains": [{"domain": f"cdn{i}.example.com", "rows": 50_000 - i} for i in range(25)],
+               "top_matched_domains": [{"domain": f"cdn{i}.example.com", "rows": 50_000 - i} for i in range(25)],
                "licenses_by_id": {"CC-BY-4.0": 10, "unknown": 20}, "licenses_by_source": {"column": 10, "none": 20}}
     draw = rng.random(FINDINGS)
     near, policy = draw < 0.2, draw > 0.9  # 20% perceptual matches, 10% licence-policy drops

@@ -49,7 +49,7 @@ LISTS = {
 }
 POLICY = LicenseConfig(drop=("CC-BY-ND-*",), flag=("CC-BY-NC-*",))
 # What the data above must give (the tests read these numbers back from the page).
-EXPECTED = {"rows-in": 11, "rows-flagged": 7, "rows-dropped": 6, "rows-out": 5, "shards": 2, "lists": 3}
+EXPECTED = {"rows-in": 11, "rows-matched": 7, "rows-dropped": 6, "rows-flagged": 1, "rows-out": 5, "shards": 2, "lists": 3}
 DISTANCES = {0: 1, 1: 1, 3: 1, 8: 1}
 
 
@@ -171,18 +171,18 @@ def load(out: Path) -> tuple[dict, dict]:
 def synthetic(n: int) -> tuple[dict, dict]:
     """A manifest and summary of n shards, as a big scan would write them (no OUT needed)."""
     shards = [{"path": f"/data/laion/part-{i:05d}.parquet", "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
-               "rows_in": 100_000 + i, "rows_flagged": i, "rows_dropped": i // 2, "rows_out": 100_000 + i - i // 2,
+               "rows_in": 100_000 + i, "rows_matched": i, "rows_dropped": i // 2, "rows_flagged": i - i // 2, "rows_out": 100_000 + i - i // 2,
                "null_urls": 0, "invalid_urls": i % 7, "findings": i, "output": f"clean/part-{i:05d}.parquet",
                "output_sha256": hashlib.sha256(str(-i).encode()).hexdigest()} for i in range(n)]
-    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")}
+    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")}
     manifest = {"provscan_version": "0.1.0", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T01:02:03+00:00",
                 "config": {"output": "out", "redact_urls": False}, "shards": shards,
                 "lists": [{"name": "blocked", "kind": "domain", "action": "drop", "path": "b.txt", "sha256": "a" * 64,
                            "entries": 3, "params": {}, "skipped": {}}],
                 "totals": {**totals, "shards": n, "removals": totals["rows_dropped"]}}
-    summary = {"findings_by_list": {"blocked": totals["rows_flagged"]}, "findings_by_kind": {"domain": totals["rows_flagged"]},
-               "findings_by_action": {"drop": totals["rows_flagged"]},
-               "top_flagged_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)]}
+    summary = {"findings_by_list": {"blocked": totals["rows_matched"]}, "findings_by_kind": {"domain": totals["rows_matched"]},
+               "findings_by_action": {"drop": totals["rows_matched"]},
+               "top_matched_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)]}
     return manifest, summary
 
 
@@ -201,3 +201,112 @@ ESTIMATES = {
          "rows": 400_000, "rows_low": 380_000, "rows_high": 420_000, "method": "wilson"},
     ],
 }
+
+
+class Tab:
+    """A headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
+    JSON messages, NUL-separated, on file descriptors 3 and 4), so a test can type into the page as
+    a person would: real key events, the page's own listeners. No websocket, no extra dependency.
+
+    Every console message, log entry, script exception and network request is kept for the test."""
+
+    def __init__(self, page: Path, work: Path) -> None:
+        binary = chromium()
+        assert binary is not None
+        profile = work / "profile-cdp"
+        shutil.rmtree(profile, ignore_errors=True)
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+
+        # The protocol's fixed descriptors 3 and 4, set by the shell that execs the browser (through
+        # 200/201 so neither pipe end can clobber the other); no preexec_fn in a threaded test process.
+        a, b = to_browser_r, from_browser_w
+        self._proc = subprocess.Popen(
+            ["bash", "-c", f'exec 200<&{a} 201>&{b} {a}<&- {b}>&-; exec 3<&200 4>&201 200<&- 201>&-; exec "$@"', "chromium",
+             binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(a, b), env={**os.environ, "HOME": str(work)},
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._buffer, self._next = b"", 0
+        self.console: list[str] = []
+        self.requests: list[str] = []
+        target = next(t for t in self._call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        self._session = self._call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            self._call(f"{domain}.enable", session=True)
+        self._call("Page.navigate", session=True, url=page.resolve().as_uri())
+        self.wait_for("location.protocol === 'file:' && document.documentElement"
+                      " && document.documentElement.getAttribute('data-ready') === '1'")
+
+    def _call(self, method: str, session: bool = False, **params: object) -> dict:
+        self._next += 1
+        message: dict = {"id": self._next, "method": method, "params": params}
+        if session:
+            message["sessionId"] = self._session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        while True:
+            reply = self._read()
+            if reply.get("id") == self._next:
+                assert "error" not in reply, (method, reply["error"])
+                return reply.get("result", {})
+
+    def _read(self) -> dict:
+        while b"\0" not in self._buffer:
+            chunk = os.read(self._from_browser, 1 << 16)
+            assert chunk, "the browser closed its pipe"
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        message = json.loads(raw)
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Runtime.consoleAPICalled":
+            self.console.append(" ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+        elif method in ("Log.entryAdded", "Runtime.exceptionThrown"):
+            self.console.append(json.dumps(params))
+        elif method == "Network.requestWillBeSent":
+            self.requests.append(params["request"]["url"])
+        return message
+
+    def eval(self, expression: str) -> object:
+        result = self._call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not self.eval(f"!!({expression})"):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.05)
+
+    def type(self, selector: str, text: str) -> None:
+        """Focus ``selector`` and type ``text`` key by key (keydown with text, keyup), as a keyboard would."""
+        self.eval(f"document.querySelector({json.dumps(selector)}).focus()")
+        for ch in text:
+            self._call("Input.dispatchKeyEvent", session=True, type="keyDown", text=ch, key=ch, unmodifiedText=ch)
+            self._call("Input.dispatchKeyEvent", session=True, type="keyUp", key=ch)
+
+    def press(self, key: str, code: int) -> None:
+        for kind in ("rawKeyDown", "keyUp"):
+            self._call("Input.dispatchKeyEvent", session=True, type=kind, key=key, windowsVirtualKeyCode=code)
+
+    def close(self) -> None:
+        try:
+            self._call("Browser.close")
+        except (AssertionError, OSError):
+            pass
+        try:
+            self._proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+    def __enter__(self) -> Tab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -101,4 +101,4 @@ def test_relaion_columns_and_hash_column_flag(tmp_path: Path, make_shard, make_l
     assert result.exit_code == 0, result.output
     assert [f["row"] for f in pq.read_table(out2 / "flagged.parquet").to_pylist()] == [1]
     bad = CliRunner().invoke(cli, ["scan", str(shard), "-q", "-c", empty, "--hash-column", "md5"])
-    assert bad.exit_code == 1 and "KIND=COLUMN" in bad.output
+    assert bad.exit_code == 2 and "KIND=COLUMN" in bad.output  # a usage error (issue 20)

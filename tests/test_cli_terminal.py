@@ -67,8 +67,8 @@ def test_lists_in_effect_and_per_list_counts(tmp_path: Path, make_shard, make_li
     assert "rows per list" in out and "total" in out
     per_list = {cells[0]: cells[1:] for line in out.splitlines()
                 if len(cells := [c.strip() for c in line.split("│")]) == 5}
-    assert per_list["ads"] == ["2", "0", "2", "0"]  # rows matched, flagged, dropped, allowed
-    assert per_list["review"] == ["1", "1", "0", "0"]
+    assert per_list["ads"] == ["2", "2", "0", "0"]  # matched, dropped, flagged, allowed
+    assert per_list["review"] == ["1", "0", "1", "0"]
     assert "plain copy" not in err
 
 

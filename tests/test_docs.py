@@ -143,3 +143,28 @@ def test_module_map_names_every_module() -> None:
                if p.name != "__init__.py" or p.parent == root}
     assert sorted(modules - mapped) == []
     assert sorted(mapped - modules) == []  # and no module that is gone
+
+
+def test_readme_walkthrough_shows_real_output(tmp_path: Path) -> None:
+    """In the README, a ```text block right after a ```sh block is that command's output, verbatim
+    (trailing spaces aside): the walkthrough's tables are what a new user will see, not a memory of them."""
+    blocks = _blocks(ROOT / "README.md")
+    work = tmp_path / "repo"
+    work.mkdir()
+    for name in ("sample_data", "blocklists"):
+        shutil.copytree(ROOT / name, work / name)
+    shutil.copy(ROOT / "provscan.toml", work / "provscan.toml")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PROVSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    compared = 0
+    for i, (lang, body, skip) in enumerate(blocks[2:], 2):  # after the two set-up commands
+        if lang != "sh" or skip is not None:
+            continue
+        done = subprocess.run(["bash", "-c", f"set -euo pipefail\nexec 2>&1\n{body}"], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (body, done.stdout, done.stderr)
+        if i + 1 < len(blocks) and blocks[i + 1][0] == "text":
+            shown = [line.rstrip() for line in blocks[i + 1][1].strip("\n").splitlines()]
+            assert [line.rstrip() for line in done.stdout.strip("\n").splitlines()] == shown, body
+            compared += 1
+    assert compared >= 2  # the scan and the show

@@ -8,13 +8,17 @@ times each row's own keys (the path, and path?query when there is a query).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provscan.io.db import Database
 from provscan.lists.compiled import CompiledLists, install
-from provscan.pipeline.stage import HITS_DDL
+from provscan.config import ScanConfig
+from provscan.io.shards import Columns, Shard
+from provscan.stages.base import HITS_DDL, ShardContext
 from provscan.stages.url import match_hashed
 from provscan.urls.canonical import canonicalize, host_suffixes
 
@@ -49,7 +53,8 @@ def _count(rows: list[str | None]) -> int:
         install(db, CompiledLists(()))
         db.put("raw", raw)
         db.execute(HITS_DDL)
-        return match_hashed(db)
+        shard = Shard(Path("a.parquet"), "a.parquet", "a.parquet")
+        return match_hashed(ShardContext(db, shard, Columns(url="url", id=None), ScanConfig()))
 
 
 @settings(max_examples=30, deadline=None)

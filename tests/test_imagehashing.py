@@ -41,10 +41,11 @@ def ordinary_images() -> list[Path]:
 
 
 @pytest.mark.eval_data("images")
-def test_coyo_compatibility_bit_exact_without_draft():
-    """What COYO's image_phash column is: str(imagehash.phash(Image.open(f)))."""
+def test_coyo_compatibility_bit_exact_by_default():
+    """What COYO's image_phash column is: str(imagehash.phash(Image.open(f))). The default decode is
+    the full one (issue 23: a reduced decode moved one of 60 fetched images 2 bits)."""
     for path in ordinary_images():
-        result = hash_image(path.read_bytes(), KINDS, draft=False)
+        result = hash_image(path.read_bytes(), KINDS)
         assert result.status == "ok"
         for kind, algo in ALGOS.items():
             assert result.hashes[kind] == [str(algo(Image.open(path)))], (path.name, kind)
@@ -58,7 +59,7 @@ def test_draft_moves_hashes_at_most_two_bits():
     assert len(paths) >= 50
     for path in paths:
         data = path.read_bytes()
-        exact, fast = hash_image(data, KINDS, draft=False), hash_image(data, KINDS)
+        exact, fast = hash_image(data, KINDS), hash_image(data, KINDS, draft=True)
         for kind in KINDS:
             moved[kind].append(dist(exact.hashes[kind][0], fast.hashes[kind][0]))
     assert {k: max(v) for k, v in moved.items()} == {k: min(2, max(v)) for k, v in moved.items()}

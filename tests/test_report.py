@@ -266,7 +266,7 @@ def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
     manifest["lists"][0]["name"] = evil
     manifest["shards"][0]["path"] = f"/data/{evil}.parquet"
     summary["findings_by_list"] = {evil: 3}
-    summary["top_flagged_domains"] = [{"domain": evil, "rows": 3}]
+    summary["top_matched_domains"] = [{"domain": evil, "rows": 3}]
     summary["licenses_by_id"] = {"a</td><td>b": 1}
     html, card = write_reports(tmp_path, manifest, summary)
     text = html.read_text()
@@ -284,3 +284,50 @@ def test_a_sample_out_without_summary_renders(tmp_path: Path) -> None:
     (tmp_path / "estimates.json").write_text(json.dumps(ESTIMATES))
     html, _ = regenerate(tmp_path)
     assert 'id="estimates-table"' in html.read_text() and 'id="no-findings"' in html.read_text()
+
+
+def _findings_rows(html: str) -> list[list[str]]:
+    """The findings table's cells, as a browser would show their text."""
+    import html as html_lib
+
+    body = html.split('id="findings-table"')[1].split("</tbody>")[0]
+    return [[html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in body.split("<tr ")[1:]]
+
+
+def test_findings_table_lists_the_findings_in_file_order(scanned: Path) -> None:
+    import pyarrow.parquet as pq
+
+    html = (scanned / "report.html").read_text(encoding="utf-8")
+    rows = _findings_rows(html)
+    flagged = pq.read_table(scanned / "flagged.parquet").to_pylist()
+    assert len(rows) == len(flagged) > 5
+    prefix = str(scanned.parent / "shards") + "/"
+    assert [(prefix + r[0], int(r[1]), r[2], r[3], r[4], r[5]) for r in rows] == [
+        (f["shard"], f["row"], f["url"] or "-", f["list"], f["entry"] or "-", f["action"]) for f in flagged]
+    assert "https://badhost-zqx.example/path-kwv/1.jpg" in [r[2] for r in rows]  # shown, yet the source has no "://"
+    assert "://" not in html
+    count = Elements(html).by_id("findings-count")
+    assert count["data-total"] == str(len(flagged))
+
+
+def test_findings_table_is_capped_and_escaped(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from provscan.sinks.flagged import FINDINGS_SCHEMA
+    from provscan.sinks.report import FINDINGS_SHOWN
+
+    manifest, summary = synthetic(2)
+    n = FINDINGS_SHOWN + 500
+    evil = '<img src=x onerror=alert(1)>'
+    pq.write_table(pa.table({
+        "shard": [manifest["shards"][0]["path"]] * n, "row": list(range(n)), "id": [None] * n,
+        "url": [f"https://h.example/{evil}/{i}" for i in range(n)], "url_sha256": ["ab" * 32] * n,
+        "list": ["blocked"] * n, "kind": ["domain"] * n, "entry": [evil] * n, "action": ["drop"] * n,
+        "distance": [None] * n, "image_hash": [None] * n, "detail": [None] * n}, schema=FINDINGS_SCHEMA),
+        tmp_path / "flagged.parquet")
+    html = write_reports(tmp_path, manifest, summary)[0].read_text(encoding="utf-8")
+    rows = _findings_rows(html)
+    assert len(rows) == FINDINGS_SHOWN and rows[-1][1] == str(FINDINGS_SHOWN - 1)
+    assert f"The first 1,000 of {n:,} findings" in html
+    assert "<img" not in html and rows[0][4] == evil and rows[0][2] == f"https://h.example/{evil}/0"

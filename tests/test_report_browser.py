@@ -13,12 +13,15 @@ import re
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from provscan.sinks.page import CSP, SHARD_PAGE
 from provscan.sinks.report import write_reports
 
-from report_data import DISTANCES, ESTIMATES, EXPECTED, Elements, browse, build_inputs, chromium, load, run_scan, screenshot, synthetic
+from report_data import (
+    DISTANCES, ESTIMATES, EXPECTED, Elements, Tab, browse, build_inputs, chromium, load, run_scan, screenshot, synthetic,
+)
 
 pytestmark = pytest.mark.skipif(
     chromium() is None,
@@ -87,7 +90,7 @@ def test_thousand_shards_sort_in_the_browser(tmp_path: Path) -> None:
     order = [int(x) for x in re.findall(r'<tr data-i="(\d+)"', first + rest)]
     assert order == list(range(999, -1, -1))  # rows_in grows with i
     assert 'aria-sort="descending"' in first
-    dom, _, _ = browse(html_path, tmp_path, fragment="#sort-6-asc")  # invalid URLs (i % 7), ties keep shard order
+    dom, _, _ = browse(html_path, tmp_path, fragment="#sort-7-asc")  # invalid URLs (i % 7), ties keep shard order
     first = dom.split('id="shard-table"')[1].split("</table>")[0]
     assert [int(x) for x in re.findall(r'<tr data-i="(\d+)"', first)][:3] == [0, 7, 14]
     _png(screenshot(html_path, tmp_path / "thousand.png", tmp_path, height=2400))
@@ -105,3 +108,38 @@ def test_sample_estimates_in_the_browser(scanned: Path, tmp_path: Path) -> None:
     assert shown == {(e["dimension"], e["value"]): e["share"] for e in ESTIMATES["estimates"]}
     assert dom.count('class="chart"') >= 3 + 3  # three interval charts besides the scan's bar charts
     _png(screenshot(html_path, tmp_path / "estimates.png", tmp_path, height=4200))
+
+
+VISIBLE = "[].filter.call(document.querySelectorAll('#findings-table tbody tr'), function(r){return !r.hidden;})"
+
+
+def test_typing_into_the_findings_table_filters_it(scanned: Path, tmp_path: Path) -> None:
+    """Issue 20: real key events into the search box; the list and action selects; no message, no request."""
+    page = scanned / "report.html"
+    with Tab(page, tmp_path) as tab:
+        total = tab.eval("document.querySelectorAll('#findings-table tbody tr').length")
+        assert isinstance(total, int) and total > 5 and tab.eval(f"{VISIBLE}.length") == total
+        flagme = "https://cdn.okhost-mfr.example/flagme-ptj/2.jpg"
+        expected = [f["list"] for f in pq.read_table(scanned / "flagged.parquet").to_pylist() if f["url"] == flagme]
+        assert len(expected) == 2  # the review list and the licence policy
+        tab.type("#findings-search", "flagme")
+        assert tab.eval(f"{VISIBLE}.map(function(r){{return r.cells[2].textContent + ' ' + r.dataset.list;}})") == [
+            f"{flagme} {name}" for name in expected]
+        assert tab.eval("document.getElementById('findings-count').textContent") == f"2 of {total} shown"
+        for _ in "flagme":
+            tab.press("Backspace", 8)
+        assert tab.eval("document.getElementById('findings-search').value") == ""
+        assert tab.eval(f"{VISIBLE}.length") == total
+        tab.type("#findings-search", "BADHOST drop")  # words anywhere in the row, any case
+        badhost = tab.eval(f"{VISIBLE}.map(function(r){{return r.cells[2].textContent + ' ' + r.cells[5].textContent;}})")
+        assert badhost == [f"{f['url']} drop" for f in pq.read_table(scanned / "flagged.parquet").to_pylist()
+                           if "badhost" in (f["url"] or "") and f["action"] == "drop"]
+        assert len(badhost) == 3  # type: ignore[arg-type]  # rows 1 and 7 by the domain list, 7 also by licence
+        tab.eval("document.getElementById('findings-search').value = ''")
+        tab.eval("(function(s){s.focus();})(document.getElementById('findings-action'))")
+        tab.type("#findings-action", "f")  # keyboard selection of the "flag" option
+        assert tab.eval("document.getElementById('findings-action').value") == "flag"
+        actions = tab.eval(f"{VISIBLE}.map(function(r){{return r.dataset.act;}})")
+        assert actions and set(actions) == {"flag"}  # type: ignore[arg-type]
+        assert tab.console == []
+        assert set(tab.requests) == {page.resolve().as_uri()}

@@ -57,7 +57,7 @@ def test_sample_data_with_shipped_config(tmp_path: Path) -> None:
     assert all(len(lst["sha256"]) == 64 for lst in result.manifest["lists"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["findings_by_list"]["example-domains"] > 0
-    assert summary["top_flagged_domains"][0]["rows"] >= 1
+    assert summary["top_matched_domains"][0]["rows"] >= 1
 
 
 def test_removal_list_drops_the_same_rows_from_a_copy(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ file and key. Paths in a TOML file are relative to that file, so a config works 
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,68 @@ class ConsentConfig:
     ai_generated: str = "flag"  # flag | drop | keep: images whose metadata says a model made them
 
 
+_NUM = (int, float)
+_FETCH_LIMITS = (("concurrency", int, 1), ("per_host", int, 1), ("max_bytes", int, 1), ("retries", int, 0),
+                 ("max_redirects", int, 0), ("connect_timeout", _NUM, 0.001), ("read_timeout", _NUM, 0.001),
+                 ("total_timeout", _NUM, 0.001), ("backoff", _NUM, 0))
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Limits for fetching (``[fetch]`` and the fetch flags), validated on construction so a typo
+    fails at startup, not per row. The fetcher (:mod:`provscan.net.fetch`) takes it as it is."""
+
+    concurrency: int = 64
+    per_host: int = 8
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    total_timeout: float = 30.0  # wall clock per URL once it holds its slots: redirects, retries, drip-feeds
+    retries: int = 2
+    backoff: float = 0.5
+    max_bytes: int = 20_000_000
+    max_redirects: int = 5
+    allow_cidrs: tuple[str, ...] = ()
+    allow_private: bool = False
+    user_agent: str = "provscan/0.1 (+dataset provenance scanner)"
+
+    def __post_init__(self) -> None:
+        for name, kind, low in _FETCH_LIMITS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, kind) or not value >= low:  # NaN fails too
+                raise ConfigError(f"fetch policy: {name} must be a number >= {low}, got {value!r}")
+        if isinstance(self.allow_cidrs, str) or not all(isinstance(c, str) for c in self.allow_cidrs):
+            raise ConfigError("fetch policy: allow_cidrs must be a list of CIDR strings, not one string")
+        object.__setattr__(self, "allow_cidrs", tuple(self.allow_cidrs))  # a TOML array arrives as a list
+        for cidr in self.allow_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"fetch policy: allow_cidrs: {exc}") from exc
+        if not isinstance(self.allow_private, bool):
+            raise ConfigError(f"fetch policy: allow_private must be true or false, got {self.allow_private!r}")
+        if not isinstance(self.user_agent, str) or not self.user_agent or any(c in self.user_agent for c in "\r\n"):
+            raise ConfigError("fetch policy: user_agent must be one non-empty line")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "config") -> FetchPolicy:
+        """``[fetch]`` keys (or ``fetch_options=`` in the API): an unknown key is an error naming it."""
+        return cls().merged(data, where)
+
+    def merged(self, changes: Mapping[str, Any], where: str = "config") -> FetchPolicy:
+        """This policy with the given keys replaced; ``None`` values mean "not given"."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) in [fetch]: {', '.join(unknown)}")
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def divided(self, parts: int) -> FetchPolicy:
+        """Concurrency and per-host limits split among ``parts`` processes that fetch at once: the
+        run as a whole still keeps ``concurrency`` in flight and never more than ``per_host`` per host."""
+        if parts <= 1:
+            return self
+        return replace(self, concurrency=max(1, self.concurrency // parts), per_host=max(1, self.per_host // parts))
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     lists: tuple[ListSpec, ...] = ()
@@ -63,14 +126,22 @@ class ScanConfig:
     images: tuple[Path, ...] = ()
     fetch: bool = False
     dihedral: bool = False
-    fetch_options: Mapping[str, Any] = field(default_factory=dict)
+    fast_decode: bool = False  # JPEGs decoded at reduced size: 4-5x faster, a pHash may move 1-2 bits
+    fetch_options: FetchPolicy = FetchPolicy()  # a mapping given here is read as [fetch] keys
     unchecked: str = "keep"  # keep | flag | drop: rows whose image could not be fetched or hashed
     licenses: LicenseConfig = LicenseConfig()
     consent: ConsentConfig = ConsentConfig()
     source: str | None = None  # the TOML file this came from, for the manifest
 
+    def __post_init__(self) -> None:
+        if isinstance(self.fetch_options, Mapping):
+            object.__setattr__(self, "fetch_options", FetchPolicy.from_mapping(self.fetch_options, self.source or "config"))
+        elif not isinstance(self.fetch_options, FetchPolicy):
+            raise ConfigError(f"fetch_options must be a FetchPolicy or a mapping of [fetch] keys, got {self.fetch_options!r}")
+
     def with_overrides(self, **changes: Any) -> ScanConfig:
-        """A copy with the given fields replaced; ``None`` values mean "not given" and are ignored."""
+        """A copy with the given fields replaced; ``None`` values mean "not given" and are ignored.
+        (For settings given on top of a config, with lists appended, see :func:`apply_overrides`.)"""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,11 +151,32 @@ class ScanConfig:
         data["images"] = [str(p) for p in self.images]
         data["lists"] = [{**asdict(s), "path": str(s.path), "params": dict(s.params)} for s in self.lists]
         data["hash_columns"] = dict(self.hash_columns)
-        data["fetch_options"] = dict(self.fetch_options)
+        data["fetch_options"] = {**asdict(self.fetch_options), "allow_cidrs": list(self.fetch_options.allow_cidrs)}
         return data
 
 
-_SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral"}
+def apply_overrides(config: ScanConfig, **changes: Any) -> ScanConfig:
+    """Settings given on top of a config, by the CLI or by ``provscan.scan(config, **changes)``: the
+    one rule both follow. ``None`` means "not given"; ``lists`` are added to the config's lists (as
+    ``-b`` adds to ``provscan.toml``'s); ``hash_columns`` merge by kind; ``fetch_options`` (a mapping)
+    merge key by key; every other setting is replaced. An unknown setting is an error, not ignored."""
+    known = {f.name for f in fields(ScanConfig)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)} (settings: {', '.join(sorted(known))})")
+    given = {k: v for k, v in changes.items() if v is not None}
+    if "lists" in given:
+        given["lists"] = config.lists + tuple(given["lists"])
+    if "hash_columns" in given:
+        given["hash_columns"] = {**config.hash_columns, **given["hash_columns"]}
+    if isinstance(given.get("fetch_options"), Mapping):
+        given["fetch_options"] = config.fetch_options.merged(given["fetch_options"], "fetch_options")
+    if "output" in given:
+        given["output"] = Path(given["output"])
+    return replace(config, **given)
+
+
+_SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral", "fast_decode"}
 _TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch"}
 
 
@@ -122,6 +214,10 @@ def load_config(path: str | Path) -> ScanConfig:
         kwargs["unchecked"] = fetch.pop("unchecked")
         if kwargs["unchecked"] not in UNCHECKED_ACTIONS:
             raise ConfigError(f"{path}: [fetch] unchecked must be one of {', '.join(UNCHECKED_ACTIONS)}")
+    try:
+        fetch_options = FetchPolicy.from_mapping(fetch, str(path))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: [fetch]: {exc}") from exc
     return ScanConfig(
         lists=lists,
         licenses=LicenseConfig(
@@ -137,7 +233,7 @@ def load_config(path: str | Path) -> ScanConfig:
             signals=_strings(path, "consent.signals", consent["signals"]) if "signals" in consent else None,
             ai_generated=consent.get("ai_generated", "flag"),
         ),
-        fetch_options=fetch,
+        fetch_options=fetch_options,
         source=str(path),
         **kwargs,
     )

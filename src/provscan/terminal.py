@@ -7,6 +7,7 @@ not a terminal the width is fixed and generous, so piped output and tests see wh
 
 from __future__ import annotations
 
+import shlex
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -38,12 +39,16 @@ def lists_table(lists: list[dict[str, Any]]) -> Table:
 
 
 def shards_table(manifest: dict[str, Any]) -> Table:
-    """One row per shard and a total row: rows in, flagged, dropped, out, invalid URLs, unchecked."""
+    """One row per shard and a total row, in the one vocabulary of every output: rows in, matched (any
+    finding), dropped, flagged (kept and reported), allowed (kept by an allowlist), out, invalid URLs,
+    unchecked images (allowed and unchecked only when some shard has them)."""
     shards, totals = manifest["shards"], manifest["totals"]
-    unchecked = any("unchecked" in s for s in shards)
+    has = {key for s in shards for key in ("rows_allowed", "unchecked") if key in s}
+    columns = [("rows in", "rows_in"), ("matched", "rows_matched"), ("dropped", "rows_dropped"),
+               ("flagged", "rows_flagged"), *([("allowed", "rows_allowed")] if "rows_allowed" in has else []),
+               ("rows out", "rows_out"), ("invalid urls", "invalid_urls"), *([("unchecked", "unchecked")] if "unchecked" in has else [])]
+    cols, keys = [c for c, _ in columns], [k for _, k in columns]
     table = Table(show_edge=False, show_footer=True)
-    cols = ["rows in", "flagged", "dropped", "rows out", "invalid urls"] + (["unchecked"] if unchecked else [])
-    keys = ["rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls"] + (["unchecked"] if unchecked else [])
     table.add_column("shard", footer="total")
     for col, key in zip(cols, keys):
         table.add_column(col, justify="right", footer=f"{totals.get(key, 0):,}")
@@ -53,9 +58,10 @@ def shards_table(manifest: dict[str, Any]) -> Table:
 
 
 def per_list_table(manifest: dict[str, Any], summary: dict[str, Any]) -> Table | None:
-    """Rows flagged / dropped / allowed per list (a row counts once per list; lists overlap, so the
-    column sums can exceed the run's totals). Licence, consent and unchecked findings appear under
-    their own ``list`` names."""
+    """Per list, the rows it matched and what it did to them: dropped / flagged / allowed (a row counts
+    once per list; lists overlap, so the column sums can exceed the run's totals, and a row one list
+    flags and another drops is dropped in the shard table). Licence, consent and unchecked findings
+    appear under their own ``list`` names."""
     by_list: dict[str, dict[str, int]] = summary.get("rows_by_list_action", {})
     names = [lst["name"] for lst in manifest["lists"]]
     names += sorted(n for n in by_list if n not in names)
@@ -63,13 +69,27 @@ def per_list_table(manifest: dict[str, Any], summary: dict[str, Any]) -> Table |
         return None
     table = Table(title="rows per list", title_justify="left", show_edge=False)
     table.add_column("list")
-    for col in ("rows matched", "flagged", "dropped", "allowed"):
+    for col in ("matched", "dropped", "flagged", "allowed"):
         table.add_column(col, justify="right")
     totals = summary.get("rows_by_list", {})
     for name in names:
         actions = by_list.get(name, {})
         table.add_row(escape(name), f"{totals.get(name, 0):,}",
-                      *(f"{actions.get(a, 0):,}" for a in ("flag", "drop", "allow")))
+                      *(f"{actions.get(a, 0):,}" for a in ("drop", "flag", "allow")))
+    return table
+
+
+def findings_table(records: list[dict[str, Any]]) -> Table:
+    """``provscan show``: one line per finding; URLs fold rather than widen the table."""
+    from provscan.sinks.findings import COLUMNS, display_url
+
+    table = Table(show_edge=False)
+    for name in COLUMNS:
+        table.add_column(name, justify="right" if name == "row" else "left",  # type: ignore[arg-type]
+                         overflow="fold" if name in ("url", "entry", "shard") else "ellipsis")
+    for r in records:
+        table.add_row(escape(r["shard"]), f"{r['row']:,}", escape(display_url(r["url"], r["url_sha256"])),
+                      escape(r["list"]), escape(r["entry"] or "-"), r["action"])
     return table
 
 
@@ -86,6 +106,9 @@ def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str
         out.print(config_note, markup=False)
     out.print(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, "
               "summary.json, report.html, datacard.md, manifest.json)", markup=False)
+    if manifest.get("totals", {}).get("findings"):
+        target = shlex.quote(str(manifest["config"]["output"]))
+        out.print(f"which rows, and why: provscan show {target}   (--action drop: the removed rows)", markup=False)
 
 
 def policy_lines(config: dict[str, Any]) -> list[str]:

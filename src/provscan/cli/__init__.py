@@ -14,6 +14,7 @@ from provscan.cli.merge import merge
 from provscan.cli.report import report
 from provscan.cli.sample import format_estimates, sample_command
 from provscan.cli.scan import scan
+from provscan.cli.show import show
 from provscan.cli.verify import verify
 
 __all__ = ["cli", "main", "format_estimates"]
@@ -25,7 +26,7 @@ def cli() -> None:
     """Dataset provenance scanner for image-text training corpora."""
 
 
-for _command in (scan, merge, sample_command, hash_command, verify, report):
+for _command in (scan, show, merge, sample_command, hash_command, verify, report):
     cli.add_command(_command)
 
 

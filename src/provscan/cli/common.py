@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from provscan.config import DEFAULT_CONFIG_NAME, ScanConfig, load_config
-from provscan.errors import ConfigError, ProvscanError
+from provscan.errors import ProvscanError
 from provscan.kinds import ALL_KINDS
 from provscan.lists.args import parse_list_option
 
@@ -80,26 +80,28 @@ def parse_part(ctx: click.Context, param: click.Parameter, text: str | None) -> 
 
 def run_overrides(config: ScanConfig, lists: tuple[str, ...], *, output: str | None, redact_urls: bool, fetch: bool,
                    check_consent: bool, fetch_options: dict[str, Any]) -> dict[str, Any]:
-    """The options ``scan`` and ``sample`` share, as overrides of ``config`` (``None``: not given)."""
+    """The options ``scan`` and ``sample`` share, as overrides of ``config`` (``None``: not given);
+    :func:`provscan.config.apply_overrides` adds the lists and merges the fetch options."""
     overrides: dict[str, Any] = {
-        "lists": config.lists + tuple(parse_list_option(arg) for arg in lists),
+        "lists": tuple(parse_list_option(arg) for arg in lists),
         "output": Path(output) if output else None,
         "redact_urls": True if redact_urls else None,
         "fetch": True if fetch else None,
     }
     if any(v is not None for v in fetch_options.values()):
-        overrides["fetch_options"] = {**config.fetch_options, **{k: v for k, v in fetch_options.items() if v is not None}}
+        overrides["fetch_options"] = fetch_options
     if check_consent:
         overrides["consent"] = replace(config.consent, check=True)
     return overrides
 
 
-def pairs(items: tuple[str, ...]) -> dict[str, str]:
+def pairs(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, str]:
+    """``--hash-column KIND=COLUMN`` as a click callback: a malformed value is a usage error (exit 2)."""
     out = {}
     for item in items:
         kind, sep, column = item.partition("=")
         if not sep or not column or kind not in ALL_KINDS:
-            raise ConfigError(f"--hash-column {item!r}: expected KIND=COLUMN with KIND one of the image kinds")
+            raise click.BadParameter(f"{item!r}: expected KIND=COLUMN with KIND one of the image kinds")
         out[kind] = column
     return out
 

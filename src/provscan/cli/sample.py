@@ -88,6 +88,6 @@ def format_estimates(estimates: dict[str, Any], output: Path | str, limit: int =
         if n == 0:
             lines.append("-" * len(lines[-1]))
     if len(rows) == 1:
-        lines.append("(nothing flagged in the sample)")
+        lines.append("(nothing matched in the sample)")
     lines += ["", f"output: {output}  (estimates.json, sample.parquet, flagged.parquet, summary.json, manifest.json)"]
     return "\n".join(lines)

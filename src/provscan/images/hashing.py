@@ -5,8 +5,10 @@ Why it is built this way:
 * **Compatibility.** A perceptual hash is only useful if it equals the one on the list. The list
   makers (COYO's ``image_phash`` column, most hash lists) ran ``str(imagehash.phash(Image.open(f)))``,
   so the identity hash here *is* imagehash's function applied to the same grey pixels. With
-  ``draft=False`` it is bit-identical; with ``draft=True`` (default) JPEGs are decoded at reduced
-  size (DCT scaling, 4-5x faster), which moves a hash by at most a bit or two (see ``DRAFT_PX``).
+  ``draft=False`` (the default) it is bit-identical; with ``draft=True`` (``--fast-decode``) JPEGs are
+  decoded at reduced size (DCT scaling, 4-5x faster), which moves a hash by at most a bit or two
+  (see ``DRAFT_PX``): partner lists are computed with full decodes, and at a tight threshold two
+  bits are a miss, so the fast decode is never the default (issue 23).
 * **Row problems never raise.** Corrupt, truncated, lying-extension, SVG, bomb: a status on the
   result. Exact digests are taken from the raw bytes before any decode, so even an undecodable
   file still matches an MD5/SHA list (child-protection lists hash the file, not the picture).
@@ -103,7 +105,7 @@ def check_kinds(kinds: Collection[str]) -> None:
 
 
 def hash_image(data: bytes, kinds: Collection[str], *, dihedral: bool = False,
-               max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = True) -> ImageResult:
+               max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = False) -> ImageResult:
     """Hash one image's bytes with every kind asked; never raises for bad image data (only
     ConfigError / MissingDependency for the kinds). ``draft=False`` decodes JPEGs at full size:
     bit-identical to plain imagehash, up to ~3x slower on large photos."""

@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provscan.errors import ShardError
-from provscan.io.atomic import atomic_path
+from provscan.errors import OutputError, ShardError
+from provscan.io.atomic import AtomicTarget
+from provscan.io.views import takeable_schema
 
 DICTIONARY_PAGE_LIMIT = 64 * 1024
 """pyarrow builds a dictionary for every column chunk and abandons it when it passes this size; at
@@ -58,6 +59,59 @@ class _HashingSink(io.RawIOBase):
         super().close()
 
 
+class CleanWriter:
+    """The cleaned shard being written, one input row group at a time: the input's schema, codecs
+    and row-group boundaries, a temporary name until :meth:`commit`, its SHA-256 taken as written.
+    Used by :func:`export_clean` and by the one-pass shard scan, which writes each row group as
+    soon as its drops are known."""
+
+    def __init__(self, parquet: pq.ParquetFile, target: Path) -> None:
+        self._target = AtomicTarget(target)
+        try:
+            self.sink = _HashingSink(self._target.tmp)
+            self.writer = pq.ParquetWriter(
+                self.sink, parquet.schema_arrow, compression=_compression(parquet.metadata), write_statistics=True,
+                dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
+            )
+        except OSError as exc:
+            self._target.abort()
+            raise OutputError(self._target.path, f"cannot write: {exc.strerror or exc}") from exc
+        self.written = 0
+
+    def write(self, group: pa.Table, dropped: np.ndarray) -> None:
+        """Write ``group`` minus its rows at the (group-relative, sorted) positions ``dropped``."""
+        if dropped.size:
+            keep = np.ones(group.num_rows, dtype=bool)
+            keep[dropped] = False
+            group = _filter(group, pa.array(keep))
+        if group.num_rows:
+            try:
+                self.writer.write_table(group, row_group_size=max(group.num_rows, 1))
+            except OSError as exc:
+                raise OutputError(self._target.path, f"cannot write: {exc.strerror or exc}") from exc
+        self.written += group.num_rows
+
+    def commit(self) -> tuple[int, str]:
+        """Close and rename into place: (rows written, SHA-256 of the file)."""
+        try:
+            self.writer.close()
+            self.sink.close()
+        except OSError as exc:
+            self._target.abort()
+            raise OutputError(self._target.path, f"cannot write: {exc.strerror or exc}") from exc
+        self._target.commit()
+        return self.written, self.sink.digest.hexdigest()
+
+    def abort(self) -> None:
+        """Close and remove the temporary file (after an error; errors closing it are not news)."""
+        try:
+            self.writer.close()
+            self.sink.close()
+        except (OSError, pa.ArrowException):
+            pass
+        self._target.abort()
+
+
 def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *, shard_name: str,
                  on_rows: Callable[[int], None] | None = None) -> tuple[int, str]:
     """Write ``source`` minus the rows whose 0-based numbers are in sorted ``dropped``.
@@ -68,38 +122,45 @@ def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *,
     Returns (rows written, SHA-256 of the written file). The file appears under a temporary name and
     is renamed only when complete, so a crash never leaves a truncated shard that looks finished.
     """
-    target = Path(target)
+    parquet = open_shard(source, shard_name)
     try:
-        parquet = pq.ParquetFile(source)
-    except (OSError, pa.ArrowException) as exc:
-        raise ShardError(shard_name, f"not a readable parquet file ({exc})") from exc
-    meta = parquet.metadata
-    written = 0
-    try:
-        with atomic_path(target) as tmp:
-            sink = _HashingSink(tmp)
-            with sink, pq.ParquetWriter(
-                sink, parquet.schema_arrow, compression=_compression(meta), write_statistics=True,
-                dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
-            ) as writer:
-                start = 0
-                for index in range(meta.num_row_groups):
-                    group = parquet.read_row_group(index)
-                    stop = start + group.num_rows
-                    lo, hi = np.searchsorted(dropped, [start, stop])
-                    if hi > lo:
-                        keep = np.ones(group.num_rows, dtype=bool)
-                        keep[dropped[lo:hi] - start] = False
-                        group = group.filter(pa.array(keep))
-                    if group.num_rows:
-                        writer.write_table(group, row_group_size=max(group.num_rows, 1))
-                    written += group.num_rows
-                    if on_rows is not None:
-                        on_rows(stop - start)
-                    start = stop
+        out = CleanWriter(parquet, Path(target))
+        try:
+            start = 0
+            for index in range(parquet.metadata.num_row_groups):
+                group = parquet.read_row_group(index)
+                stop = start + group.num_rows
+                lo, hi = np.searchsorted(dropped, [start, stop])
+                out.write(group, dropped[lo:hi] - start)
+                if on_rows is not None:
+                    on_rows(stop - start)
+                start = stop
+        except OSError as exc:
+            out.abort()
+            raise OutputError(Path(target), f"cannot write: {exc.strerror or exc}") from exc
+        except BaseException:
+            out.abort()
+            raise
+        return out.commit()
     except pa.ArrowException as exc:
         raise ShardError(shard_name, f"cannot read while exporting: {exc}") from exc
-    return written, sink.digest.hexdigest()
+
+
+def open_shard(source: str | Path, shard_name: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(source)
+    except (OSError, pa.ArrowException) as exc:
+        raise ShardError(shard_name, f"not a readable parquet file ({exc})") from exc
+
+
+def _filter(group: pa.Table, keep: pa.Array) -> pa.Table:
+    """``group.filter(keep)`` for every column type a parquet file can hold, types kept: views go
+    through their large types and back (the export writes the input's schema unchanged)."""
+    schema = group.schema
+    takeable = takeable_schema(schema)
+    if takeable == schema:
+        return group.filter(keep)
+    return group.cast(takeable).filter(keep).cast(schema)
 
 
 def _compression(meta: pq.FileMetaData) -> dict[str, str] | str:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpcore
 import httpx
 
+from provscan.config import FetchPolicy  # the run's [fetch] settings, validated there
 from provscan.errors import ConfigError
 from provscan.net.headers import header_pairs, header_values
 from provscan.net.transport import (
@@ -40,39 +41,6 @@ STATUSES = frozenset({
 _END: Any = object()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is capped, and never waited past total_timeout
-_NUM = (int, float)
-_LIMITS = (("concurrency", int, 1), ("per_host", int, 1), ("max_bytes", int, 1), ("retries", int, 0),
-           ("max_redirects", int, 0), ("connect_timeout", _NUM, 0.001), ("read_timeout", _NUM, 0.001),
-           ("total_timeout", _NUM, 0.001), ("backoff", _NUM, 0))
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    """Limits for fetching; validated on construction so a typo fails at startup, not per row."""
-
-    concurrency: int = 64
-    per_host: int = 8
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    total_timeout: float = 30.0  # wall clock per URL once it holds its slots: redirects, retries, drip-feeds
-    retries: int = 2
-    backoff: float = 0.5
-    max_bytes: int = 20_000_000
-    max_redirects: int = 5
-    allow_cidrs: tuple[str, ...] = ()
-    allow_private: bool = False
-    user_agent: str = "provscan/0.1 (+dataset provenance scanner)"
-
-    def __post_init__(self) -> None:
-        for name, kind, low in _LIMITS:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, kind) or not value >= low:  # NaN fails too
-                raise ConfigError(f"fetch policy: {name} must be a number >= {low}, got {value!r}")
-        if not self.user_agent or any(c in self.user_agent for c in "\r\n"):
-            raise ConfigError("fetch policy: user_agent must be one non-empty line")
-        AddressGuard(self.allow_cidrs, self.allow_private)  # raises ConfigError on a bad CIDR
-
-
 @dataclass(frozen=True)
 class FetchResult:
     """The outcome of one URL: a status from :data:`STATUSES` or ``http_<code>``, never an exception.

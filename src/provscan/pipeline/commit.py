@@ -1,7 +1,8 @@
 """Per-shard commits: a finished shard's results, on disk as one unit, in ``OUT/.provscan/shards/``.
 
 A shard is *committed* when its ``commit.json`` exists; that file is written last (atomically), after
-the cleaned shard, ``findings.parquet``, ``removals.parquet`` and ``fetch.parquet``. Before the
+the cleaned shard, ``findings.parquet``, ``removals.parquet`` and the stages' declared outputs
+(``fetch.parquet``...). Before the
 cleaned shard is written an ``intent.json`` names it, so a run killed in between still knows that
 file is its own (provscan never deletes a file it did not write). ``--resume``, workers, Ray tasks
 and array-job parts all rest on this: any process can commit a shard, and the merge reads commits
@@ -43,13 +44,14 @@ class Commit:
     relative: str
     entry: dict[str, Any]
     summary: dict[str, Any]
-    has_fetch: bool
+    outputs: tuple[str, ...]  # the stages' per-shard files in this commit, by file name
 
     def findings(self) -> pa.Table:
         return pq.read_table(self.directory / "findings.parquet")
 
-    def fetch_log(self) -> pa.Table | None:
-        return pq.read_table(self.directory / "fetch.parquet") if self.has_fetch else None
+    def output(self, file: str) -> pa.Table | None:
+        """A declared per-shard output (None when this commit has none by that name)."""
+        return pq.read_table(self.directory / file) if file in self.outputs else None
 
     @property
     def removals_path(self) -> Path:
@@ -68,11 +70,11 @@ def commit(out: Path, outcome: ShardOutcome, fingerprint: str) -> Commit:
     (directory / "commit.json").unlink(missing_ok=True)  # an older commit of this index is void from here on
     write_parquet(directory / "findings.parquet", outcome.findings)
     write_parquet(directory / "removals.parquet", pa.table({"h": outcome.removals}))
-    if outcome.fetch_log is not None:
-        write_parquet(directory / "fetch.parquet", outcome.fetch_log)
+    for file, table in outcome.outputs.items():
+        write_parquet(directory / file, table)
     data = {
         "fingerprint": fingerprint, "index": task.index, "relative": task.shard.relative,
-        "entry": outcome.entry, "summary": outcome.summary, "has_fetch": outcome.fetch_log is not None,
+        "entry": outcome.entry, "summary": outcome.summary, "outputs": sorted(outcome.outputs),
     }
     write_json(directory / "commit.json", data)
     return _from_json(directory, data)
@@ -129,5 +131,7 @@ def discard(out: Path, index: int) -> None:
 def _from_json(directory: Path, data: dict[str, Any]) -> Commit:
     return Commit(
         index=int(data["index"]), directory=directory, fingerprint=data["fingerprint"], relative=data["relative"],
-        entry=data["entry"], summary=data["summary"], has_fetch=bool(data["has_fetch"]),
+        entry=data["entry"], summary=data["summary"],
+        # names only: a file is read when the run's plan declares it (Commit.output), never by this list alone
+        outputs=tuple(f for f in data.get("outputs", ()) if isinstance(f, str)),
     )

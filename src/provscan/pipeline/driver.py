@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from provscan._version import __version__
-from provscan.config import ScanConfig
+from provscan.config import ScanConfig, apply_overrides
 from provscan.errors import ConfigError, RunInterrupted
 from provscan.io.db import DEFAULT_MEMORY_LIMIT, Database
 from provscan.io.export import count_rows
@@ -37,6 +37,7 @@ from provscan.pipeline.outdir import FINAL_OUTPUTS, OutputDir
 from provscan.pipeline.session import RunSpec
 from provscan.pipeline.shard import ShardTask
 from provscan.progress import NullProgress, Progress
+from provscan.stages import plan as stage_plan
 
 EXECUTORS = ("local", "ray")
 
@@ -60,6 +61,7 @@ def scan(
     workers: int | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    ray_cpus_per_task: int = 1,
     part: tuple[int, int] | None = None,
     **overrides: Any,
 ) -> ScanResult:
@@ -68,10 +70,11 @@ def scan(
     ``overrides`` replace fields of ``config`` (e.g. ``output=``, ``export=False``, ``lists=``).
     ``part=(i, n)`` scans only shards ``k % n == i`` and commits them; :func:`merge_run` finishes the run.
     """
-    config = (config or ScanConfig()).with_overrides(**overrides)
+    config = apply_overrides(config or ScanConfig(), **overrides)
     progress = progress or NullProgress()
     workers = workers or config.workers
     _check_run_options(workers, executor, part)
+    config = replace(config, workers=workers)  # one value from here on: the sessions read it from the spec
     out = Path(config.output)
     tasks = plan(shards, config, out)
     compiled = compile_lists(config.lists)
@@ -81,7 +84,8 @@ def scan(
     _preflight(compiled, config)
     fingerprint = run_fingerprint(config, compiled)
     state = RunState(fingerprint, _now(), config.to_dict(), compiled.manifest(),
-                     [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks])
+                     [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks],
+                     stage_plan.select(config, compiled))
     selected = tasks if part is None else [t for t in tasks if t.index % part[1] == part[0]]
     with OutputDir(out, part=part[0] if part else None) as outdir:
         outdir.check_inputs([t.shard for t in tasks],
@@ -121,7 +125,7 @@ def scan(
 
                 try:
                     _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor,
-                             ray_address=ray_address, on_rows=progress.rows_done if rows_per_group else None)
+                             ray_address=ray_address, ray_cpus=ray_cpus_per_task, on_rows=progress.rows_done if rows_per_group else None)
                 finally:
                     progress.finish()
                 if stream is None:
@@ -166,13 +170,20 @@ def plan(shards: Sequence[str | Path] | str | Path, config: ScanConfig, out: Pat
     return tasks
 
 
+ENTRY_FORMAT = 2
+"""The shape of a shard's manifest entry; part of the fingerprint, so ``--resume`` and ``merge`` never mix
+entries of two shapes under one version number. 2: ``rows_matched`` (any finding) and ``rows_flagged``
+(kept with a flag finding) counted apart (issue 20); 1 counted matched rows as ``rows_flagged``."""
+
+
 def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
     """What makes two runs' per-shard results interchangeable: version, settings, exact list bytes."""
     settings = config.to_dict()
     for key in ("output", "workers", "source"):
         settings.pop(key, None)
     lists = [{k: lst[k] for k in ("name", "kind", "action", "sha256", "params")} for lst in compiled.manifest()]
-    blob = json.dumps({"version": __version__, "config": settings, "lists": lists}, sort_keys=True, default=str)
+    blob = json.dumps({"version": __version__, "entry": ENTRY_FORMAT, "config": settings, "lists": lists},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -212,13 +223,14 @@ def _committed_outputs(out: Path, state: RunState) -> set[Path]:
 
 
 def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
-             workers: int, executor: str, ray_address: str | None, on_rows: Any = None) -> None:
+             workers: int, executor: str, ray_address: str | None, ray_cpus: int = 1,
+             on_rows: Any = None) -> None:
     from provscan.pipeline import executors
 
     if executor == "ray":
         from provscan.pipeline.ray_exec import run_ray
 
-        run_ray(spec, tasks, on_commit, address=ray_address)
+        run_ray(spec, tasks, on_commit, address=ray_address, cpus_per_task=ray_cpus)
     elif workers > 1:
         executors.run_processes(spec, tasks, workers, on_commit)
     else:
@@ -247,25 +259,12 @@ def _divide_fetch(config: ScanConfig, workers: int) -> ScanConfig:
     """Concurrency and per-host limits split among workers: a host never sees more than --per-host."""
     if workers <= 1 or not (config.fetch or config.consent.check):
         return config
-    from provscan.net.fetch import FetchPolicy
-
-    options = dict(config.fetch_options)
-    for key in ("concurrency", "per_host"):
-        total = int(options.get(key, getattr(FetchPolicy, key)))
-        options[key] = max(1, total // workers)
-    return replace(config, fetch_options=options)
+    return replace(config, fetch_options=config.fetch_options.divided(workers))
 
 
 def _preflight(compiled: CompiledLists, config: ScanConfig) -> None:
     """Checked before any output is touched: optional extras a list needs (pdq), the fetch policy."""
-    if "pdq" in compiled.kinds:
-        from provscan.images.hashing import check_kinds
-
-        check_kinds(["pdq"])
-    if config.fetch or config.consent.check:
-        from provscan.stages.fetch import fetch_policy
-
-        fetch_policy(config)
+    stage_plan.preflight(config, compiled)
 
 
 def _now() -> str:

@@ -35,7 +35,7 @@ def run_serial(spec: RunSpec, lists: CompiledLists, tasks: Sequence[ShardTask], 
         with ThreadPoolExecutor(1, thread_name_prefix="provscan-export") as exporter:
             pending: Future[dict[str, Any]] | None = None
             for task in tasks:
-                outcome = session.match(task)
+                outcome = session.match(task, on_rows)
                 if pending is not None:
                     on_commit(pending.result())
                 pending = exporter.submit(finish, spec, outcome, on_rows)

@@ -33,6 +33,7 @@ from provscan.pipeline.outdir import output_files, remove_temp_files
 from provscan.sinks.report import write_reports
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
+from provscan.stages import plan
 from provscan.urls import native
 
 
@@ -45,10 +46,7 @@ class RunState:
     config: dict[str, Any]
     lists: list[dict[str, Any]]
     shards: list[dict[str, Any]]  # {index, path, relative}: the plan, in merge order
-
-    @property
-    def fetch(self) -> bool:
-        return bool(self.config.get("fetch"))
+    stages: list[str]  # the stage plan's names, in order: which per-shard outputs the merge collects
 
     def save(self, out: Path) -> None:
         write_json(out / STATE_DIR / "run.json", {"provscan_version": __version__, **self.__dict__})
@@ -61,7 +59,8 @@ class RunState:
             return None
         if data.get("provscan_version") != __version__:
             return None
-        return cls(data["fingerprint"], data["started"], data["config"], data["lists"], data["shards"])
+        return cls(data["fingerprint"], data["started"], data["config"], data["lists"], data["shards"],
+                   list(data.get("stages", ())))
 
 
 def merge(out: Path, state: RunState, db: Database) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -95,23 +94,21 @@ class MergeStream:
         self._findings: list[pa.Table] = []
         self._findings_held = 0
         self._flagged: FlaggedWriter | None = None
-        self._fetch: ParquetSink | None = None
+        self._outputs: dict[str, ParquetSink] = {}  # the stages' declared per-shard files, by file name
 
     def __enter__(self) -> MergeStream:
         with _disk_full_hint(self.out):
             self.db.execute("CREATE OR REPLACE TEMP TABLE merge_removals (h VARCHAR)")
             self._flagged = FlaggedWriter(self.out / "flagged.parquet")
-            if self.state.fetch:
-                from provscan.stages.fetch import FETCH_SCHEMA
-
-                self._fetch = ParquetSink(self.out / "fetch.parquet", FETCH_SCHEMA)
+            for output in plan.outputs(self.state.stages):
+                self._outputs[output.file] = ParquetSink(self.out / output.file, output.schema)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for sink in (self._flagged, self._fetch):  # still open: not finished, nothing half-written stays
+        for sink in (self._flagged, *self._outputs.values()):  # still open: not finished, nothing half-written stays
             if sink is not None:
                 sink.abort()
-        self._flagged = self._fetch = None
+        self._flagged, self._outputs = None, {}
 
     def advance(self) -> int:
         """Merge every newly committed shard that is next in plan order; returns how many."""
@@ -134,10 +131,10 @@ class MergeStream:
             self._findings_held += findings.num_rows
             if self._findings_held >= self.FLUSH_FINDINGS:
                 self._flush_findings()
-        if self._fetch is not None:
-            table = c.fetch_log()
+        for file, sink in self._outputs.items():
+            table = c.output(file)
             if table is not None:
-                self._fetch.write(table)
+                sink.write(table)
         removals = pq.read_table(c.removals_path).column("h")
         if len(removals):
             self._removals.extend(removals.chunks)
@@ -176,12 +173,11 @@ class MergeStream:
         assert self._flagged is not None, "MergeStream used outside its with block"
         self._flush_findings()
         self._flagged.close()
-        if self._fetch is not None:
-            from provscan.stages.fetchcache import compact
-
-            self._fetch.close()
-            compact(self.db, out / "cache")
-        self._flagged = self._fetch = None
+        for sink in self._outputs.values():
+            sink.close()
+        self._flagged, self._outputs = None, {}
+        for step in plan.steps(state.stages):
+            step.load().after_merge(out, self.db)
         self._flush_removals()
         removals = write_removals(out / "removals.sha256.txt",
                                   self.db.batches("SELECT DISTINCT h FROM merge_removals ORDER BY h"))

@@ -6,8 +6,8 @@ buffers; the SQL itself where the kernel is not built) canonicalizes the URLs it
 percent-escapes decode to printable ASCII (all but ~0.2 % of the rest); only what is left goes
 through the Python reference, :mod:`provscan.urls.canonical`.
 
-``raw``  row, url, id, [license], [h:KIND...], host, path, query: one row per shard row
-(``hits``, the other table every stage sees, is :mod:`provscan.pipeline.stage`'s.)
+``raw``  row, url, url_undecodable, id, [license], [h:KIND...], host, path, query: one row per shard row
+(``hits``, the other table every stage sees, is :mod:`provscan.stages.base`'s.)
 """
 
 from __future__ import annotations
@@ -25,13 +25,19 @@ _SLOW_BATCH = 65_536
 
 def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
     """Read the shard's URL (and id, licence, hash) columns into ``raw`` with canonical URL parts."""
+    blobs = _blob_columns(db, shard, columns)
     # friction (issue 12): an image-only shard has no URL column: url/host/path/query are NULL
-    cols = [f"TRY_CAST({sql_ident(columns.url)} AS VARCHAR) AS url" if columns.url else "NULL::VARCHAR AS url"]
-    cols.append(f"TRY_CAST({sql_ident(columns.id)} AS VARCHAR) AS id" if columns.id else "NULL::VARCHAR AS id")
+    url = columns.url
+    cols = [_text(url, blobs, strict=True) + " AS url" if url else "NULL::VARCHAR AS url"]
+    # an undecodable binary URL is NULL in url (no pass can read it as another string), counted invalid
+    cols.append(f"{sql_ident(url)} IS NOT NULL AND {_text(url, blobs, strict=True)} IS NULL AS url_undecodable"
+                if url is not None and url in blobs
+                else "false AS url_undecodable")
+    cols.append(_text(columns.id, blobs) + " AS id" if columns.id else "NULL::VARCHAR AS id")
     if columns.license:
-        cols.append(f"TRY_CAST({sql_ident(columns.license)} AS VARCHAR) AS license")
+        cols.append(_text(columns.license, blobs) + " AS license")
     for kind, col in sorted(columns.hashes.items()):
-        cols.append(f"lower(trim(TRY_CAST({sql_ident(col)} AS VARCHAR))) AS {sql_ident('h:' + kind)}")
+        cols.append(f"lower(trim({_text(col, blobs)})) AS {sql_ident('h:' + kind)}")
     source = f"SELECT file_row_number AS row, {', '.join(cols)} FROM {db.read_parquet_sql(shard.path)}"
     if native.AVAILABLE:  # the simple class in one C pass over the Arrow buffers
         _put_with_native_parts(db, db.arrow(source, reading=shard.given))
@@ -46,12 +52,41 @@ def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
     _canonicalize_rest(db)
 
 
+def _blob_columns(db: Database, shard: Shard, columns: Columns) -> set[str]:
+    """The named columns DuckDB reads as BLOB (parquet binary, or a string without its UTF-8 mark)."""
+    named = [c for c in (columns.url, columns.id, columns.license, *columns.hashes.values()) if c]
+    if not named:
+        return set()
+    described = db.arrow(
+        f"DESCRIBE SELECT {', '.join(sql_ident(c) for c in named)} FROM {db.read_parquet_sql(shard.path)}",
+        reading=shard.given,
+    ).to_pylist()
+    return {d["column_name"] for d in described if d["column_type"] == "BLOB"}
+
+
+def _text(column: str, blobs: set[str], *, strict: bool = False) -> str:
+    """The column as text. Binary is decoded as UTF-8: a cast would give DuckDB's ``\\xNN`` rendering,
+    a different string (``http://b\\xC3\\xBCcher.example/`` missed the list line ``bücher.example``;
+    issue 22). An undecodable value is NULL when ``strict`` (URLs), else that rendering (an id
+    shown in the report, a licence or hash that then matches nothing and is counted malformed)."""
+    name = sql_ident(column)
+    if column not in blobs:
+        return f"TRY_CAST({name} AS VARCHAR)"
+    return f"TRY(decode({name}))" if strict else f"coalesce(TRY(decode({name})), TRY_CAST({name} AS VARCHAR))"
+
+
 def _put_with_native_parts(db: Database, table: pa.Table) -> None:
     """``raw`` = the shard's columns + the kernel's parts, in one CREATE TABLE AS: appending slices
     instead saved ~100 MiB of peak RSS on 1 M-row shards but left DuckDB statistics that made
     match_domains' join 15x slower. The Arrow copies are freed on return, before the next passes."""
     _, host, path, query = native.simple_parts(table.column("url"))
     db.put("raw", table.append_column("host", host).append_column("path", path).append_column("query", query))
+
+
+def canonicalize_declined(db: Database) -> None:
+    """The passes after the kernel, on the rows of ``raw`` it declined (host NULL, URL not NULL)."""
+    _canonicalize_escaped(db)
+    _canonicalize_rest(db)
 
 
 def _canonicalize_escaped(db: Database) -> None:
@@ -84,11 +119,12 @@ def _canonicalize_rest(db: Database) -> None:
 
 
 def url_counts(db: Database) -> tuple[int, int, int]:
-    """(rows, null or blank URLs, other URLs that are not valid URLs)."""
+    """(rows, null or blank URLs, other URLs that are not valid URLs, undecodable binary ones included)."""
     rows, null, invalid = db.rows(
         """SELECT count(*),
-                  count(*) FILTER (WHERE url IS NULL OR regexp_full_match(url, '[[:space:]]*')),
-                  count(*) FILTER (WHERE host IS NULL AND url IS NOT NULL AND NOT regexp_full_match(url, '[[:space:]]*'))
+                  count(*) FILTER (WHERE NOT url_undecodable AND (url IS NULL OR regexp_full_match(url, '[[:space:]]*'))),
+                  count(*) FILTER (WHERE url_undecodable
+                                   OR host IS NULL AND url IS NOT NULL AND NOT regexp_full_match(url, '[[:space:]]*'))
            FROM raw"""
     )[0]
     return int(rows), int(null), int(invalid)

@@ -22,8 +22,7 @@ from provscan.io.db import Database, sql_literal
 from provscan.io.export import count_rows, export_clean
 from provscan.io.shards import Columns, Shard, file_sha256
 from provscan.pipeline import rows
-from provscan.pipeline.stage import HITS_DDL, ShardContext, Stage
-from provscan.stages.allow import count_allowed
+from provscan.stages.base import HITS_DDL, ShardContext, Stage, Stats
 from provscan.urls.sql import expression_sha256_sql
 
 
@@ -46,24 +45,59 @@ class ShardOutcome:
     task: ShardTask
     findings: pa.Table
     removals: pa.Array  # SHA-256 of dropped rows' canonical expressions (distinct in the shard)
-    fetch_log: pa.Table | None  # fetch.parquet rows, when the fetch stage ran
+    outputs: dict[str, pa.Table]  # the stages' declared per-shard files (fetch.parquet...), by file name
     entry: dict[str, Any]  # the shard's manifest entry
     summary: dict[str, Any]  # the shard's contribution to summary.json
     dropped: np.ndarray = field(repr=False)  # sorted row numbers with a drop match
+    exported: bool = False  # the one-pass scan wrote and checked the cleaned shard already
+
+
+def new_context(db: Database, stages: list[Stage], task: ShardTask, config: Any) -> ShardContext:
+    """The context the stages share for one shard; only the counters they declare may be set."""
+    return ShardContext(db, task.shard, task.columns, config, Stats([n for s in stages for n in s.stats]))
 
 
 def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext) -> ShardOutcome:
     """Phase 1, in DuckDB: load the shard's rows, run the stages, collect findings and drops."""
+    try:
+        return _match(db, stages, task, ctx)
+    finally:  # a failed shard leaves no table behind for the next one
+        db.drop("raw", "hits", *(t for s in stages for t in s.temp), *(o.table for s in stages for o in s.outputs))
+
+
+def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext) -> ShardOutcome:
     shard = task.shard
     shard_sha = file_sha256(shard.path)  # one full read, which also warms the page cache for DuckDB's
     rows.load_rows(db, shard, task.columns)
     db.execute(HITS_DDL)
     rows_in, null_urls, invalid_urls = rows.url_counts(db)
+    ctx.rows_in = rows_in
     for stage in stages:
         stage.run(ctx)
-    if any(stage.name == "allow" for stage in stages):
-        ctx.stats["rows_allowed"] = count_allowed(db)
-    findings = _findings(db, shard, redact=ctx.config.redact_urls)
+    for stage in stages:
+        stage.finish(ctx)
+    r = results(db, shard, redact=ctx.config.redact_urls)
+    entry = make_entry(shard, shard_sha, r, rows_in, null_urls, invalid_urls, ctx)
+    summary = {**r.summary, "extra": extra_counts(ctx)}
+    outputs = {o.file: db.arrow(f"SELECT * FROM {o.table}").select(o.schema.names).cast(o.schema)
+               for s in stages for o in s.outputs}
+    return ShardOutcome(task, r.findings, r.removals, outputs, entry, summary, r.dropped)
+
+
+@dataclass
+class Results:
+    """What the final ``hits`` (and the ``raw`` rows they name) give a shard, or a part of one."""
+
+    findings: pa.Table
+    dropped: np.ndarray  # sorted row numbers with a drop finding
+    removals: pa.Array  # distinct, sorted
+    matched: int  # rows with any finding
+    flagged: int  # rows with a flag finding and no drop
+    summary: dict[str, Any]  # summary.json's per-shard counts, "extra" aside
+
+
+def results(db: Database, shard: Shard, *, redact: bool) -> Results:
+    findings = _findings(db, shard, redact=redact)
     dropped = np.asarray(
         db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
         dtype=np.int64,
@@ -72,22 +106,32 @@ def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCo
         f"""SELECT DISTINCT {expression_sha256_sql()} AS h FROM raw
             WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop') ORDER BY h"""
     ).column(0).combine_chunks()
-    entry: dict[str, Any] = {
+    matched = int(db.scalar("SELECT count(DISTINCT row) FROM hits"))
+    flagged = int(db.scalar(  # kept and reported: a flag finding and no drop
+        "SELECT count(DISTINCT row) FROM hits WHERE action = 'flag' AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')"))
+    return Results(findings, dropped, removals, matched, flagged, _summary(db))
+
+
+def make_entry(shard: Shard, sha: str, r: Results, rows_in: int, null_urls: int, invalid_urls: int,
+               ctx: ShardContext) -> dict[str, Any]:
+    """The shard's manifest entry (its keys in this order in every run)."""
+    return {
         "path": shard.given,
-        "sha256": shard_sha,
+        "sha256": sha,
         "rows_in": rows_in,
-        "rows_flagged": int(db.scalar("SELECT count(DISTINCT row) FROM hits")),
-        "rows_dropped": int(dropped.size),
-        "rows_out": rows_in - int(dropped.size),
+        "rows_matched": r.matched,  # any finding
+        "rows_dropped": int(r.dropped.size),
+        "rows_flagged": r.flagged,
+        "rows_out": rows_in - int(r.dropped.size),
         "null_urls": null_urls,
         "invalid_urls": invalid_urls,
-        "findings": findings.num_rows,
-        **ctx.stats,
+        "findings": r.findings.num_rows,
+        **ctx.stats.as_dict(),
     }
-    summary = _summary(db, ctx)
-    fetch_log = db.arrow("SELECT * FROM fetch_log") if any("fetch_log" in s.writes for s in stages) else None
-    db.drop("raw", "hits", "fetch_log", "fetch_headers")
-    return ShardOutcome(task, findings, removals, fetch_log, entry, summary, dropped)
+
+
+def extra_counts(ctx: ShardContext) -> dict[str, dict[str, int]]:
+    return {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
 
 
 def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
@@ -96,7 +140,7 @@ def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
 
     ``on_rows`` hears of each row group written (the progress bar advances within a shard)."""
     entry, dropped, shard = outcome.entry, outcome.dropped, outcome.task.shard
-    if export:
+    if export and not outcome.exported:
         clean_path = out / outcome.task.clean_name
         written, output_sha = export_clean(shard.path, clean_path, dropped, shard_name=shard.given, on_rows=on_rows)
         on_disk = count_rows(clean_path)
@@ -112,7 +156,7 @@ def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
     return outcome
 
 
-def _summary(db: Database, ctx: ShardContext) -> dict[str, Any]:
+def _summary(db: Database) -> dict[str, Any]:
     """The shard's part of summary.json, computed in SQL: counts merge by addition across shards."""
     by: dict[str, dict[str, int]] = {}
     for key in ("list", "kind", "action"):
@@ -125,8 +169,7 @@ def _summary(db: Database, ctx: ShardContext) -> dict[str, Any]:
         "SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY 1 ORDER BY 1"
     ))
     by["rows_by_list_action"] = by_action  # type: ignore[assignment]
-    extra = {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
-    return {**by, "extra": extra}
+    return by
 
 
 def _findings(db: Database, shard: Shard, *, redact: bool) -> pa.Table:

@@ -32,7 +32,7 @@ from provscan.pipeline.outdir import output_files
 MANIFEST = "manifest.json"
 KNOWN_OUTPUTS = ("flagged.parquet", "summary.json", "removals.sha256.txt", "fetch.parquet", "report.html", "datacard.md")
 """What a run writes besides clean/: the listing used when a manifest has no ``files`` map."""
-ROW_KEYS = ("rows_in", "rows_flagged", "rows_dropped", "rows_out")
+ROW_KEYS = ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def verify_output(out: str | Path, *, inputs: bool = False) -> Verification:
     _check_totals(result, manifest, shards)
     flagged = _flagged_counts(result, out / "flagged.parquet")
     if flagged is not None:
-        _check_flagged(result, flagged["dropped"], shards)
+        _check_flagged(result, flagged, shards)
     _check_summary(result, out, shards, flagged)
     _check_removals(result, out, manifest)
     hashed = {c.file: c.expected for c in result.checks if c.check == "sha256"}  # clean shards, re-hashed above
@@ -176,6 +176,11 @@ def _flagged_counts(result: Verification, path: Path) -> dict[str, dict] | None:
             counts = {"dropped": dict(db.rows(
                 f"SELECT shard, count(DISTINCT row) FROM read_parquet({table}) WHERE action = 'drop' GROUP BY shard"
             ))}
+            counts["matched"] = dict(db.rows(f"SELECT shard, count(DISTINCT row) FROM read_parquet({table}) GROUP BY shard"))
+            counts["flagged"] = dict(db.rows(
+                f"""SELECT shard, count(DISTINCT row) FROM read_parquet({table}) f WHERE action = 'flag' AND NOT EXISTS
+                    (SELECT 1 FROM read_parquet({table}) d WHERE d.action = 'drop' AND d.shard = f.shard AND d.row = f.row)
+                    GROUP BY shard"""))
             for key in ("list", "kind", "action"):
                 counts[key] = dict(db.rows(f"SELECT {key}, count(*) FROM read_parquet({table}) GROUP BY 1 ORDER BY 1"))
     except ProvscanError as exc:
@@ -184,13 +189,19 @@ def _flagged_counts(result: Verification, path: Path) -> dict[str, dict] | None:
     return counts
 
 
-def _check_flagged(result: Verification, dropped: dict[str, int], shards: list[dict]) -> None:
-    counted = dict(dropped)
-    for entry in shards:
-        result.add("flagged.parquet", f"dropped rows of {entry.get('path')}", entry.get("rows_dropped"),
-                   counted.pop(str(entry.get("path")), 0))
-    for shard, rows in sorted(counted.items()):
-        result.add("flagged.parquet", f"dropped rows of {shard}", "no such shard in manifest", rows)
+def _check_flagged(result: Verification, counts: dict[str, dict], shards: list[dict]) -> None:
+    """Rows dropped, matched (any finding) and flagged (kept with a flag finding) per shard; the last
+    two only where the manifest records them (manifests before issue 20 called matched rows flagged)."""
+    for what in ("dropped", "matched", "flagged"):
+        counted = dict(counts[what])
+        for entry in shards:
+            if what == "dropped" or f"rows_{what}" in entry and "rows_matched" in entry:
+                result.add("flagged.parquet", f"{what} rows of {entry.get('path')}", entry.get(f"rows_{what}"),
+                           counted.get(str(entry.get("path")), 0))
+            counted.pop(str(entry.get("path")), None)
+        if what == "dropped":
+            for shard, rows in sorted(counted.items()):
+                result.add("flagged.parquet", f"dropped rows of {shard}", "no such shard in manifest", rows)
 
 
 def _check_summary(result: Verification, out: Path, shards: list[dict], flagged: dict[str, dict] | None) -> None:
@@ -206,6 +217,8 @@ def _check_summary(result: Verification, out: Path, shards: list[dict], flagged:
     for entry in shards:
         counts = by_shard.get(entry.get("path"), {})
         for key in (*ROW_KEYS, "invalid_urls"):
+            if key not in entry and key not in counts:
+                continue  # a count this manifest's provscan did not record
             result.add("summary.json", f"{key} of {entry.get('path')}", entry.get(key), counts.get(key, "missing"))
     for key in ("list", "kind", "action"):
         if flagged is not None:

@@ -59,13 +59,13 @@ def summary_doc(plan: Plan, findings: pa.Table, inner: dict[str, Any], described
     for shard, row, action in zip(data["shard"], data["sample_row"], data["action"]):
         flagged_rows.setdefault(shard, set()).add(row)
     extra = {k: v for k, v in inner.items()
-             if k not in ("findings_by_list", "rows_by_list", "findings_by_kind", "findings_by_action", "shards", "top_flagged_domains")}
+             if k not in ("findings_by_list", "rows_by_list", "findings_by_kind", "findings_by_action", "shards", "top_matched_domains")}
     return {
         "mode": plan.mode, "seed": plan.seed, "population_rows": plan.frame.rows, "sampled_rows": plan.rows,
         "findings_by_list": dict(sorted(by["list"].items())), "rows_by_list": dict(sorted(rows_by_list.items())),
         "findings_by_kind": dict(sorted(by["kind"].items())), "findings_by_action": dict(sorted(by["action"].items())),
         "sources": {d["source"]: {"rows": d["rows"], "sampled_rows": d["sampled_rows"],
-                                  "sampled_rows_flagged": len(flagged_rows.get(d["source"], ()))} for d in described},
+                                  "sampled_rows_matched": len(flagged_rows.get(d["source"], ()))} for d in described},
         **extra,
     }
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from provscan.config import ScanConfig
 from provscan.errors import ConfigError, ShardError
 from provscan.io.shards import Columns, Shard, detect_columns
+from provscan.io.views import takeable
 from provscan.net.ranged import RangeReader
 from provscan.sampling.plan import Plan
 from provscan.sampling.sources import OpenSource
@@ -107,7 +108,7 @@ def read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns], re
         for i, g, k in window:
             names = column_names(columns[i])
             sel = np.arange(starts[k], starts[k + 1])
-            taken = opened[i].read_group(g, names).take(pa.array(plan.row_in_group[sel]))
+            taken = takeable(opened[i].read_group(g, names)).take(pa.array(plan.row_in_group[sel]))
             pieces.append(pa.table({
                 "source": pa.array([opened[i].source.name] * len(sel), pa.string()),
                 "row": pa.array(plan.row[sel], pa.int64()),

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from provscan.config import ScanConfig
+from provscan.config import ScanConfig, apply_overrides
 from provscan.errors import ConfigError, ShardError
 from provscan.io.atomic import write_json, write_parquet
 from provscan.io.shards import Columns
@@ -76,7 +76,7 @@ def sample(
         raise ConfigError("give exactly one of rows (--rows N) or row_groups (--row-groups K)")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    config = (config or ScanConfig()).with_overrides(**overrides)
+    config = apply_overrides(config or ScanConfig(), **overrides)
     started = datetime.now(timezone.utc)
     items = [sources] if isinstance(sources, (str, Path)) else list(sources)
     refs = resolve_sources(items)
@@ -87,7 +87,7 @@ def sample(
         reader = None
         if any(r.remote for r in refs):
             reader = RangeReader(
-                allow_cidrs=tuple(options.get("allow_cidrs", ())), allow_private=bool(options.get("allow_private", False)),
+                allow_cidrs=options.allow_cidrs, allow_private=options.allow_private,
                 allow_full_download=allow_full_download, spill_dir=work / "downloads", resolver=resolver,
             )
         opened: list[OpenSource] = []

@@ -41,8 +41,9 @@ def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: A
         f"Scanned with provscan {manifest.get('provscan_version', '?')} (run finished {manifest.get('finished', '?')}): "
         f"{num(int(t.get('shards', len(manifest.get('shards') or []))))} parquet shards, {num(rows_in)} rows. "
         f"**{num(dropped)} rows were removed** ({pct(dropped / rows_in) if rows_in else '0.00%'}), "
-        f"{num(int(t.get('rows_out', 0)))} rows kept; {num(int(t.get('rows_flagged', 0)))} rows were flagged "
-        "(flag-only findings are reported, not removed).",
+        f"{num(int(t.get('rows_out', 0)))} rows kept. {num(int(t.get('rows_matched', 0)))} rows matched a list or policy; "
+        f"of the kept rows, {num(int(t.get('rows_flagged', 0)))} were flagged (reported, not removed)"
+        + (f" and {num(int(t['rows_allowed']))} were allowed (kept by an allowlist)" if t.get("rows_allowed") else "") + ".",
         "",
         "### Lists and policies",
         "",

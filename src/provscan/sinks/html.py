@@ -4,12 +4,13 @@ A pure function of the manifest, the summary, the optional sample estimates and 
 from flagged.parquet (:class:`~provscan.sinks.report.Extras`), so the same OUT always renders to the
 same bytes: no clock, no random ids, sorted iteration, and the manifest's ``files`` section ignored
 (the report is written before the manifest that lists it). Nothing is loaded from anywhere: inline
-CSS, hand-written SVG, a few lines of inline JavaScript to sort the shard table, and a
+CSS, hand-written SVG, a few lines of inline JavaScript to sort the shard table and search the findings, and a
 Content-Security-Policy that forbids every request, so the page works offline and as an attachment.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -17,6 +18,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
 from provscan.sinks.page import CSP, CSS, SCRIPT, SHARD_PAGE
 from provscan.sinks.redact import Redactor
 from provscan.sinks.svg import COLORS, bar_chart, histogram, interval_chart, num, pct
@@ -29,6 +31,7 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
     parts = [
         _overview(manifest, summary, red),
         _findings(manifest, summary, red),
+        _finding_list(extras, red),
         _distances(manifest, extras),
         _breakdowns(summary, red),
         _estimates(estimates, red) if estimates else "",
@@ -74,8 +77,9 @@ def _overview(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
     started, finished = manifest.get("started"), manifest.get("finished")
     cards = [
         _card("rows-in", t.get("rows_in", 0), "rows scanned"),
-        _card("rows-flagged", t.get("rows_flagged", 0), "rows flagged", "flag"),
+        _card("rows-matched", t.get("rows_matched", 0), "rows matched"),
         _card("rows-dropped", t.get("rows_dropped", 0), "rows dropped", "drop"),
+        _card("rows-flagged", t.get("rows_flagged", 0), "rows flagged (kept)", "flag"),
         _card("rows-out", t.get("rows_out", 0), "rows kept", "keep"),
         _card("shards", t.get("shards", len(manifest.get("shards") or [])), "shards"),
         _card("lists", len(lists), "lists in effect"),
@@ -92,8 +96,9 @@ def _overview(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
         f" &middot; started {escape(str(started))} &middot; finished {escape(str(finished))}</p>{redacted}"
         f'<h2 id="overview">Overview</h2><div class="cards">{"".join(cards)}</div>'
         f'<p class="note">Lists in effect: {names}. Every row in is either kept or dropped '
-        f"({num(t.get('rows_out', 0))} + {num(t.get('rows_dropped', 0))} = {num(t.get('rows_in', 0))}); "
-        "flagged rows without a drop action are kept and reported.</p>"
+        f"({num(t.get('rows_out', 0))} + {num(t.get('rows_dropped', 0))} = {num(t.get('rows_in', 0))}). "
+        "A row is <em>matched</em> when any list or policy found it; matched rows are <em>dropped</em> (removed), "
+        "<em>flagged</em> (kept and reported) or <em>allowed</em> (kept by an allowlist).</p>"
     )
 
 
@@ -120,10 +125,62 @@ def _findings(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
             pairs = sorted(data.items(), key=lambda kv: (-kv[1], kv[0]))
             colors = [COLORS.get(k, COLORS[""]) for k, _ in pairs] if label == "action" else None
             out.append(f"<h3>By {label}</h3>" + bar_chart(f"Findings by {label}", pairs, unit="findings", colors=colors))
-    domains = summary.get("top_flagged_domains") or []
+    domains = summary.get("top_matched_domains") or summary.get("top_flagged_domains") or []  # (the name before issue 20)
     if domains:
         pairs = [(red.host(d["domain"]), d["rows"]) for d in domains]
-        out.append('<h3 id="domains">Top flagged domains</h3>' + bar_chart("Top flagged domains (rows)", pairs, unit="flagged rows"))
+        out.append('<h3 id="domains">Top domains of matched rows</h3>'
+                   + bar_chart("Top domains of matched rows", pairs, unit="matched rows"))
+    return "".join(out)
+
+
+_SAFE_ENTRY_KINDS = {"url-sha256", *EXACT_IMAGE_KINDS, *PERCEPTUAL_KINDS, "license", "consent", "unchecked"}
+"""Entries that cannot name a row's host or URL: shown as they are under --redact-urls; others are hashed."""
+
+
+def _text_cell(red: Redactor, value: object) -> str:
+    """Escaped text whose ``:`` is a character reference: a row's URL is shown, yet the page's source
+    holds no ``://`` (the self-containment test's guarantee that nothing in it is a link to load)."""
+    return _e(red, value).replace(":", "&#58;")
+
+
+def _finding_list(extras: Any, red: Redactor) -> str:
+    """The first findings as a table a person can search and filter in the page (no request, no library)."""
+    rows = extras.findings
+    if not rows:
+        return ""
+    prefix = _common_prefix(sorted({str(r["shard"]) for r in rows}))
+    lists = sorted({str(r["list"]) for r in rows})
+    actions = [a for a in ("drop", "flag", "allow") if any(r["action"] == a for r in rows)]
+    hashed = "sha256&#58;{}&hellip;"
+    which = (f"All {num(len(rows))} findings" if len(rows) == extras.findings_total
+             else f"The first {num(len(rows))} of {num(extras.findings_total)} findings")
+    out = [f'<h3 id="findings-rows-h">Findings, row by row</h3><p class="note">{which} in <code>flagged.parquet</code> order'
+           + (f", shards under <code>{_text_cell(red, prefix)}</code>" if prefix else "")
+           + '. Type to search every column; <code>provscan show OUT</code> prints them all.</p>'
+           '<div class="filters"><input type="search" id="findings-search" placeholder="search URL, list, entry..." '
+           'aria-label="search the findings" autocomplete="off">'
+           '<select id="findings-list" aria-label="list"><option value="">every list</option>'
+           + "".join(f'<option value="{escape(n)}">{escape(n)}</option>' for n in lists)
+           + '</select><select id="findings-action" aria-label="action"><option value="">every action</option>'
+           + "".join(f'<option value="{a}">{a}</option>' for a in actions)
+           + f'</select> <span id="findings-count" data-total="{len(rows)}">{num(len(rows))} of {num(len(rows))} shown</span></div>'
+           '<div class="scroll"><table id="findings-table"><thead><tr><th>shard</th><th class="r">row</th><th>URL</th>'
+           "<th>list</th><th>entry</th><th>action</th></tr></thead><tbody>"]
+    for r in rows:
+        if r["url"] is not None:
+            url = _text_cell(red, r["url"])
+        else:
+            url = hashed.format(escape(str(r["url_sha256"])[:16])) if r["url_sha256"] else "-"
+        entry = r["entry"] or "-"
+        if red.enabled and r["kind"] not in _SAFE_ENTRY_KINDS:
+            entry_cell = hashed.format(hashlib.sha256(entry.encode("utf-8")).hexdigest()[:16])
+        else:
+            entry_cell = _text_cell(red, entry)
+        out.append(f'<tr data-list="{escape(str(r["list"]))}" data-act="{escape(str(r["action"]))}">'
+                   f'<td class="p">{_text_cell(red, str(r["shard"])[len(prefix):])}</td><td class="r">{r["row"]}</td>'
+                   f'<td class="p">{url}</td><td>{escape(str(r["list"]))}</td><td class="p">{entry_cell}</td>'
+                   f'<td>{escape(str(r["action"]))}</td></tr>')
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -194,7 +251,7 @@ def _estimates(est: dict[str, Any], red: Redactor) -> str:
     return "".join(out)
 
 
-_SHARD_COLS = ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")
+_SHARD_COLS = ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")
 
 
 def _shard_rows(shards: list[dict[str, Any]], prefix: str, red: Redactor, start: int) -> str:
@@ -223,8 +280,8 @@ def _shards(manifest: dict[str, Any], red: Redactor) -> str:
     if not shards:
         return '<h2 id="shards-h">Shards</h2><p>No shards.</p>'
     prefix = _common_prefix([str(s.get("path", "")) for s in shards])
-    head = ('<thead><tr><th class="r">#</th><th>shard</th><th class="r">rows in</th><th class="r">flagged</th>'
-            '<th class="r">dropped</th><th class="r">rows out</th><th class="r">invalid URLs</th>'
+    head = ('<thead><tr><th class="r">#</th><th>shard</th><th class="r">rows in</th><th class="r">matched</th>'
+            '<th class="r">dropped</th><th class="r">flagged</th><th class="r">rows out</th><th class="r">invalid URLs</th>'
             "<th>SHA-256 in</th><th>SHA-256 out</th></tr></thead>")
     out = ['<h2 id="shards-h">Shards</h2>',
            f'<p class="note">{num(len(shards))} shards' + (f" under <code>{_e(red, prefix)}</code>" if prefix else "")

@@ -2,8 +2,9 @@
 
 Kept apart from the renderer because they are constants: the CSP forbids every request (the page may
 only use its own inline style and script, and data: images), the CSS is print-friendly and uses
-system fonts, and the script (a dozen lines, no framework) sorts the shard table and marks the page
-``data-ready`` so a test can tell it ran.
+system fonts, and the script (a few dozen lines, no framework) sorts the shard table, filters the
+findings table as you type (words anywhere in a row, and a list and an action to match) and marks the
+page ``data-ready`` so a test can tell it ran.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ td.p{max-width:330px;overflow-wrap:anywhere}
 .chart{display:block;margin:4px 0 12px}.chart .axis{fill:#444;font-style:italic}.chart .n{fill:#222}
 .note{color:#555;font-size:13px}.cmd{background:#1f2933;color:#f5f7fa;padding:8px 12px;border-radius:4px;display:inline-block}
 details summary{cursor:pointer;color:#2e6da4;margin:6px 0}
-@media print{body{background:#fff}details{display:block}pre{max-height:none}}
+.filters{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:6px 0}.filters input{min-width:260px;padding:3px 6px}
+.scroll{max-height:520px;overflow:auto;border:1px solid #e6e8eb}.scroll table{margin:0;width:100%}
+@media print{body{background:#fff}details{display:block}pre,.scroll{max-height:none}.filters{display:none}}
 """
 
 _JS = """
@@ -46,6 +49,15 @@ rows.forEach(function(r,i){(i<PAGE||!b?a:b).appendChild(r);});
 [].forEach.call(t.tHead.querySelectorAll('button'),function(btn){btn.addEventListener('click',function(){
 var th=btn.parentNode;sort(th.cellIndex,th.getAttribute('aria-sort')==='descending'?1:-1);});});
 var m=/^#sort-(\\d+)(-asc)?$/.exec(location.hash);if(m)sort(+m[1],m[2]?1:-1);}
+var q=document.getElementById('findings-search'),ft=document.getElementById('findings-table');
+if(q&&ft){var fl=document.getElementById('findings-list'),fa=document.getElementById('findings-action'),
+fc=document.getElementById('findings-count'),fr=[].slice.call(ft.tBodies[0].rows),
+texts=fr.map(function(r){return r.textContent.toLowerCase();});
+function filter(){var words=q.value.toLowerCase().split(/\\s+/).filter(Boolean),n=0;
+fr.forEach(function(r,i){var ok=(!fl.value||r.dataset.list===fl.value)&&(!fa.value||r.dataset.act===fa.value)
+&&words.every(function(w){return texts[i].indexOf(w)>=0;});r.hidden=!ok;if(ok)n++;});
+fc.textContent=n.toLocaleString('en-US')+' of '+fr.length.toLocaleString('en-US')+' shown';fc.setAttribute('data-shown',n);}
+[q,fl,fa].forEach(function(el){el.addEventListener('input',filter);el.addEventListener('change',filter);});}
 document.documentElement.setAttribute('data-ready','1');
 })();
 """

@@ -23,8 +23,11 @@ import pyarrow.parquet as pq
 from provscan.errors import OutputError
 from provscan.io.atomic import write_text
 from provscan.kinds import PERCEPTUAL_KINDS
+from provscan.sinks.findings import read_findings
 
 REPORT, DATACARD = "report.html", "datacard.md"
+FINDINGS_SHOWN = 1000
+"""Findings listed in report.html's searchable table (``provscan show`` prints them all)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Extras:
     max_distance: dict[str, int] = field(default_factory=dict)  # perceptual list -> its threshold
     dropped: dict[str, tuple[str, int]] = field(default_factory=dict)  # list -> (kind, rows it dropped)
     removals_sha256: str | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)  # the first FINDINGS_SHOWN of flagged.parquet
+    findings_total: int = 0  # findings in flagged.parquet
 
 
 def write_reports(
@@ -100,6 +105,8 @@ def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) ->
                for lst in lists if lst.get("action") == "drop" and rows_by_list.get(lst["name"])}
     flagged = out / "flagged.parquet"
     distances = {}
+    findings: list[dict[str, Any]] = []
+    total = 0
     if flagged.is_file():
         try:
             if perceptual:
@@ -107,9 +114,11 @@ def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) ->
             dropped.update(_dropped(flagged, exclude=[lst["name"] for lst in lists]))
         except (OSError, pa.ArrowException) as exc:
             raise OutputError(flagged, f"cannot read: {exc}") from exc
+        first = read_findings(out, limit=FINDINGS_SHOWN, count_rows=False)
+        findings, total = first.table.select(["shard", "row", "url", "url_sha256", "list", "kind", "entry", "action"]).to_pylist(), first.total
     dropped = dict(sorted(dropped.items()))
     removals = out / "removals.sha256.txt"
-    return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None)
+    return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None, findings, total)
 
 
 def _max_distance(lst: dict[str, Any]) -> int:

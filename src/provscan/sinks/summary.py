@@ -6,6 +6,9 @@ from collections import Counter
 from typing import Any
 
 TOP_DOMAINS = 25
+ROW_COUNTS = ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")
+"""Per shard, in the one vocabulary of every output: rows *matched* (any finding), *dropped* (removed from
+clean/), *flagged* (kept, with a flag finding, reported), and the rows written out."""
 
 
 class Summary:
@@ -23,7 +26,7 @@ class Summary:
     def add(self, entry: dict[str, Any], part: dict[str, Any]) -> None:
         """Merge one shard: its manifest entry and its summary part (see ``pipeline.shard``)."""
         self.shards[entry["path"]] = {
-            k: entry[k] for k in ("rows_in", "rows_flagged", "rows_dropped", "rows_out", "invalid_urls")
+            k: entry[k] for k in ROW_COUNTS
         }
         for key, counter in self.counts.items():
             counter.update(part.get(key, {}))
@@ -42,7 +45,7 @@ class Summary:
             "findings_by_kind": counts["findings_by_kind"],
             "findings_by_action": counts["findings_by_action"],
             "shards": self.shards,
-            "top_flagged_domains": [
+            "top_matched_domains": [
                 {"domain": d, "rows": n} for d, n in sorted(self.domains.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DOMAINS]
             ],
             **{k: dict(sorted(v.items())) for k, v in sorted(self.extra.items())},

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from provscan.io.db import Database, sql_literal
 from provscan.kinds import ALLOW_OVERRIDES
-from provscan.pipeline.stage import BaseStage, ShardContext
+from provscan.io.shards import Columns
+from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 
 _OVERRIDES = ", ".join(sql_literal(k) for k in ALLOW_OVERRIDES)
 
@@ -28,9 +29,21 @@ class AllowStage(BaseStage):
     name = "allow"
     reads = ("hits", "l_lists")
     writes = ("hits",)
+    stats = ("rows_allowed",)
+
+    @classmethod
+    def build(cls, env: BuildEnv) -> AllowStage:
+        return cls()
 
     def run(self, ctx: ShardContext) -> None:
         apply_allow(ctx.db)
+
+    def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...]:
+        return ()  # acts on rows that already have findings, row by row
+
+    def finish(self, ctx: ShardContext) -> None:
+        """Counted once every stage ran: a later stage's drop (an image match) cancels the allowance."""
+        ctx.stats.add("rows_allowed", count_allowed(ctx.db))
 
 
 def apply_allow(db: Database) -> None:

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
-from provscan.pipeline.stage import BaseStage, ShardContext
+from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 from provscan.consent.policy import ConsentPolicy
 from provscan.consent.signals import ConsentCache
 from provscan.net.fetch import Fetcher
@@ -36,6 +36,15 @@ class ConsentStage(BaseStage):
 
     name = "consent"
     writes = ("hits",)
+    stats = ("consent_rows_checked",)
+
+    @classmethod
+    def preflight(cls, config: ScanConfig, lists: CompiledLists) -> None:
+        fetch_policy(config)  # a bad fetch setting fails before OUT is touched
+
+    @classmethod
+    def build(cls, env: BuildEnv) -> ConsentStage:
+        return cls(env.lists, env.config)
 
     def __init__(self, compiled: CompiledLists, config: ScanConfig) -> None:
         self.reads = ("raw", "hits", "fetch_log", "fetch_headers") if config.fetch else ("raw", "hits")
@@ -70,18 +79,13 @@ class ConsentStage(BaseStage):
                         found["row"].append(row)
                         found["signal"].append(signal)
         ctx.count("consent_signals", counts)
-        ctx.stats["consent_rows_checked"] = len(todo)
+        ctx.stats.add("consent_rows_checked", len(todo))
         if found["row"]:
-            signals = pa.array(found["signal"], pa.string())
-            n = len(signals)
-            ctx.add_hit_table(pa.table({
+            ctx.add_findings(pa.table({
                 "row": pa.array(found["row"], pa.int64()),
-                "list": pa.array([CONSENT_LIST] * n, pa.string()),
-                "kind": pa.array(["consent"] * n, pa.string()),
-                "action": pa.array([self.action] * n, pa.string()),
-                "entry": signals,
+                "entry": pa.array(found["signal"], pa.string()),
                 "detail": pa.array([s.split(":", 1)[0] for s in found["signal"]], pa.string()),
-            }))
+            }), list=CONSENT_LIST, kind="consent", action=self.action)
 
     async def _check(self, batch: list[tuple[int, str]], known: dict) -> list[tuple[int, list[str]]]:
         async def one(row: int, url: str) -> tuple[int, list[str]]:

@@ -11,9 +11,9 @@ a re-run nor ``--resume`` after a kill downloads again.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,9 +22,9 @@ import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
-from provscan.pipeline.stage import BaseStage, ShardContext
-from provscan.stages.fetchcache import FetchCache
-from provscan.errors import ConfigError
+from provscan.stages.base import BaseStage, BuildEnv, Output, ShardContext
+from provscan.stages.fetchcache import FetchCache, compact
+from provscan.io.db import Database
 from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.net.procfetch import fetch_all_processes
 from provscan.net.headers import header_pairs
@@ -45,12 +45,12 @@ CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usa
 _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
 
 
-def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult) -> tuple:
+def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult, *, fast: bool = False) -> tuple:
     """Runs on fetch_all's thread pool (PIL decodes without the GIL): (status, http, error, bytes, hashes, headers)."""
     headers = header_pairs(result.headers, CONSENT_HEADERS)  # for --check-consent
     if not result.ok or result.body is None:
         return result.status, result.http_status, result.error, None, {}, headers
-    image = hash_image(result.body, kinds, dihedral=dihedral)
+    image = hash_image(result.body, kinds, dihedral=dihedral, draft=fast)
     status = _IMAGE_STATUS.get(image.status, image.status)
     return status, result.http_status, image.error or None, len(result.body), image.hashes, headers
 
@@ -61,12 +61,29 @@ class FetchStage(BaseStage):
     name = "fetch"
     reads = ("raw", "hits", "img")
     writes = ("img", "fetch_log", "fetch_headers")
+    temp = ("fetch_headers",)  # for the consent stage
+    outputs = (Output("fetch.parquet", "fetch_log", FETCH_SCHEMA),)
+    stats = ("fetch", "unchecked")
+
+    @classmethod
+    def preflight(cls, config: ScanConfig, lists: CompiledLists) -> None:
+        fetch_policy(config)  # a bad fetch setting fails before OUT is touched
+
+    @classmethod
+    def build(cls, env: BuildEnv) -> FetchStage:
+        from provscan.stages.image import image_kinds
+
+        # With --workers the run is already one process per core: fetch in-process there.
+        processes = 2 if env.config.workers == 1 and (os.cpu_count() or 1) >= 2 else 1
+        return cls(env.lists, env.config, image_kinds(env.lists), cache_dir=env.out / "cache", processes=processes)
 
     def __init__(self, lists: CompiledLists, config: ScanConfig, kinds: set[str], *, cache_dir: Path,
                  processes: int = 1) -> None:
         self.kinds, self.dihedral = tuple(sorted(kinds)), config.dihedral
         self.processes = processes  # > 1: downloads and hashing in worker processes (net/procfetch.py)
-        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "")
+        self.fast = config.fast_decode
+        # the cache keeps hashes per way of hashing: a fast-decode hash never answers a full-decode run
+        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "")
         self.policy = fetch_policy(config)
         self.redirect_check = RedirectChecker(lists)
         self.cache = FetchCache(cache_dir)
@@ -88,7 +105,7 @@ class FetchStage(BaseStage):
                 h = hits[key]
                 results[row] = (h["status"], h["http_status"], h["error"], h["bytes"], json.loads(h["hashes"]), True)
         pending = ((row, urls[row]) for row in todo["row"] if row not in results)
-        handle = functools.partial(hash_fetched, self.kinds, self.dihedral)
+        handle = functools.partial(hash_fetched, self.kinds, self.dihedral, fast=self.fast)
         headers: dict[str, list] = {"row": [], "name": [], "value": []}
         for row, out in self._fetch(pending, len(todo["row"]) - len(results), handle):
             results[row] = (*out[:5], False)
@@ -130,21 +147,20 @@ class FetchStage(BaseStage):
             "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
         }, schema=FETCH_SCHEMA))
         statuses = Counter(results[r][0] for r in rows)
-        ctx.stats["fetch"] = dict(sorted(statuses.items()))
+        ctx.stats.add("fetch", statuses)
         record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
         ctx.count("fetch_status", statuses)
 
     def close(self, ok: bool) -> None:
         self.cache.flush()  # even a failed run keeps what it downloaded: --resume does not fetch it again
 
+    @classmethod
+    def after_merge(cls, out: Path, db: Database) -> None:
+        """One cache part for the next run, once no worker appends any more."""
+        compact(db, out / "cache")
+
 
 def fetch_policy(config: ScanConfig) -> FetchPolicy:
-    """The run's FetchPolicy from ``[fetch]`` and the CLI flags; shared by the fetch and consent
-    stages. An unknown key is a ConfigError naming it, not a TypeError from the constructor."""
-    options = dict(config.fetch_options)
-    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(FetchPolicy)})
-    if unknown:
-        raise ConfigError(f"{config.source or 'config'}: unknown key(s) in [fetch]: {', '.join(unknown)}")
-    if "allow_cidrs" in options:
-        options["allow_cidrs"] = tuple(options["allow_cidrs"])
-    return FetchPolicy(**options)
+    """The run's FetchPolicy from ``[fetch]`` and the CLI flags (validated in :mod:`provscan.config`);
+    shared by the fetch and consent stages."""
+    return config.fetch_options

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
-from provscan.pipeline.stage import BaseStage, ShardContext
+from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 from provscan.config import ScanConfig
 from provscan.io.db import Database, sql_ident, sql_literal
 from provscan.errors import ConfigError
@@ -50,15 +50,27 @@ class ImageHashesStage(BaseStage):
     """Fills ``img`` from shard hash columns and local images (the fetch stage adds fetched ones)."""
 
     name = "image-hashes"
-    reads = ("raw",)
+    reads: tuple[str, ...] = ("raw",)
     writes = ("img",)
+    temp = ("img",)  # read by the fetch and image-match stages, dropped after the shard
+    stats = ("invalid_image_hashes",)
+
+    @classmethod
+    def build(cls, env: BuildEnv) -> ImageHashesStage:
+        return cls(env.db, env.lists, env.config)
+
+    @classmethod
+    def preflight(cls, config: ScanConfig, lists: CompiledLists) -> None:
+        check_kinds(image_kinds(lists))  # pdq needs the provscan[pdq] extra
 
     def __init__(self, db: Database, lists: CompiledLists, config: ScanConfig) -> None:
         self.kinds = image_kinds(lists)
         check_kinds(self.kinds)  # pdq without provscan[pdq] fails here, before any output
         self.local = bool(config.images) and bool(self.kinds)
         if self.local:  # hashed once per run, matched to every shard's rows by URL or key
-            _hash_local_images(db, config.images, self.kinds, config.dihedral)
+            self.run_tables = ("local_img",)
+            self.reads = ("raw", "local_img")
+            _hash_local_images(db, config.images, self.kinds, config.dihedral, config.fast_decode)
 
     def run(self, ctx: ShardContext) -> None:
         db = ctx.db
@@ -76,7 +88,7 @@ class ImageHashesStage(BaseStage):
             invalid += int(db.scalar(
                 f"SELECT count(*) FROM raw WHERE {col} IS NOT NULL AND {col} <> '' AND NOT regexp_matches({col}, {pattern})"
             ))
-        ctx.stats["invalid_image_hashes"] = invalid
+        ctx.stats.add("invalid_image_hashes", invalid)
         if self.local:
             db.execute(
                 """INSERT INTO img
@@ -91,6 +103,11 @@ class ImageMatchStage(BaseStage):
     name = "image-match"
     reads = ("img", "l_image", "l_lists")
     writes = ("hits",)
+    stats = ("rows_image_hashed",)
+
+    @classmethod
+    def build(cls, env: BuildEnv) -> ImageMatchStage:
+        return cls(env.lists)
 
     def __init__(self, lists: CompiledLists) -> None:
         self.perceptual = []
@@ -103,7 +120,7 @@ class ImageMatchStage(BaseStage):
 
     def run(self, ctx: ShardContext) -> None:
         db = ctx.db
-        ctx.add_hits(
+        ctx.add_findings(
             """SELECT img.row, l.list, l.kind, ll.action, l.entry, img.hash AS image_hash, img.source AS detail
             FROM img JOIN l_image l ON l.kind = img.kind AND l.value = img.hash JOIN l_lists ll ON ll.name = l.list"""
         )
@@ -115,25 +132,21 @@ class ImageMatchStage(BaseStage):
             r, e, d = plist.index.query(hashes)
             if not len(r):
                 continue
-            ctx.add_hit_table(pa.table({
+            ctx.add_findings(pa.table({
                 "row": rows.column("row").take(pa.array(r)),
-                "list": pa.array([plist.name] * len(r), pa.string()),
-                "kind": pa.array([plist.kind] * len(r), pa.string()),
-                "action": pa.array([plist.action] * len(r), pa.string()),
                 "entry": pa.array(np.asarray(plist.entries, dtype=object)[e], pa.string()),
                 "distance": pa.array(d.astype(np.int16)),
                 "image_hash": rows.column("hash").take(pa.array(r)),
                 "detail": rows.column("source").take(pa.array(r)),
-            }))
-        ctx.stats["rows_image_hashed"] = int(db.scalar("SELECT count(DISTINCT row) FROM img"))
-        db.drop("img")
+            }), list=plist.name, kind=plist.kind, action=plist.action)
+        ctx.stats.add("rows_image_hashed", int(db.scalar("SELECT count(DISTINCT row) FROM img")))
 
 
-def _hash_local_images(db: Database, paths: Iterable, kinds: set[str], dihedral: bool) -> None:
+def _hash_local_images(db: Database, paths: Iterable, kinds: set[str], dihedral: bool, fast: bool) -> None:
     """Hash every local image once per run into ``local_img(key, url, kind, hash, source)``."""
     cols: dict[str, list] = {"key": [], "url": [], "kind": [], "hash": [], "source": []}
     for image in iter_local_images(paths):
-        result = hash_image(image.data, sorted(kinds), dihedral=dihedral)
+        result = hash_image(image.data, sorted(kinds), dihedral=dihedral, draft=fast)
         for kind, values in result.hashes.items():
             for value in values:
                 cols["key"].append(image.key)

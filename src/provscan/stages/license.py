@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from provscan.config import ScanConfig
 from provscan.lists.compiled import CompiledLists
-from provscan.pipeline.stage import BaseStage, ShardContext
+from provscan.io.shards import Columns
+from provscan.stages.base import BaseStage, BuildEnv, ShardContext
 from provscan.io.db import Database, sql_literal
 from provscan.urls.sql import candidate_keys_cte
 from provscan.licenses.spdx import UNKNOWN, LicensePolicy, resolve_license
@@ -28,6 +29,11 @@ class LicenseStage(BaseStage):
     name = "license"
     reads = ("raw", "l_registry")
     writes = ("hits",)
+    temp = ("lic", "lic_map", "lic_reg", "lic_action")
+
+    @classmethod
+    def build(cls, env: BuildEnv) -> LicenseStage:
+        return cls(env.config, env.lists)
 
     def __init__(self, config: ScanConfig, lists: CompiledLists) -> None:
         self.policy = LicensePolicy(drop=config.licenses.drop, flag=config.licenses.flag)
@@ -36,8 +42,8 @@ class LicenseStage(BaseStage):
     def run(self, ctx: ShardContext) -> None:
         db = ctx.db
         column = ctx.columns.license
-        if column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None:
-            rows = int(db.scalar("SELECT count(*) FROM raw"))  # every row is unknown: nothing to join
+        if self._trivial(column):
+            rows = ctx.rows_in  # every row is unknown: nothing to join
             ctx.count("licenses_by_id", {UNKNOWN: rows})
             ctx.count("licenses_by_source", {"none": rows})
             return
@@ -65,12 +71,18 @@ class LicenseStage(BaseStage):
         actions = {lic: a for lic in by_id if (a := self.policy.action_for(lic)) is not None}
         if actions:
             db.put("lic_action", pa.table({"license": list(actions), "action": list(actions.values())}))
-            ctx.add_hits(
-                f"""SELECT lic.row, {sql_literal(POLICY_LIST)} AS list, 'license' AS kind, a.action,
-                       lic.license AS entry, lic.source AS detail
-                FROM lic JOIN lic_action a USING (license)"""
+            ctx.add_findings(
+                """SELECT lic.row, a.action, lic.license AS entry, lic.source AS detail
+                FROM lic JOIN lic_action a USING (license)""",
+                list=POLICY_LIST, kind="license",
             )
-        db.drop("lic", "lic_map", "lic_reg", "lic_action")
+
+    def _trivial(self, column: str | None) -> bool:
+        return column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None
+
+    def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...] | None:
+        """Without a licence column, registry or policy on ``unknown``, it only counts rows."""
+        return () if self._trivial(columns.license) else None
 
     @staticmethod
     def _resolve_column(db: Database, present: bool) -> None:

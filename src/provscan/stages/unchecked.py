@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from provscan.pipeline.stage import ShardContext
+from provscan.stages.base import ShardContext
 
 UNCHECKED_LIST = "unchecked-images"
 """The ``list`` name of ``unchecked`` findings in ``flagged.parquet``."""
@@ -33,17 +33,13 @@ def record_unchecked(ctx: ShardContext, kinds: tuple[str, ...], statuses: Mappin
     if not kinds:
         return 0
     bad = sorted((row, status) for row, status in statuses.items() if status != "ok")
-    ctx.stats["unchecked"] = ctx.stats.get("unchecked", 0) + len(bad)
+    ctx.stats.add("unchecked", len(bad))
     action = ctx.config.unchecked
     if action == "keep" or not bad:
         return len(bad)
-    n = len(bad)
-    ctx.add_hit_table(pa.table({
+    ctx.add_findings(pa.table({
         "row": pa.array([r for r, _ in bad], pa.int64()),
-        "list": pa.array([UNCHECKED_LIST] * n, pa.string()),
-        "kind": pa.array(["unchecked"] * n, pa.string()),
-        "action": pa.array([action] * n, pa.string()),
         "entry": pa.array([s for _, s in bad], pa.string()),
         "detail": pa.array([s for _, s in bad], pa.string()),
-    }))
-    return n
+    }), list=UNCHECKED_LIST, kind="unchecked", action=action)
+    return len(bad)

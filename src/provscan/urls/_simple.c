@@ -5,7 +5,8 @@
  * bitmaps; a row outside the class (or NULL) gets NULL in all three, exactly as fast_parts_sql.
  * The class and the cuts are the SQL fast path's, which tests hold equal to the Python reference
  * (provscan.urls.canonical); tests and an atheris fuzz run hold this kernel equal to both.
- * Never reads outside [offsets[i], offsets[i+1]) of the data buffer; never allocates per row.
+ * Never reads outside [offsets[i], offsets[i+1]) of the data buffer; never allocates per row; runs
+ * the byte loop without the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -131,9 +132,82 @@ static int get_buffer(PyObject *obj, Py_buffer *view) {
 #define BIT(bm, k) ((bm)[(k) >> 3] >> ((k) & 7) & 1)
 #define SET(bm, k) ((bm)[(k) >> 3] |= (unsigned char)(1u << ((k) & 7)))
 
+/* Offset k of an int32 or int64 offsets buffer. memcpy, not a cast: Arrow (and pyarrow's validation)
+ * accept an offsets buffer at any address, and a misaligned load through int64_t* is undefined. */
+static int64_t offset_at(const unsigned char *offsets, Py_ssize_t k, int large) {
+    if (large) {
+        int64_t v;
+        memcpy(&v, offsets + k * 8, 8);
+        return v;
+    }
+    int32_t v;
+    memcpy(&v, offsets + k * 4, 4);
+    return v;
+}
+
+typedef struct {
+    const unsigned char *vbits, *offsets, *data;
+    Py_ssize_t offset, length;
+    int large;
+    unsigned char *valid, *qvalid;
+    unsigned char *ho, *po, *qo; /* int64 offsets, written with memcpy (bytes objects' storage) */
+    char *hd, *pd, *qd;
+    int64_t first, last, hn, pn, qn;
+    Py_ssize_t taken;
+} Job;
+
+static void put_offset(unsigned char *out, Py_ssize_t r, int64_t v) { memcpy(out + r * 8, &v, 8); }
+
+/* The byte loop. Touches no Python object, so it runs without the GIL. Returns 0, or -1 when the
+ * offsets are not monotonic inside [first, last] (each offset is read once, so a buffer changed by
+ * another thread meanwhile cannot make a row reach outside the checked range). */
+static int run(Job *j) {
+    int64_t a = j->first;
+    put_offset(j->ho, 0, 0);
+    put_offset(j->po, 0, 0);
+    put_offset(j->qo, 0, 0);
+    for (Py_ssize_t r = 0; r < j->length; r++) {
+        Py_ssize_t k = j->offset + r;
+        int64_t b = offset_at(j->offsets, k + 1, j->large);
+        if (b < a || b > j->last) return -1;
+        Cut cut;
+        if ((j->vbits == NULL || BIT(j->vbits, k)) && simple(j->data + a, (Py_ssize_t)(b - a), &cut)) {
+            const unsigned char *s = j->data + a;
+            SET(j->valid, r);
+            j->taken++;
+            for (Py_ssize_t i = cut.hs; i < cut.he; i++) {
+                unsigned char c = s[i];
+                j->hd[j->hn++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+            }
+            if (cut.pe == cut.ps) {
+                j->pd[j->pn++] = '/';
+            } else {
+                memcpy(j->pd + j->pn, s + cut.ps, cut.pe - cut.ps);
+                j->pn += cut.pe - cut.ps;
+            }
+            if (cut.query) {
+                SET(j->qvalid, r);
+                memcpy(j->qd + j->qn, s + cut.qs, cut.qe - cut.qs);
+                j->qn += cut.qe - cut.qs;
+            }
+        }
+        put_offset(j->ho, r + 1, j->hn);
+        put_offset(j->po, r + 1, j->pn);
+        put_offset(j->qo, r + 1, j->qn);
+        a = b;
+    }
+    return 0;
+}
+
+static const unsigned char EMPTY[1] = {0};
+
 /* simple_parts(validity|None, offsets, data, offset, length, large) ->
  *   (taken_count, validity, host_offsets, host_data, path_offsets, path_data, query_validity,
- *    query_offsets, query_data) as bytes; offsets are int64 (large_string). */
+ *    query_offsets, query_data) as bytes; offsets are int64 (large_string).
+ * The results are written straight into the bytes objects returned (no copy of the buffers), the
+ * data ones allocated at their upper bound and shrunk at the end: pages never written are never
+ * touched. Every size is checked by division before it is multiplied: a caller's offset or length
+ * near 2**63 must be refused, not wrapped into a small product. */
 static PyObject *simple_parts(PyObject *self, PyObject *args) {
     PyObject *vobj, *oobj, *dobj;
     Py_ssize_t offset, length;
@@ -142,90 +216,88 @@ static PyObject *simple_parts(PyObject *self, PyObject *args) {
     if (offset < 0 || length < 0) return PyErr_Format(PyExc_ValueError, "negative offset or length");
     Py_buffer vb, ob, db;
     if (get_buffer(vobj, &vb) < 0) return NULL;
-    if (get_buffer(oobj, &ob) < 0) { PyBuffer_Release(&vb); return NULL; }
-    if (get_buffer(dobj, &db) < 0) { PyBuffer_Release(&vb); PyBuffer_Release(&ob); return NULL; }
+    if (get_buffer(oobj, &ob) < 0) { if (vb.obj) PyBuffer_Release(&vb); return NULL; }
+    if (get_buffer(dobj, &db) < 0) { if (vb.obj) PyBuffer_Release(&vb); if (ob.obj) PyBuffer_Release(&ob); return NULL; }
     PyObject *result = NULL;
-    unsigned char *valid = NULL, *qvalid = NULL;
-    int64_t *ho = NULL, *po = NULL, *qo = NULL;
-    char *hd = NULL, *pd = NULL, *qd = NULL;
+    PyObject *valid = NULL, *qvalid = NULL, *ho = NULL, *po = NULL, *qo = NULL, *hd = NULL, *pd = NULL, *qd = NULL;
     Py_ssize_t width = large ? 8 : 4;
-    if (ob.buf == NULL || ob.len < (offset + length + 1) * width ||
-        (vb.buf != NULL && vb.len * 8 < offset + length)) {
+    Job j;
+    memset(&j, 0, sizeof j);
+    /* entries needed: offset + length + 1 (a valid empty array may have no offsets at all) */
+    if (offset > PY_SSIZE_T_MAX - length - 1 || length > PY_SSIZE_T_MAX / 8 - 1) {
+        PyErr_SetString(PyExc_ValueError, "offset + length out of range");
+        goto done;
+    }
+    Py_ssize_t end = offset + length;
+    if ((length > 0 && (ob.buf == NULL || ob.len / width < end + 1)) ||
+        (vb.buf != NULL && vb.len < end / 8 + (end % 8 != 0))) {
         PyErr_SetString(PyExc_ValueError, "buffers too small for offset + length");
         goto done;
     }
-    const unsigned char *vbits = (const unsigned char *)vb.buf;
-    const unsigned char *data = (const unsigned char *)db.buf;
-    Py_ssize_t nbits = (length + 7) / 8;
-    valid = PyMem_Calloc(nbits ? nbits : 1, 1);
-    qvalid = PyMem_Calloc(nbits ? nbits : 1, 1);
-    ho = PyMem_Malloc((length + 1) * sizeof(int64_t));
-    po = PyMem_Malloc((length + 1) * sizeof(int64_t));
-    qo = PyMem_Malloc((length + 1) * sizeof(int64_t));
-    int64_t first = large ? ((const int64_t *)ob.buf)[offset] : ((const int32_t *)ob.buf)[offset];
-    int64_t last = large ? ((const int64_t *)ob.buf)[offset + length] : ((const int32_t *)ob.buf)[offset + length];
-    if (first < 0 || last < first || last > (int64_t)db.len) {
+    j.vbits = (const unsigned char *)vb.buf;
+    j.offsets = (const unsigned char *)ob.buf;
+    j.data = db.buf != NULL ? (const unsigned char *)db.buf : EMPTY;
+    j.offset = offset;
+    j.length = length;
+    j.large = large;
+    if (length > 0) {
+        j.first = offset_at(j.offsets, offset, large);
+        j.last = offset_at(j.offsets, end, large);
+    }
+    if (j.first < 0 || j.last < j.first || j.last > (int64_t)db.len) {
         PyErr_SetString(PyExc_ValueError, "offsets outside the data buffer");
         goto done;
     }
-    Py_ssize_t total = (Py_ssize_t)(last - first) + 1;
-    hd = PyMem_Malloc(total);
-    pd = PyMem_Malloc(total + length); /* '/' for an empty path adds at most one byte per row */
-    qd = PyMem_Malloc(total);
-    if (!valid || !qvalid || !ho || !po || !qo || !hd || !pd || !qd) {
-        PyErr_NoMemory();
+    Py_ssize_t nbits = (length + 7) / 8, total = (Py_ssize_t)(j.last - j.first);
+    if (total > PY_SSIZE_T_MAX - length) {
+        PyErr_SetString(PyExc_ValueError, "offsets outside the data buffer");
         goto done;
     }
-    int64_t hn = 0, pn = 0, qn = 0;
-    Py_ssize_t taken = 0;
-    ho[0] = po[0] = qo[0] = 0;
-    for (Py_ssize_t r = 0; r < length; r++) {
-        Py_ssize_t k = offset + r;
-        int64_t a = large ? ((const int64_t *)ob.buf)[k] : ((const int32_t *)ob.buf)[k];
-        int64_t b = large ? ((const int64_t *)ob.buf)[k + 1] : ((const int32_t *)ob.buf)[k + 1];
-        Cut cut;
-        if (a < first || b < a || b > last) {
-            PyErr_SetString(PyExc_ValueError, "offsets are not monotonic");
-            goto done;
-        }
-        if ((vbits == NULL || BIT(vbits, k)) && simple(data + a, (Py_ssize_t)(b - a), &cut)) {
-            const unsigned char *s = data + a;
-            SET(valid, r);
-            taken++;
-            for (Py_ssize_t j = cut.hs; j < cut.he; j++) {
-                unsigned char c = s[j];
-                hd[hn++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-            }
-            if (cut.pe == cut.ps) {
-                pd[pn++] = '/';
-            } else {
-                memcpy(pd + pn, s + cut.ps, cut.pe - cut.ps);
-                pn += cut.pe - cut.ps;
-            }
-            if (cut.query) {
-                SET(qvalid, r);
-                memcpy(qd + qn, s + cut.qs, cut.qe - cut.qs);
-                qn += cut.qe - cut.qs;
-            }
-        }
-        ho[r + 1] = hn;
-        po[r + 1] = pn;
-        qo[r + 1] = qn;
+    Py_ssize_t nofs = (length + 1) * 8;
+    if (!(valid = PyBytes_FromStringAndSize(NULL, nbits)) || !(qvalid = PyBytes_FromStringAndSize(NULL, nbits)) ||
+        !(ho = PyBytes_FromStringAndSize(NULL, nofs)) || !(po = PyBytes_FromStringAndSize(NULL, nofs)) ||
+        !(qo = PyBytes_FromStringAndSize(NULL, nofs)) || !(hd = PyBytes_FromStringAndSize(NULL, total)) ||
+        !(pd = PyBytes_FromStringAndSize(NULL, total + length)) || /* '/' for an empty path: one byte per row */
+        !(qd = PyBytes_FromStringAndSize(NULL, total)))
+        goto done;
+    j.valid = (unsigned char *)PyBytes_AS_STRING(valid);
+    j.qvalid = (unsigned char *)PyBytes_AS_STRING(qvalid);
+    memset(j.valid, 0, nbits);
+    memset(j.qvalid, 0, nbits);
+    j.ho = (unsigned char *)PyBytes_AS_STRING(ho);
+    j.po = (unsigned char *)PyBytes_AS_STRING(po);
+    j.qo = (unsigned char *)PyBytes_AS_STRING(qo);
+    j.hd = PyBytes_AS_STRING(hd);
+    j.pd = PyBytes_AS_STRING(pd);
+    j.qd = PyBytes_AS_STRING(qd);
+    int failed;
+    Py_BEGIN_ALLOW_THREADS /* the buffers stay exported (pinned) until released below */
+    failed = run(&j);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_SetString(PyExc_ValueError, "offsets are not monotonic");
+        goto done;
     }
-    result = Py_BuildValue(
-        "ny#y#y#y#y#y#y#y#", taken,
-        (const char *)valid, nbits, (const char *)ho, (Py_ssize_t)((length + 1) * sizeof(int64_t)), hd, (Py_ssize_t)hn,
-        (const char *)po, (Py_ssize_t)((length + 1) * sizeof(int64_t)), pd, (Py_ssize_t)pn,
-        (const char *)qvalid, nbits, (const char *)qo, (Py_ssize_t)((length + 1) * sizeof(int64_t)), qd, (Py_ssize_t)qn);
+    if (_PyBytes_Resize(&hd, (Py_ssize_t)j.hn) < 0 || _PyBytes_Resize(&pd, (Py_ssize_t)j.pn) < 0 ||
+        _PyBytes_Resize(&qd, (Py_ssize_t)j.qn) < 0)
+        goto done; /* _PyBytes_Resize freed and NULLed the one it failed on */
+    PyObject *taken = PyLong_FromSsize_t(j.taken);
+    if (taken == NULL || (result = PyTuple_New(9)) == NULL) {
+        Py_XDECREF(taken);
+        goto done;
+    }
+    PyObject *items[9] = {taken, valid, ho, hd, po, pd, qvalid, qo, qd};
+    for (int i = 0; i < 9; i++) PyTuple_SET_ITEM(result, i, items[i]); /* steals */
+    valid = qvalid = ho = po = qo = hd = pd = qd = NULL;
 done:
-    PyMem_Free(valid);
-    PyMem_Free(qvalid);
-    PyMem_Free(ho);
-    PyMem_Free(po);
-    PyMem_Free(qo);
-    PyMem_Free(hd);
-    PyMem_Free(pd);
-    PyMem_Free(qd);
+    Py_XDECREF(valid);
+    Py_XDECREF(qvalid);
+    Py_XDECREF(ho);
+    Py_XDECREF(po);
+    Py_XDECREF(qo);
+    Py_XDECREF(hd);
+    Py_XDECREF(pd);
+    Py_XDECREF(qd);
     if (vb.obj) PyBuffer_Release(&vb);
     if (ob.obj) PyBuffer_Release(&ob);
     if (db.obj) PyBuffer_Release(&db);

@@ -1,0 +1,216 @@
+"""One pass over a shard: each row group read once, matched, filtered and written.
+
+The general path (:mod:`provscan.pipeline.shard`) loads every row into DuckDB and reads the shard
+again to export it. When every stage of the plan says which rows can match (``candidates`` in
+:mod:`provscan.stages.base`: rows whose host has a label suffix among a list's keys), most rows need
+none of that: per row group, the C kernel cuts host/path/query from the Arrow URL buffers, the few
+URLs it declines (~5 % of real rows) get the SQL and reference passes, the distinct hosts are
+checked against the candidate keys in DuckDB, and only candidate rows (~4 % of real rows against
+UT1) become ``raw``. The stages run on that, then the row group is filtered and written, its bytes
+hashed as they are written. Outputs are the bytes the general path writes (tests/test_onepass.py,
+benchmarks/check_identical.py).
+
+Taken only for plain string URL columns (string, large_string) and ids DuckDB casts the same from
+Arrow as from parquet; anything else takes the general path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from provscan.errors import IntegrityError, ShardError
+from provscan.io.db import Database, sql_ident
+from provscan.io.export import CleanWriter, count_rows, open_shard
+from provscan.io.shards import file_sha256
+from provscan.pipeline import rows
+from provscan.pipeline.shard import ShardOutcome, ShardTask, Results, extra_counts, make_entry, results
+from provscan.stages.base import HITS_DDL, ShardContext, Stage
+from provscan.urls import native
+from provscan.urls.sql import suffixes_sql
+
+_ID_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer)
+
+
+def keys_for(stages: list[Stage], task: ShardTask) -> list[tuple[str, str]] | None:
+    """The candidate key columns of the plan for this shard, or None when the shard needs the general path."""
+    keys: list[tuple[str, str]] = []
+    for stage in stages:
+        wanted = stage.candidates(task.columns)
+        if wanted is None:
+            return None
+        keys += [k for k in wanted if k not in keys]
+    return keys if native.AVAILABLE and task.columns.url is not None and not task.columns.hashes else None
+
+
+def scan_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext, keys: list[tuple[str, str]],
+               *, out: Path, export: bool, on_rows: Callable[[int], None] | None = None) -> ShardOutcome | None:
+    """Match and export the shard in one pass; None when its column types need the general path."""
+    shard, columns = task.shard, task.columns
+    if columns.url is None:
+        return None
+    parquet = open_shard(shard.path, shard.given)
+    schema = parquet.schema_arrow
+    if parquet.metadata.num_row_groups == 0:
+        return None
+    url_type = schema.field(columns.url).type
+    if not (pa.types.is_string(url_type) or pa.types.is_large_string(url_type)):
+        return None
+    if columns.id is not None and not any(t(schema.field(columns.id).type) for t in _ID_TYPES):
+        return None
+    sha = file_sha256(shard.path)
+    names = [c for c in (columns.url, columns.id) if c is not None]
+    writer = CleanWriter(parquet, out / task.clean_name) if export else None
+    parts: list[Results] = []
+    totals = Counter[str]()
+    try:
+        start = 0
+        for index in range(parquet.metadata.num_row_groups):
+            group = parquet.read_row_group(index) if export else parquet.read_row_group(index, columns=names)
+            part, null_urls, invalid_urls = _match_group(db, stages, ctx, keys, group, start, columns.url, columns.id,
+                                                         redact=ctx.config.redact_urls)
+            totals.update(rows_in=group.num_rows, null_urls=null_urls, invalid_urls=invalid_urls)
+            if writer is not None:
+                writer.write(group, part.dropped - start)
+            parts.append(part)
+            if on_rows is not None:
+                on_rows(group.num_rows)
+            start += group.num_rows
+        written = writer.commit() if writer is not None else None
+    except pa.ArrowException as exc:
+        if writer is not None:
+            writer.abort()
+        raise ShardError(shard.given, f"cannot read: {exc}") from exc
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    whole = _combine(parts)
+    entry = make_entry(shard, sha, whole, totals["rows_in"], totals["null_urls"], totals["invalid_urls"], ctx)
+    outcome = ShardOutcome(task, whole.findings, whole.removals, {}, entry, {**whole.summary, "extra": extra_counts(ctx)},
+                           whole.dropped, exported=written is not None)
+    if written is not None:
+        on_disk = count_rows(out / task.clean_name)
+        if not (written[0] == on_disk == entry["rows_in"] - whole.dropped.size):
+            raise IntegrityError(
+                f"{shard.given}: rows in {entry['rows_in']} != rows kept {on_disk} + rows dropped {whole.dropped.size}")
+        entry["output"] = task.clean_name
+        entry["output_sha256"] = written[1]
+        entry["rows_out"] = on_disk
+    return outcome
+
+
+def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: list[tuple[str, str]], group: pa.Table,
+                 start: int, url_col: str, id_col: str | None, *, redact: bool) -> tuple[Results, int, int]:
+    """One row group: canonical hosts, candidate rows into ``raw``, the stages, their results."""
+    n = group.num_rows
+    url = group.column(url_col).combine_chunks()
+    ids = group.column(id_col).combine_chunks() if id_col is not None else None
+    _, host_c, path_c, query_c = native.simple_parts(url)
+    host, path, query = host_c.combine_chunks(), path_c.combine_chunks(), query_c.combine_chunks()
+    row = pa.array(np.arange(start, start + n, dtype=np.int64))
+    declined = pc.and_(pc.is_null(host), pc.is_valid(url))
+    null_urls = url.null_count
+    invalid_urls = 0
+    fixed: pa.Table | None = None  # canonical parts of the declined URLs the later passes took
+    d = int(pc.sum(declined).as_py() or 0)
+    if d:  # the SQL escaped pass and the reference, on the declined URLs only
+        db.put("raw", pa.table({"row": row.filter(declined), "url": url.filter(declined).cast(pa.string()),
+                                "url_undecodable": pa.repeat(False, d), "host": pa.nulls(d, pa.string()),
+                                "path": pa.nulls(d, pa.string()), "query": pa.nulls(d, pa.string())}))
+        rows.canonicalize_declined(db)
+        _, blank, invalid_urls = rows.url_counts(db)
+        null_urls += blank
+        fixed = db.arrow("SELECT row, host, path, query FROM raw WHERE host IS NOT NULL")
+    matched = _matched_hosts(db, keys, [host] + ([fixed.column("host")] if fixed is not None else []))
+    pieces = []
+    if matched is not None:
+        take = pc.fill_null(pc.is_in(host, value_set=matched), False)
+        if pc.any(take).as_py():
+            piece = {"row": row.filter(take), "url": url.filter(take), "host": host.filter(take),
+                     "path": path.filter(take), "query": query.filter(take)}
+            if ids is not None:
+                piece["id"] = ids.filter(take)
+            pieces.append(pa.table(piece).cast(_schema(ids)))
+        if fixed is not None and fixed.num_rows:
+            hit = fixed.filter(pc.fill_null(pc.is_in(fixed.column("host"), value_set=matched.cast(pa.string())), False))
+            if hit.num_rows:
+                at = pc.subtract(hit.column("row"), pa.scalar(start, pa.int64()))
+                piece = {"row": hit.column("row"), "url": url.take(at), "host": hit.column("host"),
+                         "path": hit.column("path"), "query": hit.column("query")}
+                if ids is not None:
+                    piece["id"] = ids.take(at)
+                pieces.append(pa.table(piece).cast(_schema(ids)))
+    source = pa.concat_tables(pieces) if pieces else _schema(ids).empty_table()
+    db.put("cand_rows", source)
+    id_sql = "TRY_CAST(id AS VARCHAR)" if ids is not None else "NULL::VARCHAR"
+    db.execute(f"""CREATE OR REPLACE TEMP TABLE raw AS
+        SELECT row, url::VARCHAR AS url, false AS url_undecodable, {id_sql} AS id,
+               host::VARCHAR AS host, path::VARCHAR AS path, query::VARCHAR AS query FROM cand_rows""")
+    db.drop("cand_rows")
+    db.execute(HITS_DDL)
+    ctx.rows_in = n
+    try:
+        for stage in stages:
+            stage.run(ctx)
+        for stage in stages:
+            stage.finish(ctx)
+        return results(db, ctx.shard, redact=redact), null_urls, invalid_urls
+    finally:
+        db.drop("raw", "hits", *(t for s in stages for t in s.temp))
+
+
+def _schema(ids: pa.Array | None) -> pa.Schema:
+    fields = [("row", pa.int64()), ("url", pa.large_string()), ("host", pa.large_string()), ("path", pa.large_string()),
+              ("query", pa.large_string())]
+    return pa.schema(fields + ([("id", ids.type)] if ids is not None else []))
+
+
+def _matched_hosts(db: Database, keys: list[tuple[str, str]], hosts: list[pa.Array]) -> pa.Array | None:
+    """The distinct hosts with a label suffix among the keys, decided once per distinct host in DuckDB."""
+    if not keys:
+        return None
+    distinct = pc.unique(pa.chunked_array([pc.unique(h).cast(pa.large_string()) for h in hosts], pa.large_string())).drop_null()
+    if not len(distinct):
+        return None
+    db.put("rg_hosts", pa.table({"host": distinct.cast(pa.string())}))
+    found = " OR ".join(f"s IN (SELECT {sql_ident(col)} FROM {sql_ident(table)})" for table, col in keys)
+    matched = db.arrow(
+        f"""SELECT DISTINCT host FROM (SELECT host, unnest({suffixes_sql('host', 1)}) AS s FROM rg_hosts)
+            WHERE {found}"""
+    ).column(0)
+    db.drop("rg_hosts")
+    return matched.combine_chunks().cast(pa.large_string()) if len(matched) else None
+
+
+def _combine(parts: list[Results]) -> Results:
+    """The shard's results from its row groups': rows are disjoint, so counts add up and findings,
+    ordered by row within each part, stay ordered when concatenated."""
+    if not parts:
+        raise IntegrityError("a shard without row groups reached the one-pass scan")
+    findings = pa.concat_tables([p.findings for p in parts]).combine_chunks()
+    dropped = np.concatenate([p.dropped for p in parts]) if parts else np.zeros(0, np.int64)
+    removals = pa.chunked_array([p.removals for p in parts], pa.string())
+    removals = pc.unique(removals)
+    removals = removals.take(pc.array_sort_indices(removals))
+    summary: dict[str, Any] = {}
+    for part in parts:
+        _add(summary, part.summary)
+    return Results(findings, dropped, removals, sum(p.matched for p in parts), sum(p.flagged for p in parts), summary)
+
+
+def _add(into: dict[str, Any], more: dict[str, Any]) -> None:
+    """Add nested {key: int} counts; every level sorted by key, as the SQL's ORDER BY gives them."""
+    for key, value in more.items():
+        if isinstance(value, dict):
+            _add(into.setdefault(key, {}), value)
+        else:
+            into[key] = into.get(key, 0) + value
+    for key in sorted(into):
+        into[key] = into.pop(key)

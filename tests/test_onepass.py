@@ -1,0 +1,85 @@
+"""The one-pass shard scan (pipeline/onepass.py) writes the bytes the general path writes.
+
+Same shards, lists and settings, scanned with PROVSCAN_ONE_PASS=0 (the general path) and with the
+default (one pass): flagged.parquet, removals, the cleaned shards, summary.json and the manifest's
+shard entries must be equal, over several row groups, URLs the kernel declines (escapes, IDN, a
+blank, a NULL, garbage), domain, url and allow lists, and an integer id column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import provscan
+from provscan.pipeline import onepass
+
+URLS = [
+    "http://bad.example/a", "https://www.bad.example/b?x=1", "http://ok.example/", "http://good.bad.example/",
+    "http://evil.example/path/x.jpg", "http://evil.example/other", "http://EVIL.example/path/x.jpg",
+    "http://bad.example/%41%20b", "http://b\u00fccher.example/", "   ", None, "not a url", "http://[::1]:80/",
+    "http://1.2.3.4/p", "http://x.example:8080/%7euser", "http://a.b.c.d.e.f.g.h.bad.example/", "",
+]
+
+
+def _shard(path: Path, rows: int) -> None:
+    urls = [URLS[i % len(URLS)] if URLS[i % len(URLS)] is None else f"{URLS[i % len(URLS)]}" for i in range(rows)]
+    table = pa.table({"url": pa.array(urls, pa.large_string()), "key": pa.array(range(rows), pa.int64()),
+                      "caption": [f"c{i}" for i in range(rows)]})
+    pq.write_table(table, path, row_group_size=40, compression="zstd")
+
+
+def _scan(tmp_path: Path, name: str, shards: list[Path], lists: tuple, monkeypatch: pytest.MonkeyPatch,
+          one_pass: bool) -> tuple[dict[str, str], dict, list]:
+    monkeypatch.setenv("PROVSCAN_ONE_PASS", "1" if one_pass else "0")
+    out = tmp_path / name
+    result = provscan.scan(shards, output=out, lists=lists, id_column="key")
+    files = [out / "flagged.parquet", out / "removals.sha256.txt", *sorted((out / "clean").rglob("*.parquet"))]
+    digests = {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    summary = json.loads((out / "summary.json").read_text())
+    assert result.manifest is not None
+    return digests, summary, result.manifest["shards"]
+
+
+def test_one_pass_writes_what_the_general_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provscan.config import ListSpec
+
+    (tmp_path / "in").mkdir()
+    shards = [tmp_path / "in" / f"s{i}.parquet" for i in range(2)]
+    for i, path in enumerate(shards):
+        _shard(path, 150 + 37 * i)
+    texts = {"d.txt": ("domain", "bad.example\n1.2.3.4\n", "drop"), "u.txt": ("url", "evil.example/path/x.jpg\n", "flag"),
+             "a.txt": ("domain", "good.bad.example\n", "allow")}
+    lists = []
+    for name, (kind, text, action) in texts.items():
+        (tmp_path / name).write_text(text)
+        lists.append(ListSpec(tmp_path / name, kind=kind, action=action))
+    general = _scan(tmp_path, "general", shards, tuple(lists), monkeypatch, one_pass=False)
+    calls: list[str] = []
+    original = onepass.scan_shard
+    monkeypatch.setattr(onepass, "scan_shard", lambda *a, **k: calls.append("x") or original(*a, **k))
+    one = _scan(tmp_path, "one", shards, tuple(lists), monkeypatch, one_pass=True)
+    assert calls == ["x", "x"]  # both shards took the one-pass path
+    assert one[0] == general[0]
+    assert one[1] == general[1]
+    assert one[2] == general[2]
+    entry = one[2][0]
+    assert entry["rows_dropped"] > 0 and entry["rows_flagged"] > 0 and entry["rows_allowed"] > 0
+    assert entry["null_urls"] > 0 and entry["invalid_urls"] > 0
+
+
+def test_a_hashed_list_or_licence_column_takes_the_general_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provscan.config import ListSpec
+
+    shard = tmp_path / "s.parquet"
+    _shard(shard, 30)
+    (tmp_path / "h.txt").write_text(hashlib.sha256(b"bad.example/").hexdigest() + "\n")
+    calls: list[str] = []
+    monkeypatch.setattr(onepass, "scan_shard", lambda *a, **k: calls.append("x"))
+    provscan.scan([shard], output=tmp_path / "out", lists=(ListSpec(tmp_path / "h.txt", kind="url-sha256", action="drop"),))
+    assert calls == []
