@@ -51,6 +51,11 @@ _WORKER: Session | None = None
 
 def _init_worker(spec: RunSpec) -> None:
     global _WORKER
+    import pyarrow as pa
+
+    # pyarrow's pool defaults to every core in every worker (16 threads each on 16 cores): size it
+    # like DuckDB's, the worker's share of the machine
+    pa.set_cpu_count(max(1, spec.threads or 1))
     _WORKER = Session(spec, CompiledLists(tuple(read_lists(spec.out / STATE_DIR / "lists"))))
 
 
