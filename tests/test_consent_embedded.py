@@ -194,3 +194,38 @@ def test_malformed_c2pa_box_with_the_extra_is_invalid() -> None:
     result = read_embedded(data)
     assert time.process_time() - start < 2.0
     assert result.signals == ("c2pa:invalid",) and result.error.startswith("c2pa: ")
+
+
+def test_fetch_scan_records_embedded_signals_and_findings(tmp_path, make_shard, no_egress) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+    from pytest_httpserver import HTTPServer
+
+    from provscan import scan
+    from provscan.config import ConsentConfig
+
+    ai = packet('<Iptc4xmpExt:DigitalSourceType>https://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia'
+                '</Iptc4xmpExt:DigitalSourceType>')
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        server.expect_request("/optout.jpg").respond_with_data(jpeg(PROHIBITED), content_type="image/jpeg")
+        server.expect_request("/ai.png").respond_with_data(png(ai), content_type="image/png")
+        server.expect_request("/bomb.jpg").respond_with_data(jpeg(BOMB), content_type="image/jpeg")
+        server.expect_request("/plain.jpg").respond_with_data(jpeg(), content_type="image/jpeg")
+        urls = [server.url_for(p) for p in ("/optout.jpg", "/ai.png", "/bomb.jpg", "/plain.jpg")]
+        options = {"allow_cidrs": ("127.0.0.0/8",), "total_timeout": 5.0, "retries": 0}
+        result = scan([make_shard("s.parquet", url=urls)], fetch=True, fetch_options=options,
+                      consent=ConsentConfig(action="drop", ai_generated="flag"), output=tmp_path / "out")
+    finally:
+        server.clear()
+        server.stop()
+    flagged = {(f["row"], f["kind"], f["action"], f["entry"]) for f in pq.read_table(result.output / "flagged.parquet").to_pylist()}
+    assert flagged == {(0, "consent", "drop", "xmp:dmi-prohibited-aimltraining"), (1, "ai-generated", "flag", "xmp:ai-generated")}
+    fetched = pq.read_table(result.output / "fetch.parquet").to_pydict()
+    assert fetched["signals"] == [["xmp:dmi-prohibited-aimltraining"], ["xmp:source-type=trainedAlgorithmicMedia", "xmp:ai-generated"],
+                                  ["xmp:invalid"], []]
+    summary = json.loads((result.output / "summary.json").read_text())
+    assert summary["consent_signals"]["xmp:invalid"] == 1
+    assert pq.read_table(result.output / "clean" / "s.parquet").column("url").to_pylist() == urls[1:]

@@ -29,6 +29,8 @@ from provscan.net.fetch import FetchPolicy, FetchResult, fetch_all
 from provscan.net.procfetch import fetch_all_processes
 from provscan.net.headers import header_pairs
 from provscan.images.hashing import hash_image
+from provscan.consent.embedded import read_embedded
+from provscan.stages.embedded import record_embedded
 from provscan.urls.redirects import RedirectChecker
 from provscan.urls.sql import expression_sha256_sql
 from provscan.stages.unchecked import record_unchecked
@@ -36,13 +38,16 @@ from provscan.stages.unchecked import record_unchecked
 FETCH_SCHEMA = pa.schema([
     ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()), ("url_sha256", pa.string()),
     ("status", pa.string()), ("http_status", pa.int16()), ("error", pa.string()), ("bytes", pa.int64()),
-    ("cached", pa.bool_()),
+    ("cached", pa.bool_()), ("signals", pa.list_(pa.string())),
 ])
 PROCESS_MIN_ROWS = 500
 """Rows to fetch in a shard from which worker processes are used (their start costs 1-2 s)."""
 HEADERS_SCHEMA = pa.schema([("row", pa.int64()), ("name", pa.string()), ("value", pa.string())])
 CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usage")
 _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
+SIGNALS_KEY = "@signals"
+"""Embedded signals ride in the hashes mapping (and so in the fetch cache's ``hashes`` JSON) under a
+key no hash kind can have; the cache key says ``;embedded`` so entries written before are not reused."""
 
 
 def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult, *, fast: bool = False) -> tuple:
@@ -52,7 +57,11 @@ def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: Fetch
         return result.status, result.http_status, result.error, None, {}, headers
     image = hash_image(result.body, kinds, dihedral=dihedral, draft=fast)
     status = _IMAGE_STATUS.get(image.status, image.status)
-    return status, result.http_status, image.error or None, len(result.body), image.hashes, headers
+    hashes = dict(image.hashes)
+    embedded = read_embedded(result.body)  # XMP / C2PA in the bytes we already hold: no extra request
+    if embedded.signals:
+        hashes[SIGNALS_KEY] = list(embedded.signals)
+    return status, result.http_status, image.error or None, len(result.body), hashes, headers
 
 
 class FetchStage(BaseStage):
@@ -60,7 +69,7 @@ class FetchStage(BaseStage):
 
     name = "fetch"
     reads = ("raw", "hits", "img")
-    writes = ("img", "fetch_log", "fetch_headers")
+    writes = ("img", "fetch_log", "fetch_headers", "hits")
     temp = ("fetch_headers",)  # for the consent stage
     outputs = (Output("fetch.parquet", "fetch_log", FETCH_SCHEMA),)
     stats = ("fetch", "unchecked")
@@ -83,7 +92,7 @@ class FetchStage(BaseStage):
         self.processes = processes  # > 1: downloads and hashing in worker processes (net/procfetch.py)
         self.fast = config.fast_decode
         # the cache keeps hashes per way of hashing: a fast-decode hash never answers a full-decode run
-        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "")
+        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "") + ";embedded"
         self.policy = fetch_policy(config)
         self.redirect_check = RedirectChecker(lists)
         self.cache = FetchCache(cache_dir)
@@ -130,6 +139,7 @@ class FetchStage(BaseStage):
     def _record(self, ctx: ShardContext, shard: str, results: dict[int, tuple], urls: dict[int, str], keys: dict[int, str]) -> None:
         rows = sorted(results)
         img: dict[str, list] = {"row": [], "kind": [], "hash": [], "source": []}
+        signals = {r: results[r][4].pop(SIGNALS_KEY, []) for r in rows}
         for row in rows:
             for kind, values in results[row][4].items():
                 for value in values:
@@ -145,7 +155,9 @@ class FetchStage(BaseStage):
             "url_sha256": [keys[r] for r in rows], "status": [results[r][0] for r in rows],
             "http_status": [results[r][1] for r in rows], "error": [results[r][2] for r in rows],
             "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
+            "signals": [signals[r] for r in rows],
         }, schema=FETCH_SCHEMA))
+        record_embedded(ctx, signals)
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats.add("fetch", statuses)
         record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
