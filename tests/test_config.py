@@ -95,3 +95,15 @@ def test_cli_and_api_give_the_same_run(tmp_path: Path, make_shard) -> None:
         assert manifest["totals"]["rows_dropped"] == 2
     settings = [{k: v for k, v in m["config"].items() if k != "output"} for m in (cli_manifest, json.loads((tmp_path / "api" / "manifest.json").read_text()))]
     assert settings[0] == settings[1]
+
+
+def test_list_cache_never_renames_a_list(tmp_path: Path) -> None:
+    """Two list files with the same lines are two lists: the compiled-list cache (keyed by content)
+    once answered ``a.txt`` with the list compiled from ``d.txt``, and the manifest named the wrong list."""
+    from provscan.lists.store import load_cached
+
+    for stem in ("d", "a"):
+        (tmp_path / f"{stem}.txt").write_text("same.example\n")
+    assert load_cached(ListSpec(tmp_path / "d.txt", kind="domain")).name == "d"
+    assert load_cached(ListSpec(tmp_path / "a.txt", kind="domain")).name == "a"
+    assert load_cached(ListSpec(tmp_path / "a.txt", kind="domain", name="x")).name == "x"

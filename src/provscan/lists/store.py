@@ -25,7 +25,7 @@ from provscan._version import __version__
 from provscan.config import ListSpec
 from provscan.errors import ListError, OutputError
 from provscan.io.atomic import atomic_path, write_json
-from provscan.lists.files import LoadedList, load_list
+from provscan.lists.files import LoadedList, default_name, load_list
 
 _FORMAT = 2
 
@@ -78,7 +78,10 @@ def read_lists(directory: Path) -> list[LoadedList]:
 
 
 def cache_key(spec: ListSpec, file_sha256: str) -> str:
-    settings = {"v": __version__, "format": _FORMAT, "sha256": file_sha256, "kind": spec.kind, "name": spec.name,
+    """Keyed by content *and* the name the list will carry: two files with the same lines but different
+    names (``a.txt``, ``d.txt``) are two lists, and a hit must never rename one as the other."""
+    name = spec.name or default_name(spec.path)
+    settings = {"v": __version__, "format": _FORMAT, "sha256": file_sha256, "kind": spec.kind, "name": name,
                 "action": spec.action, "params": {str(k): str(v) for k, v in sorted(spec.params.items())}}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
