@@ -11,7 +11,7 @@ from provscan.errors import ProvscanError
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Report file (default OUT/report.html); datacard.md is written beside it.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write only this HTML file (outside OUT); default: OUT/report.html and OUT/datacard.md.")
 def report(out: str, output: str | None) -> None:
     """Regenerate report.html and datacard.md from a finished scan or sample output OUT.
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from provscan.errors import OutputError
 from provscan.io.atomic import write_json, write_parquet
 from provscan.io.shards import file_sha256
 from provscan.pipeline.shard import ShardOutcome, ShardTask
@@ -100,7 +101,7 @@ def still_valid(commit: Commit, task: ShardTask, fingerprint: str, out: Path) ->
         return "input changed"
     output = commit.entry.get("output")
     if output is not None:
-        path = out / output
+        path = confined(out, output, commit.directory / "commit.json", "entry.output")
         if not path.is_file() or file_sha256(path) != commit.entry.get("output_sha256"):
             return "cleaned shard missing or changed"
     return None
@@ -112,16 +113,32 @@ def owned_outputs(out: Path) -> set[Path]:
     root = shards_dir(out)
     if not root.is_dir():
         return owned
-    for name in ("intent.json", "commit.json"):
+    for name, key in (("intent.json", "output"), ("commit.json", "entry.output")):
         for marker in root.glob(f"*/{name}"):
             try:
                 data = json.loads(marker.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            output = data.get("output") or data.get("entry", {}).get("output")
-            if output:
-                owned.add(out / output)
+            entry = data.get("entry") if name == "commit.json" and isinstance(data, dict) else data
+            output = entry.get("output") if isinstance(entry, dict) else None
+            if output is not None:
+                owned.add(confined(out, output, marker, key))
     return owned
+
+
+def confined(out: Path, value: object, source: Path, entry: str) -> Path:
+    """``OUT / value`` for a path read from one of OUT's own files (``source``, at ``entry``): only a
+    relative path without ``..`` that resolves, links followed, inside OUT; else the run stops."""
+    if isinstance(value, str) and value and "\x00" not in value:
+        rel = PurePosixPath(value)
+        if not rel.is_absolute() and ".." not in rel.parts:
+            path = out / rel
+            base = out.resolve()
+            resolved = path.resolve()
+            if resolved != base and resolved.is_relative_to(base):
+                return path
+    raise OutputError(source, f"{entry} {value!r} names a path outside the output directory {out}: "
+                              "refusing to run (nothing was changed)")
 
 
 def discard(out: Path, index: int) -> None:

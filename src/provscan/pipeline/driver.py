@@ -31,7 +31,7 @@ from provscan.io.shards import detect_columns, expand_shards, read_schema
 from provscan.lists.compiled import CompiledLists, compile_lists, require_url_column
 from provscan.lists.store import save_lists
 from provscan.pipeline import signals
-from provscan.pipeline.commit import STATE_DIR, discard, read_commit, still_valid
+from provscan.pipeline.commit import STATE_DIR, confined, discard, read_commit, still_valid
 from provscan.pipeline.merge import MergeStream, RunState, merge
 from provscan.pipeline.outdir import FINAL_OUTPUTS, OutputDir
 from provscan.pipeline.session import RunSpec
@@ -87,10 +87,8 @@ def scan(
                      [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks],
                      stage_plan.select(config, compiled))
     selected = tasks if part is None else [t for t in tasks if t.index % part[1] == part[0]]
-    with OutputDir(out, part=part[0] if part else None) as outdir:
-        outdir.check_inputs([t.shard for t in tasks],
-                            [out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in tasks])
-        outdir.check_ownership()
+    with OutputDir(out, part=part[0] if part else None, inputs=[(t.shard.given, t.shard.path) for t in tasks],
+                   writes=[out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in tasks]) as outdir:
         kept, redone = _keep_or_reset(outdir, selected, fingerprint, resume=resume or part is not None)
         earlier = RunState.load(out)
         if part is not None and earlier is not None and earlier.fingerprint == fingerprint:
@@ -143,7 +141,11 @@ def merge_run(out: str | Path) -> ScanResult:
     out = Path(out)
     if not (out / STATE_DIR / "run.json").is_file():
         raise ConfigError(f"{out}: no provscan run to merge here (no {STATE_DIR}/run.json)")
-    with OutputDir(out) as outdir:
+    planned = RunState.load(out)
+    if planned is None:
+        raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
+    inputs = [(str(s.get("path")), Path(str(s.get("path")))) for s in planned.shards if isinstance(s, dict)]
+    with OutputDir(out, inputs=inputs, writes=[out / name for name in FINAL_OUTPUTS]) as outdir:
         state = RunState.load(out)
         if state is None:
             raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
@@ -200,8 +202,8 @@ def _keep_or_reset(outdir: OutputDir, tasks: list[ShardTask], fingerprint: str, 
         why = "not committed" if found is None else still_valid(found, task, fingerprint, out)
         if found is not None and why is None:
             kept.add(task.index)
-            if found.entry.get("output"):
-                keep_files.add(out / found.entry["output"])
+            if found.entry.get("output") is not None:
+                keep_files.add(confined(out, found.entry["output"], found.directory / "commit.json", "entry.output"))
         else:
             redone[str(why)] += 1
     if outdir.part is None:
@@ -217,8 +219,8 @@ def _committed_outputs(out: Path, state: RunState) -> set[Path]:
     outputs = set()
     for shard in state.shards:
         found = read_commit(out, shard["index"])
-        if found is not None and found.entry.get("output"):
-            outputs.add(out / found.entry["output"])
+        if found is not None and found.entry.get("output") is not None:
+            outputs.add(confined(out, found.entry["output"], found.directory / "commit.json", "entry.output"))
     return outputs
 
 

@@ -33,12 +33,12 @@ from provscan.io.shards import Columns
 from provscan.licenses.spdx import UNKNOWN, LicensePolicy
 from provscan.net.guard import Resolver
 from provscan.net.ranged import RangeReader
-from provscan.pipeline.outdir import OutputDir
+from provscan.pipeline.outdir import FINAL_OUTPUTS, OutputDir
 from provscan.sinks.report import write_reports
 from provscan.sampling.outputs import WORK_DIR, estimates_doc, manifest_doc, summary_doc
 from provscan.sampling.plan import Frame, plan_row_groups, plan_rows
 from provscan.sampling.read import columns_to_read, list_kinds, read_sample
-from provscan.sampling.sources import OpenSource, open_sources, resolve_sources
+from provscan.sampling.sources import OpenSource, Source, open_sources, resolve_sources
 from provscan.sinks.flagged import FINDINGS_SCHEMA
 from provscan.stages.fetch import FETCH_SCHEMA
 from provscan.stages.license import POLICY_LIST
@@ -81,7 +81,7 @@ def sample(
     items = [sources] if isinstance(sources, (str, Path)) else list(sources)
     refs = resolve_sources(items)
     out = Path(config.output)
-    with _output_lock(out):
+    with _output_lock(out, refs):
         work = out / WORK_DIR
         options = config.fetch_options
         reader = None
@@ -146,11 +146,12 @@ def sample(
 
 
 @contextlib.contextmanager
-def _output_lock(out: Path) -> Iterator[None]:
-    """OUT for one sample run, under the same rules as ``scan`` (:mod:`provscan.pipeline.outdir`): one
-    run at a time, only provscan's own files, an earlier run's outputs and temp files removed first."""
-    with OutputDir(out) as outdir:
-        outdir.check_ownership()
+def _output_lock(out: Path, sources: Sequence[Source]) -> Iterator[None]:
+    """OUT for one sample run, under the same rules and checks as ``scan`` (:mod:`provscan.pipeline.outdir`):
+    one run at a time, only provscan's own files, no input among the files it writes or removes;
+    an earlier run's outputs and temp files removed first."""
+    inputs = [(s.name, Path(s.location)) for s in sources if not s.remote]
+    with OutputDir(out, inputs=inputs, writes=[out / name for name in FINAL_OUTPUTS]) as outdir:
         outdir.remove_leftovers()
         yield
 

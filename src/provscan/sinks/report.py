@@ -44,9 +44,10 @@ class Extras:
 
 def write_reports(
     out: Path, manifest: dict[str, Any], summary: dict[str, Any], estimates: dict[str, Any] | None = None,
-    *, report: Path | None = None,
+    *, report: Path | None = None, datacard: bool = True,
 ) -> list[Path]:
-    """Write report.html (``report`` or OUT/report.html) and datacard.md beside it, atomically."""
+    """Write report.html (``report`` or OUT/report.html) and, with ``datacard``, datacard.md beside
+    it, atomically."""
     from provscan.sinks.datacard import render_datacard
     from provscan.sinks.html import render_html
 
@@ -56,17 +57,39 @@ def write_reports(
     html_path = Path(report) if report is not None else out / REPORT
     card_path = html_path.with_name(DATACARD)
     write_text(html_path, render_html(manifest, summary, extras, estimates))
+    if not datacard:
+        return [html_path]
     write_text(card_path, render_datacard(manifest, summary, extras, estimates))
     return [html_path, card_path]
 
 
 def regenerate(out: Path, report: Path | None = None) -> list[Path]:
-    """``provscan report``: re-render a finished OUT; an OUT without manifest.json is an error."""
+    """``provscan report``: re-render a finished OUT; an OUT without manifest.json is an error.
+
+    Without ``report``: OUT's report.html and datacard.md, under OUT's lock and checks like any
+    command that writes OUT. With ``report``: that one file and nothing else (a datacard.md beside
+    it may be the maintainers' own card); a file inside OUT only as OUT/report.html."""
+    from provscan.pipeline.outdir import OutputDir
+
     out = Path(out)
+    _load(out, "manifest.json", required=True)  # the clear error first, before any lock is taken
+    html = out / REPORT if report is None else Path(report)
+    inside = out.resolve() in html.resolve().parents
+    if not inside:
+        return write_reports(out, *_documents(out), report=html, datacard=False)
+    if html.resolve() != (out / REPORT).resolve():
+        raise OutputError(html, f"is inside the output directory {out}: provscan report writes only {REPORT} and "
+                                f"{DATACARD} there (give -o a path outside it)")
+    with OutputDir(out, writes=[out / REPORT, out / DATACARD], transient=True):
+        return write_reports(out, *_documents(out), datacard=report is None)
+
+
+def _documents(out: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """(manifest, summary, estimates) of a finished OUT."""
     manifest = _load(out, "manifest.json", required=True)
     estimates = _load(out, "estimates.json", required=False)
     summary = _load(out, "summary.json", required=estimates is None) or {}  # a sample OUT may have none
-    return write_reports(out, manifest, summary, estimates, report=report)
+    return manifest, summary, estimates
 
 
 def differs_from_manifest(out: Path) -> list[str]:
