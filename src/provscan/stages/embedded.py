@@ -14,6 +14,7 @@ from collections import Counter
 
 import pyarrow as pa
 
+from provscan.config import ConsentConfig
 from provscan.consent.credentials import INVALID as C2PA_INVALID
 from provscan.consent.policy import ConsentPolicy
 from provscan.stages.base import ShardContext
@@ -22,9 +23,8 @@ CONSENT_LIST = "consent"
 AI_GENERATED_LIST = "ai-generated"
 
 
-def record_embedded(ctx: ShardContext, signals: dict[int, list[str]]) -> None:
-    """Count each row's embedded signals and add the findings the policy asks for."""
-    consent = ctx.config.consent
+def record_embedded(ctx: ShardContext, signals: dict[int, list[str]], consent: ConsentConfig) -> None:
+    """Count each row's embedded signals and add the findings the run's ``[consent]`` policy asks for."""
     policy = ConsentPolicy(consent.signals)
     counts: Counter[str] = Counter()
     cols: dict[str, list] = {"row": [], "list": [], "kind": [], "action": [], "entry": [], "detail": []}
