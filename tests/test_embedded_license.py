@@ -33,7 +33,7 @@ def test_fetched_embedded_licence_precedence_and_policy(tmp_path: Path, make_sha
         for path, body in served.items():
             server.expect_request(path).respond_with_data(body, content_type="image/png" if path.endswith("png") else "image/jpeg")
         urls = [server.url_for(p) for p in served]
-        registry = make_list("lic.csv", f"# provscan-list: kind=license-registry name=reg\nexpression,license\n127.0.0.1/reg/,MIT\n")
+        registry = make_list("lic.csv", "# provscan-list: kind=license-registry name=reg\nexpression,license\n127.0.0.1/reg/,MIT\n")
         shard = make_shard("s.parquet", url=urls, license=["Apache-2.0", None, None, "", None, None])
         result = scan([shard], lists=(ListSpec(registry),), fetch=True, fetch_options=OPTIONS,
                       licenses=LicenseConfig(drop=("CC-BY-NC-*",), flag=("LicenseRef-unrecognized:*",)), output=tmp_path / "out")
