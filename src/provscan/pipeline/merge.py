@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from provscan._version import __version__
 from provscan.errors import IntegrityError, OutputError, ProvscanError
-from provscan.io.atomic import write_json
+from provscan.io.atomic import is_temp, write_json
 from provscan.io.db import Database
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
@@ -200,9 +200,10 @@ class MergeStream:
         known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
 
         def files() -> dict[str, str]:
-            remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release
+            remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
+            # and never listed, even if a lost node's worker writes one after this line
             return {rel: known.get(rel) or file_sha256(path)
-                    for path in output_files(out) for rel in [path.relative_to(out).as_posix()]}
+                    for path in output_files(out) if not is_temp(path.name) for rel in [path.relative_to(out).as_posix()]}
 
         return write_reports_then_manifest(out, manifest, summary_data, files=files), summary_data
 
