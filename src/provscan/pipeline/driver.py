@@ -124,7 +124,7 @@ def scan(
                         stream.advance()
 
                 try:
-                    _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor,
+                    _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor, lock_fds=outdir.lock_fds,
                              ray_address=ray_address, ray_cpus=ray_cpus_per_task, on_rows=progress.rows_done if rows_per_group else None)
                 finally:
                     progress.finish()
@@ -224,7 +224,7 @@ def _committed_outputs(out: Path, state: RunState) -> set[Path]:
 
 def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
              workers: int, executor: str, ray_address: str | None, ray_cpus: int = 1,
-             on_rows: Any = None) -> None:
+             on_rows: Any = None, lock_fds: tuple[int, ...] = ()) -> None:
     from provscan.pipeline import executors
 
     if executor == "ray":
@@ -232,7 +232,7 @@ def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_
 
         run_ray(spec, tasks, on_commit, address=ray_address, cpus_per_task=ray_cpus)
     elif workers > 1:
-        executors.run_processes(spec, tasks, workers, on_commit)
+        executors.run_processes(spec, tasks, workers, on_commit, lock_fds=lock_fds)
     else:
         executors.run_serial(spec, compiled, tasks, on_commit, on_rows=on_rows)
 
