@@ -50,7 +50,7 @@ def test_the_stage_list_follows_the_config(tmp_path: Path) -> None:
         install(db, compiled)
         stages = build_stages(db, compiled, config, tmp_path)
         names = [s.name for s in stages]
-        assert names == ["url", "allow", "license", "image-hashes", "fetch", "consent", "image-match"]
+        assert names == ["url", "allow", "license", "image-hashes", "fetch", "consent", "embedded-license", "image-match"]
         assert "fetch_headers" in stages[names.index("consent")].reads
         plain = build_stages(db, compile_lists(()), ScanConfig(), tmp_path)
         assert [s.name for s in plain] == ["license"]  # the licence table is always counted
