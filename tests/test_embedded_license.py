@@ -15,6 +15,7 @@ from pytest_httpserver import HTTPServer
 
 from provscan import scan
 from provscan.config import ConsentConfig, LicenseConfig, ListSpec
+from provscan.consent import credentials
 from test_consent_embedded import PROHIBITED, jpeg, packet, png
 
 NC = packet('<cc:license rdf:resource="https://creativecommons.org/licenses/by-nc/4.0/"/>')
@@ -50,6 +51,10 @@ def test_fetched_embedded_licence_precedence_and_policy(tmp_path: Path, make_sha
     assert summary["licenses_by_source"] == {"column": 1, "embedded": 3, "registry": 1, "none": 1}
     assert summary["licenses_by_id"]["MIT"] == 1 and summary["licenses_by_id"]["Apache-2.0"] == 1  # row 2: rights page, registry wins
     assert summary["consent_signals"]["xmp:license"] == 5
+    sources = result.manifest["consent_sources"]
+    assert sources["site"] == [] and sources["embedded"] == ["xmp", "c2pa"]
+    assert "C2PA checked with c2pa-python" in (result.output / "datacard.md").read_text()
+    assert sources["c2pa_extra"] == credentials.extra_version() and json.loads((result.output / "manifest.json").read_text())["consent_sources"] == sources
     clean = pq.read_table(result.output / "clean" / "s.parquet").column("url").to_pylist()
     assert clean == [u for i, u in enumerate(urls) if i not in (1, 3)]
 
@@ -73,3 +78,27 @@ def test_local_images_carry_signals_and_licences(tmp_path: Path, make_shard) -> 
     assert summary["licenses_by_id"]["CC-BY-4.0"] == 1 and summary["licenses_by_source"] == {"embedded": 1, "none": 4}
     assert summary["consent_signals"]["xmp:dmi-prohibited-aimltraining"] == 1
     assert pq.read_table(result.output / "clean" / "s.parquet").column("url").to_pylist() == [*list(images)[2:], "http://a.example/absent.jpg"]
+
+
+def test_c2pa_without_the_extra_is_counted_and_recorded(tmp_path: Path, make_shard, monkeypatch, no_egress) -> None:
+    """Without ``provscan[c2pa]`` an image with Content Credentials is ``c2pa:not-checked``: counted in
+    summary.json and fetch.parquet, and the manifest says the extra was absent; never silent."""
+    monkeypatch.setattr(credentials, "_library", lambda: None)
+    jumbf = b"JP\x00\x01" + b"\x00" * 8 + b"jumb" + b"c2pa" + b"\x00" * 20
+    plain = jpeg()
+    boxed = plain[:2] + b"\xff\xeb" + len(jumbf + b"..").to_bytes(2, "big") + jumbf + plain[2:]
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        server.expect_request("/cr.jpg").respond_with_data(boxed, content_type="image/jpeg")
+        result = scan([make_shard("s.parquet", url=[server.url_for("/cr.jpg")])], fetch=True, fetch_options=OPTIONS, output=tmp_path / "out")
+    finally:
+        server.clear()
+        server.stop()
+    assert json.loads((result.output / "summary.json").read_text())["consent_signals"] == {"c2pa:not-checked": 1}
+    assert pq.read_table(result.output / "fetch.parquet").column("signals").to_pylist() == [["c2pa:not-checked"]]
+    assert result.manifest["consent_sources"] == {"site": [], "embedded": ["xmp", "c2pa"], "c2pa_extra": None}
+    card = (result.output / "datacard.md").read_text()
+    assert "C2PA not checked (the provscan[c2pa] extra was absent; 1 images" in card and "| c2pa:not-checked | 1 |" in card
+    page = (result.output / "report.html").read_text()
+    assert 'id="consent-sources"' in page and "C2PA not checked" in page

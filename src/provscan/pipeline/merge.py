@@ -33,6 +33,7 @@ from provscan.pipeline.outdir import output_files, remove_temp_files
 from provscan.sinks.report import write_reports
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
+from provscan.consent.policy import signal_sources
 from provscan.stages import plan
 from provscan.urls import native
 
@@ -194,6 +195,7 @@ class MergeStream:
             "lists": state.lists,
             "shards": entries,
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
+            "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
         }
         write_reports(out, manifest, summary_data)  # report.html, datacard.md: listed in the manifest below
         remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release
