@@ -61,8 +61,7 @@ def test_the_stage_list_follows_the_config(tmp_path: Path) -> None:
 def test_hits_enter_by_column_name(tmp_path: Path) -> None:
     with Database() as db:
         db.execute(HITS_DDL)
-        ctx = ShardContext(db, Shard(tmp_path / "a.parquet", "a.parquet", "a.parquet"), Columns(url="URL", id=None),
-                           ScanConfig())
+        ctx = ShardContext(db, Shard(tmp_path / "a.parquet", "a.parquet", "a.parquet"), Columns(url="URL", id=None))
         ctx.add_findings("SELECT 3 AS row, 'x' AS list, 'domain' AS kind, 'drop' AS action, 'e' AS entry")
         ctx.add_findings(pa.table({"detail": ["d"], "row": pa.array([4], pa.int64()), "list": ["y"]}))
         ctx.add_findings("SELECT 5 AS row, ? AS entry", ["e5"], list="z", kind="url", distance=2)

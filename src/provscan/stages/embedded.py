@@ -15,6 +15,7 @@ from collections import Counter
 
 import pyarrow as pa
 
+from provscan.config import ConsentConfig
 from provscan.consent.credentials import INVALID as C2PA_INVALID
 from provscan.consent.policy import ConsentPolicy
 from provscan.stages.base import ShardContext
@@ -23,12 +24,11 @@ CONSENT_LIST = "consent"
 AI_GENERATED_LIST = "ai-generated"
 
 
-def record_embedded(ctx: ShardContext, signals: dict[int, list[str]], licenses: dict[int, str]) -> None:
-    """Count each row's embedded signals, add the findings the policy asks for, and hand the embedded
-    licences to the licence resolution (``emb_lic``, read by the embedded-license stage)."""
+def record_embedded(ctx: ShardContext, signals: dict[int, list[str]], licenses: dict[int, str], consent: ConsentConfig) -> None:
+    """Count each row's embedded signals, add the findings the run's ``[consent]`` policy asks for, and
+    hand the embedded licences to the licence resolution (``emb_lic``, read by the embedded-license stage)."""
     if licenses:
         ctx.db.append("emb_lic", pa.table({"row": pa.array(list(licenses), pa.int64()), "value": pa.array(list(licenses.values()), pa.string())}))
-    consent = ctx.config.consent
     policy = ConsentPolicy(consent.signals)
     counts: Counter[str] = Counter()
     cols: dict[str, list] = {"row": [], "list": [], "kind": [], "action": [], "entry": [], "detail": []}

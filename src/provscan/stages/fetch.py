@@ -97,6 +97,7 @@ class FetchStage(BaseStage):
         # the cache keeps hashes per way of hashing: a fast-decode hash never answers a full-decode run
         self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "") + ";embedded2"
         self.policy = fetch_policy(config)
+        self.redact, self.unchecked, self.consent = config.redact_urls, config.unchecked, config.consent
         self.redirect_check = RedirectChecker(lists)
         self.cache = FetchCache(cache_dir)
 
@@ -153,7 +154,7 @@ class FetchStage(BaseStage):
                     img["source"].append("fetch")
         if img["row"]:
             ctx.db.append_by_name("img", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()}))
-        redact = ctx.config.redact_urls
+        redact = self.redact
         ctx.db.put("fetch_log", pa.table({
             "shard": [shard] * len(rows), "row": rows, "url": [None if redact else urls[r] for r in rows],
             "url_sha256": [keys[r] for r in rows], "status": [results[r][0] for r in rows],
@@ -161,10 +162,10 @@ class FetchStage(BaseStage):
             "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
             "signals": [signals[r] for r in rows],
         }, schema=FETCH_SCHEMA))
-        record_embedded(ctx, signals, licenses)
+        record_embedded(ctx, signals, licenses, self.consent)
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats.add("fetch", statuses)
-        record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
+        record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows}, self.unchecked)
         ctx.count("fetch_status", statuses)
 
     def close(self, ok: bool) -> None:

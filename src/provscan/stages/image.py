@@ -65,7 +65,7 @@ class ImageHashesStage(BaseStage):
     def __init__(self, db: Database, lists: CompiledLists, config: ScanConfig) -> None:
         self.kinds = image_kinds(lists)
         check_kinds(self.kinds)  # pdq without provscan[pdq] fails here, before any output
-        self.local = bool(config.images)
+        self.local, self.consent = bool(config.images), config.consent
         if self.local:  # hashed and read once per run, matched to every shard's rows by URL or key
             self.run_tables = ("local_img", "local_emb")
             self.reads = ("raw", "local_img", "local_emb")
@@ -95,7 +95,7 @@ class ImageHashesStage(BaseStage):
                 SELECT DISTINCT raw.row, l.kind, l.hash, 'local:' || l.source
                 FROM raw JOIN local_img l ON l.url = raw.url OR (l.url IS NULL AND l.key = raw.id)"""
             )
-            record_local_embedded(ctx)
+            record_local_embedded(ctx, self.consent)
 
 
 class ImageMatchStage(BaseStage):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from provscan.config import ConsentConfig
 from provscan.consent.embedded import read_embedded
 from provscan.images.hashing import hash_image
 from provscan.images.local import iter_local_images
@@ -43,7 +44,7 @@ def read_local_images(db: Database, paths: Iterable[Path | str], kinds: set[str]
     db.put("local_emb", pa.table({k: pa.array(v, pa.list_(pa.string()) if k == "signals" else pa.string()) for k, v in emb.items()}))
 
 
-def record_local_embedded(ctx: ShardContext) -> None:
+def record_local_embedded(ctx: ShardContext, consent: ConsentConfig) -> None:
     """The shard's rows' local-image signals and licences: findings, counts and ``emb_lic`` (as a fetch would)."""
     found = ctx.db.arrow(
         f"""SELECT raw.row, flatten(list(l.signals ORDER BY l.source)) AS signals, min(l.license) AS license
@@ -53,4 +54,4 @@ def record_local_embedded(ctx: ShardContext) -> None:
         return
     signals = {row: list(dict.fromkeys(s)) for row, s in zip(found["row"], found["signals"])}
     licenses = {row: lic for row, lic in zip(found["row"], found["license"]) if lic is not None}
-    record_embedded(ctx, signals, licenses)
+    record_embedded(ctx, signals, licenses, consent)
