@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from provscan._version import __version__
 from provscan.errors import IntegrityError, OutputError, ProvscanError
-from provscan.io.atomic import write_json
+from provscan.io.atomic import is_temp, write_json
 from provscan.io.db import Database
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
@@ -198,11 +198,12 @@ class MergeStream:
             "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
         }
         write_reports(out, manifest, summary_data)  # report.html, datacard.md: listed in the manifest below
-        remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release
+        remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
+        # and never listed, even if a lost node's worker writes one after this line
         known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
         manifest["files"] = {
             rel: known.get(rel) or file_sha256(path)
-            for path in output_files(out) for rel in [path.relative_to(out).as_posix()]
+            for path in output_files(out) if not is_temp(path.name) for rel in [path.relative_to(out).as_posix()]
         }
         write_json(out / "manifest.json", manifest)
         return manifest, summary_data
