@@ -119,6 +119,11 @@ class OutputDir:
                 pass  # a folder another process wrote into meanwhile stays
         self._created.clear()
 
+    @property
+    def lock_fds(self) -> tuple[int, ...]:
+        """The locked files this run holds: worker processes hold them too (:mod:`provscan.pipeline.lifeline`)."""
+        return tuple(self._fds)
+
     def _lock(self, path: Path, mode: int) -> None:
         for _ in range(3):
             existed = path.exists()
