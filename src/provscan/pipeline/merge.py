@@ -30,6 +30,7 @@ from provscan.io.db import Database
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files, remove_temp_files
+from provscan.sinks.attestation import write_release
 from provscan.sinks.report import write_reports
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
@@ -196,8 +197,9 @@ class MergeStream:
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
         }
         write_reports(out, manifest, summary_data)  # report.html, datacard.md: listed in the manifest below
+        hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json (digests reused below)
         remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release
-        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
+        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")} | hashed
         manifest["files"] = {
             rel: known.get(rel) or file_sha256(path)
             for path in output_files(out) for rel in [path.relative_to(out).as_posix()]
