@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from provscan.io.db import Database
 from provscan.lists.compiled import CompiledLists, install
-from provscan.config import ScanConfig
 from provscan.io.shards import Columns, Shard
 from provscan.stages.base import HITS_DDL, ShardContext
 from provscan.stages.url import match_hashed
@@ -54,7 +53,7 @@ def _count(rows: list[str | None]) -> int:
         db.put("raw", raw)
         db.execute(HITS_DDL)
         shard = Shard(Path("a.parquet"), "a.parquet", "a.parquet")
-        return match_hashed(ShardContext(db, shard, Columns(url="url", id=None), ScanConfig()))
+        return match_hashed(ShardContext(db, shard, Columns(url="url", id=None)))
 
 
 @settings(max_examples=30, deadline=None)

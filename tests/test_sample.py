@@ -4,6 +4,7 @@ and equivalence with ``scan`` when every row is sampled."""
 from __future__ import annotations
 
 import fcntl
+import json
 from pathlib import Path
 
 import numpy as np
@@ -615,3 +616,24 @@ def test_redacted_runs_leave_no_url_in_out(tmp_path, blocklist) -> None:
     for path in (tmp_path / "out").rglob("*.parquet"):  # the working copy of the full sample is gone too
         values = {v for column in pq.read_table(path).to_pydict().values() for v in column}
         assert not urls & values, path
+
+
+def test_ai_generated_images_are_estimated_whatever_the_action(tmp_path, blocklist) -> None:
+    from test_consent_embedded import jpeg, packet
+
+    ai = jpeg(packet('<Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia'
+                     '</Iptc4xmpExt:DigitalSourceType>'))
+    with serve() as srv:
+        srv.files["ai.jpg"], srv.files["a.jpg"] = ai, jpeg()
+        urls = [f"{srv.base}/files/{'ai.jpg' if i % 3 == 0 else 'a.jpg'}" for i in range(90)]
+        shard = tmp_path / "g.parquet"
+        pq.write_table(pa.table({"URL": urls}), shard, row_group_size=30)
+        config = _config(blocklist, fetch=True).with_overrides(consent=provscan.ConsentConfig(ai_generated="keep"))
+        result = sample([str(shard)], config, rows=30, seed=2, output=tmp_path / "out")
+    rows = pq.read_table(tmp_path / "out/sample.parquet").column("row").to_pylist()
+    ai_rows = sum(1 for r in rows if r % 3 == 0)
+    found = {e["value"]: e for e in result.estimates["estimates"] if e["dimension"] == "ai_generated"}
+    assert set(found) == {"xmp:ai-generated"} and found["xmp:ai-generated"]["sampled"] == ai_rows > 0
+    assert found["xmp:ai-generated"]["share_low"] <= ai_rows / 30 <= found["xmp:ai-generated"]["share_high"]
+    assert "ai-generated" not in pq.read_table(tmp_path / "out/flagged.parquet").column("kind").to_pylist()  # keep: no finding
+    assert json.loads((tmp_path / "out/manifest.json").read_text())["consent_sources"]["embedded"] == ["xmp", "c2pa"]

@@ -50,7 +50,7 @@ def test_the_stage_list_follows_the_config(tmp_path: Path) -> None:
         install(db, compiled)
         stages = build_stages(db, compiled, config, tmp_path)
         names = [s.name for s in stages]
-        assert names == ["url", "allow", "license", "image-hashes", "fetch", "consent", "image-match"]
+        assert names == ["url", "allow", "license", "image-hashes", "fetch", "consent", "embedded-license", "image-match"]
         assert "fetch_headers" in stages[names.index("consent")].reads
         plain = build_stages(db, compile_lists(()), ScanConfig(), tmp_path)
         assert [s.name for s in plain] == ["license"]  # the licence table is always counted
@@ -61,8 +61,7 @@ def test_the_stage_list_follows_the_config(tmp_path: Path) -> None:
 def test_hits_enter_by_column_name(tmp_path: Path) -> None:
     with Database() as db:
         db.execute(HITS_DDL)
-        ctx = ShardContext(db, Shard(tmp_path / "a.parquet", "a.parquet", "a.parquet"), Columns(url="URL", id=None),
-                           ScanConfig())
+        ctx = ShardContext(db, Shard(tmp_path / "a.parquet", "a.parquet", "a.parquet"), Columns(url="URL", id=None))
         ctx.add_findings("SELECT 3 AS row, 'x' AS list, 'domain' AS kind, 'drop' AS action, 'e' AS entry")
         ctx.add_findings(pa.table({"detail": ["d"], "row": pa.array([4], pa.int64()), "list": ["y"]}))
         ctx.add_findings("SELECT 5 AS row, ? AS entry", ["e5"], list="z", kind="url", distance=2)

@@ -85,6 +85,8 @@ def _jpeg(data: bytes) -> Found:
             head = data[pos + 4:pos + 4 + len(_JPEG_XMP)]
             if marker == 0xE1 and len(head) >= 8 and _JPEG_XMP.startswith(head):
                 error = f"XMP segment truncated: declares {length} bytes, {n - pos - 2} present"
+            elif marker == 0xEB and data[pos + 4:pos + 6] == b"JP":  # a cut C2PA box: the library says c2pa:invalid
+                c2pa = c2pa or b"c2pa" in data[pos + 4:pos + 68]
             break
         body = data[pos + 4:end]
         if marker == 0xE1 and packet is None and body.startswith(_JPEG_XMP):

@@ -21,6 +21,7 @@ Readings (C2PA 2.x and the CAWG training-and-data-mining assertion):
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import io
 import json
 from dataclasses import dataclass
@@ -54,8 +55,18 @@ def _library() -> Any:
 
 
 def available() -> bool:
-    """Whether the c2pa extra is installed (recorded in the manifest)."""
+    """Whether the c2pa extra is installed."""
     return _library() is not None
+
+
+def extra_version() -> str | None:
+    """The installed ``c2pa-python`` version (recorded in the manifest), None without the extra."""
+    if not available():
+        return None
+    try:
+        return importlib.metadata.version("c2pa-python")
+    except importlib.metadata.PackageNotFoundError:  # importable some other way (a source checkout)
+        return "unknown"
 
 
 def read_credentials(data: bytes, fmt: str) -> Credentials:

@@ -14,13 +14,13 @@ import hashlib
 import json
 import os
 import signal
-from collections.abc import Sequence
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from provscan._version import __version__
 from provscan.config import ScanConfig, apply_overrides
@@ -70,13 +70,23 @@ def scan(
     ``overrides`` replace fields of ``config`` (e.g. ``output=``, ``export=False``, ``lists=``).
     ``part=(i, n)`` scans only shards ``k % n == i`` and commits them; :func:`merge_run` finishes the run.
     """
-    config = apply_overrides(config or ScanConfig(), **overrides)
-    progress = progress or NullProgress()
+    run = prepare(shards, apply_overrides(config or ScanConfig(), **overrides), workers=workers, executor=executor, part=part)
+    with OutputDir(run.out, part=part[0] if part else None) as outdir, _as_interrupt(run):
+        run.claim(outdir, resume=resume)
+        with run.merge() as merging:
+            committed = run.execute(progress or NullProgress(), then=merging.advance,
+                                    ray_address=ray_address, ray_cpus=ray_cpus_per_task)
+            manifest, summary = merging.finish()
+    return ScanResult(run.out, manifest, summary, committed=committed, kept=len(run.kept), redone=run.redone)
+
+
+def prepare(shards: Sequence[str | Path] | str | Path, config: ScanConfig, *, workers: int | None = None,
+            executor: str = "local", part: tuple[int, int] | None = None) -> Run:
+    """Plan, compile, preflight and fingerprint a scan; nothing is written (a bad input fails here)."""
     workers = workers or config.workers
     _check_run_options(workers, executor, part)
     config = replace(config, workers=workers)  # one value from here on: the sessions read it from the spec
-    out = Path(config.output)
-    tasks = plan(shards, config, out)
+    tasks = plan(shards, config, Path(config.output))
     compiled = compile_lists(config.lists)
     for task in tasks:  # an image-only shard (no URL column) may meet image lists only
         require_url_column(compiled, task.shard.given, task.columns.url is not None, fetch=config.fetch,
@@ -86,56 +96,111 @@ def scan(
     state = RunState(fingerprint, _now(), config.to_dict(), compiled.manifest(),
                      [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks],
                      stage_plan.select(config, compiled))
-    selected = tasks if part is None else [t for t in tasks if t.index % part[1] == part[0]]
-    with OutputDir(out, part=part[0] if part else None) as outdir:
-        outdir.check_inputs([t.shard for t in tasks],
-                            [out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in tasks])
-        outdir.check_ownership()
-        kept, redone = _keep_or_reset(outdir, selected, fingerprint, resume=resume or part is not None)
-        earlier = RunState.load(out)
-        if part is not None and earlier is not None and earlier.fingerprint == fingerprint:
-            state = replace(state, started=earlier.started)  # parts of one run share its start time
-        state.save(out)
-        todo = [t for t in selected if t.index not in kept]
-        spec = RunSpec(out, _divide_fetch(config, workers), fingerprint, **_resources(workers))
-        if workers > 1 or executor == "ray":
-            save_lists(compiled.lists, out / STATE_DIR / "lists")
-        progress.start(len(todo), sum(count_rows(t.shard.path) for t in todo))
-        done = len(kept)
+    return Run(config, tasks, compiled, fingerprint, state, executor, part)
 
-        rows_per_group = config.export and workers == 1 and executor == "local"  # export reports row groups
+
+class _Merge(Protocol):
+    def advance(self) -> int: ...
+    def finish(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]: ...
+
+
+class _PartMerge:
+    """An array-job part merges nothing: ``provscan merge OUT`` does, once every part committed."""
+
+    def advance(self) -> int:
+        return 0
+
+    def finish(self) -> tuple[None, None]:
+        return None, None
+
+
+@dataclass
+class Run:
+    """A prepared scan: its shards, compiled lists and fingerprint, checked before OUT is touched.
+
+    :meth:`claim` makes OUT this run's, :meth:`execute` scans and commits the shards still to do,
+    :meth:`merge` streams the commits into OUT's final files."""
+
+    config: ScanConfig  # resolved: ``workers`` is the run's one value
+    tasks: list[ShardTask]  # every shard of the run, in merge order
+    compiled: CompiledLists
+    fingerprint: str
+    state: RunState
+    executor: str = "local"
+    part: tuple[int, int] | None = None
+    kept: set[int] = field(default_factory=set)  # shard indexes whose commits --resume kept
+    redone: dict[str, int] = field(default_factory=dict)  # why shards were not kept: reason -> shards
+    done: int = 0  # shards committed so far, kept ones included
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.output)
+
+    @property
+    def selected(self) -> list[ShardTask]:
+        """The shards this call is responsible for: all, or an array-job part's."""
+        if self.part is None:
+            return self.tasks
+        return [t for t in self.tasks if t.index % self.part[1] == self.part[0]]
+
+    def claim(self, outdir: OutputDir, *, resume: bool) -> None:
+        """OUT checked (inputs never written, only provscan's files), commits kept or reset, run.json saved."""
+        out = self.out
+        outdir.check_inputs([t.shard for t in self.tasks],
+                            [out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in self.tasks])
+        outdir.check_ownership()
+        self.kept, self.redone = _keep_or_reset(outdir, self.selected, self.fingerprint, resume=resume or self.part is not None)
+        self.done = len(self.kept)
+        earlier = RunState.load(out)
+        if self.part is not None and earlier is not None and earlier.fingerprint == self.fingerprint:
+            self.state = replace(self.state, started=earlier.started)  # parts of one run share its start time
+        self.state.save(out)
+
+    @contextmanager
+    def merge(self) -> Iterator[_Merge]:
+        """The merge, streamed as shards commit (the shards --resume kept first); nothing for a part."""
+        if self.part is not None:
+            yield _PartMerge()
+            return
+        with Database(temp_dir=self.out / STATE_DIR / "tmp" / "merge") as db, MergeStream(self.out, self.state, db) as stream:
+            stream.advance()
+            yield stream
+
+    def execute(self, progress: Progress, *, then: Callable[[], object], ray_address: str | None = None,
+                ray_cpus: int = 1) -> int:
+        """Scan and commit the selected shards not kept, calling ``then`` after each commit; returns how many."""
+        config, workers, out = self.config, self.config.workers, self.out
+        todo = [t for t in self.selected if t.index not in self.kept]
+        spec = RunSpec(out, _divide_fetch(config, workers), self.fingerprint, **_resources(workers))
+        if workers > 1 or self.executor == "ray":
+            save_lists(self.compiled.lists, out / STATE_DIR / "lists")
+        progress.start(len(todo), sum(count_rows(t.shard.path) for t in todo))
+        rows_per_group = config.export and workers == 1 and self.executor == "local"  # export reports row groups
+
+        def on_commit(entry: dict[str, Any]) -> None:
+            self.done += 1
+            if not rows_per_group:
+                progress.rows_done(entry["rows_in"])
+            progress.shard_done(entry["findings"])
+            then()
 
         try:
-            with ExitStack() as scope:
-                # The merge runs as shards commit (not for an array-job part: `provscan merge` does it).
-                stream = None
-                if part is None:
-                    db = scope.enter_context(Database(temp_dir=out / STATE_DIR / "tmp" / "merge"))
-                    stream = scope.enter_context(MergeStream(out, state, db))
-                    stream.advance()  # the shards --resume kept
+            _execute(spec, self.compiled, todo, on_commit, workers=workers, executor=self.executor,
+                     ray_address=ray_address, ray_cpus=ray_cpus, on_rows=progress.rows_done if rows_per_group else None)
+        finally:
+            progress.finish()
+        return len(todo)
 
-                def on_commit(entry: dict[str, Any]) -> None:
-                    nonlocal done
-                    done += 1
-                    if not rows_per_group:
-                        progress.rows_done(entry["rows_in"])
-                    progress.shard_done(entry["findings"])
-                    if stream is not None:
-                        stream.advance()
 
-                try:
-                    _execute(spec, compiled, todo, on_commit, workers=workers, executor=executor,
-                             ray_address=ray_address, ray_cpus=ray_cpus_per_task, on_rows=progress.rows_done if rows_per_group else None)
-                finally:
-                    progress.finish()
-                if stream is None:
-                    return ScanResult(out, None, None, committed=len(todo), kept=len(kept), redone=redone)
-                manifest, summary = stream.finish()
-        except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
-            if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
-                raise RunInterrupted(done, len(selected), signals.received() or signal.SIGINT) from None
-            raise
-    return ScanResult(out, manifest, summary, committed=len(todo), kept=len(kept), redone=redone)
+@contextmanager
+def _as_interrupt(run: Run) -> Iterator[None]:
+    """SIGINT/SIGTERM end the run as RunInterrupted (how many shards committed), however it surfaced."""
+    try:
+        yield
+    except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
+        if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
+            raise RunInterrupted(run.done, len(run.selected), signals.received() or signal.SIGINT) from None
+        raise
 
 
 def merge_run(out: str | Path) -> ScanResult:

@@ -34,6 +34,7 @@ from provscan.sinks.attestation import write_release
 from provscan.sinks.report import write_reports
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
+from provscan.consent.policy import signal_sources
 from provscan.stages import plan
 from provscan.urls import native
 
@@ -195,6 +196,7 @@ class MergeStream:
             "lists": state.lists,
             "shards": entries,
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
+            "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
         }
         write_reports(out, manifest, summary_data)  # report.html, datacard.md: listed in the manifest below
         hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json (digests reused below)

@@ -50,7 +50,7 @@ def keys_for(stages: list[Stage], task: ShardTask) -> list[tuple[str, str]] | No
 
 
 def scan_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext, keys: list[tuple[str, str]],
-               *, out: Path, export: bool, on_rows: Callable[[int], None] | None = None) -> ShardOutcome | None:
+               *, out: Path, export: bool, redact: bool, on_rows: Callable[[int], None] | None = None) -> ShardOutcome | None:
     """Match and export the shard in one pass; None when its column types need the general path."""
     shard, columns = task.shard, task.columns
     if columns.url is None:
@@ -74,7 +74,7 @@ def scan_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCon
         for index in range(parquet.metadata.num_row_groups):
             group = parquet.read_row_group(index) if export else parquet.read_row_group(index, columns=names)
             part, null_urls, invalid_urls = _match_group(db, stages, ctx, keys, group, start, columns.url, columns.id,
-                                                         redact=ctx.config.redact_urls)
+                                                         redact=redact)
             totals.update(rows_in=group.num_rows, null_urls=null_urls, invalid_urls=invalid_urls)
             if writer is not None:
                 writer.write(group, part.dropped - start)

@@ -49,17 +49,18 @@ class Session:
 
     def match(self, task: ShardTask, on_rows: Callable[[int], None] | None = None) -> ShardOutcome:
         """Match the shard; in one pass, matched and exported, when the plan and its columns allow."""
-        ctx = new_context(self.db, self.stages, task, self.spec.config)
+        redact = self.spec.config.redact_urls
+        ctx = new_context(self.db, self.stages, task)
         keys = onepass.keys_for(self.stages, task) if self.one_pass else None
         if keys is not None:
             if self.spec.config.export:
                 write_intent(self.spec.out, task)
             outcome = onepass.scan_shard(self.db, self.stages, task, ctx, keys, out=self.spec.out,
-                                         export=self.spec.config.export, on_rows=on_rows)
+                                         export=self.spec.config.export, redact=redact, on_rows=on_rows)
             if outcome is not None:
                 return outcome
-            ctx = new_context(self.db, self.stages, task, self.spec.config)
-        return match_shard(self.db, self.stages, task, ctx)
+            ctx = new_context(self.db, self.stages, task)
+        return match_shard(self.db, self.stages, task, ctx, redact=redact)
 
     def close(self, ok: bool) -> None:
         try:

@@ -52,20 +52,21 @@ class ShardOutcome:
     exported: bool = False  # the one-pass scan wrote and checked the cleaned shard already
 
 
-def new_context(db: Database, stages: list[Stage], task: ShardTask, config: Any) -> ShardContext:
+def new_context(db: Database, stages: list[Stage], task: ShardTask) -> ShardContext:
     """The context the stages share for one shard; only the counters they declare may be set."""
-    return ShardContext(db, task.shard, task.columns, config, Stats([n for s in stages for n in s.stats]))
+    return ShardContext(db, task.shard, task.columns, Stats([n for s in stages for n in s.stats]))
 
 
-def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext) -> ShardOutcome:
-    """Phase 1, in DuckDB: load the shard's rows, run the stages, collect findings and drops."""
+def match_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext, *, redact: bool) -> ShardOutcome:
+    """Phase 1, in DuckDB: load the shard's rows, run the stages, collect findings and drops
+    (``redact``: findings without URLs, ``--redact-urls``)."""
     try:
-        return _match(db, stages, task, ctx)
+        return _match(db, stages, task, ctx, redact)
     finally:  # a failed shard leaves no table behind for the next one
         db.drop("raw", "hits", *(t for s in stages for t in s.temp), *(o.table for s in stages for o in s.outputs))
 
 
-def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext) -> ShardOutcome:
+def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext, redact: bool) -> ShardOutcome:
     shard = task.shard
     shard_sha = file_sha256(shard.path)  # one full read, which also warms the page cache for DuckDB's
     rows.load_rows(db, shard, task.columns)
@@ -76,7 +77,7 @@ def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext
         stage.run(ctx)
     for stage in stages:
         stage.finish(ctx)
-    r = results(db, shard, redact=ctx.config.redact_urls)
+    r = results(db, shard, redact=redact)
     entry = make_entry(shard, shard_sha, r, rows_in, null_urls, invalid_urls, ctx)
     summary = {**r.summary, "extra": extra_counts(ctx)}
     outputs = {o.file: db.arrow(f"SELECT * FROM {o.table}").select(o.schema.names).cast(o.schema)

@@ -103,7 +103,7 @@ def cluster_interval(y: np.ndarray, m: np.ndarray, population_clusters: int) -> 
     return Interval(p, low, high, "cluster-wilson-t")
 
 
-DIMENSIONS = ("list", "kind", "action", "license", "consent", "fetch_status")
+DIMENSIONS = ("list", "kind", "action", "license", "consent", "ai_generated", "fetch_status")
 
 
 def estimate_all(

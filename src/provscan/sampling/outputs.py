@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from provscan._version import __version__
 from provscan.config import ScanConfig
+from provscan.consent.policy import AI_GENERATED_SIGNALS
 from provscan.io.shards import file_sha256
 from provscan.sampling.estimate import CONFIDENCE, estimate_all
 from provscan.sampling.plan import Plan
@@ -30,6 +31,7 @@ def estimates_doc(plan: Plan, findings: pa.Table, licences: pa.Table, fetched: p
     parts.append(labels("license", licences, "entry"))
     if fetched is not None:
         parts.append(labels("fetch_status", fetched, "status"))
+        parts.append(labels("ai_generated", _ai_generated(fetched), "signal"))
     population = plan.frame.rows
     found = estimate_all(
         pa.concat_tables(parts), mode=plan.mode, sampled_rows=plan.rows, population_rows=population,
@@ -43,6 +45,18 @@ def estimates_doc(plan: Plan, findings: pa.Table, licences: pa.Table, fetched: p
         "bytes_read": sum(d["bytes_read"] for d in described),
         "estimates": found,
     }
+
+
+def _ai_generated(fetched: pa.Table) -> pa.Table:
+    """``(sample_row, signal)`` for each image whose metadata says a model made it, whatever ``[consent]
+    ai_generated`` does with it (``keep`` leaves no finding; the share is still worth estimating)."""
+    if "signals" not in fetched.column_names:
+        return pa.table({"sample_row": pa.array([], pa.int64()), "signal": pa.array([], pa.string())})
+    signals = fetched.column("signals").combine_chunks()
+    flat = pc.list_flatten(signals)
+    rows = pc.take(fetched.column("sample_row"), pc.list_parent_indices(signals))
+    keep = pc.is_in(flat, pa.array(AI_GENERATED_SIGNALS, pa.string()))
+    return pa.table({"sample_row": pc.filter(rows, keep), "signal": pc.filter(flat, keep)})
 
 
 def summary_doc(plan: Plan, findings: pa.Table, inner: dict[str, Any], described: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,6 +100,7 @@ def manifest_doc(out: Path, config: ScanConfig, inner: dict[str, Any], plan: Pla
         "mode": plan.mode, "seed": plan.seed, "allow_full_download": allow_full_download,
         "config": {**config.to_dict(), "output": str(out)},
         "lists": inner.get("lists", []),
+        "consent_sources": inner.get("consent_sources"),
         "sources": described,
         "bytes_read": estimates["bytes_read"],
         "totals": {"population_rows": plan.frame.rows, "population_row_groups": plan.frame.row_groups,

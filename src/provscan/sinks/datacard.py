@@ -12,6 +12,7 @@ import shlex
 from html import escape
 from typing import Any
 
+from provscan.consent.policy import describe_sources
 from provscan.sinks.redact import Redactor
 from provscan.sinks.svg import num, pct
 
@@ -54,9 +55,15 @@ def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: A
     if lic.get("drop") or lic.get("flag"):
         lines += ["", f"Licence policy: drop {_globs(lic.get('drop'))}; flag {_globs(lic.get('flag'))} (drop wins)."]
     consent = config.get("consent") or {}
+    signals = summary.get("consent_signals") or {}
     if consent.get("check"):
-        lines += ["", f"Consent signals checked (X-Robots-Tag, TDMRep, robots.txt); directives "
+        lines += ["", f"Consent signals checked (X-Robots-Tag, TDMRep, robots.txt, AIPREF, Content-Signal, ai.txt); directives "
                       f"{_globs(consent.get('directives'))}, action {consent.get('action', 'drop')}."]
+    if sources := describe_sources(manifest.get("consent_sources"), signals):
+        lines += ["", sources]
+    if signals:
+        lines += ["", "### Consent signals", "", "Every signal read, counted per row (opt-outs become findings as the `[consent]` policy says):", ""]
+        lines += _table(("signal", "rows"), sorted(signals.items(), key=lambda kv: (-kv[1], kv[0])), red)
     lines += ["", "### Rows removed, by reason", ""]
     if extras.dropped:
         lines += _table(("reason", "kind", "rows removed"), [(name, kind, n) for name, (kind, n) in extras.dropped.items()], red)

@@ -18,6 +18,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from provscan.consent.policy import describe_sources
 from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
 from provscan.sinks.page import CSP, CSS, SCRIPT, SHARD_PAGE
 from provscan.sinks.redact import Redactor
@@ -33,7 +34,7 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
         _findings(manifest, summary, red),
         _finding_list(extras, red),
         _distances(manifest, extras),
-        _breakdowns(summary, red),
+        _breakdowns(summary, red, describe_sources(manifest.get("consent_sources"), summary.get("consent_signals"))),
         _estimates(estimates, red) if estimates else "",
         _shards(manifest, red),
         _provenance(manifest, extras, red),
@@ -133,7 +134,7 @@ def _findings(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
     return "".join(out)
 
 
-_SAFE_ENTRY_KINDS = {"url-sha256", *EXACT_IMAGE_KINDS, *PERCEPTUAL_KINDS, "license", "consent", "unchecked"}
+_SAFE_ENTRY_KINDS = {"url-sha256", *EXACT_IMAGE_KINDS, *PERCEPTUAL_KINDS, "license", "consent", "ai-generated", "unchecked"}
 """Entries that cannot name a row's host or URL: shown as they are under --redact-urls; others are hashed."""
 
 
@@ -201,7 +202,7 @@ def _distances(manifest: dict[str, Any], extras: Any) -> str:
     return "".join(out)
 
 
-def _breakdowns(summary: dict[str, Any], red: Redactor) -> str:
+def _breakdowns(summary: dict[str, Any], red: Redactor, sources: str) -> str:
     sections = [("licenses_by_id", "Licences (resolved)", "rows"), ("licenses_by_source", "Licence source", "rows"),
                 ("consent_signals", "Consent signals", "rows"), ("fetch_status", "Fetch statuses (link rot)", "rows")]
     out = []
@@ -211,7 +212,8 @@ def _breakdowns(summary: dict[str, Any], red: Redactor) -> str:
             continue
         pairs = sorted(((red.text(k), v) for k, v in data.items()), key=lambda kv: (-kv[1], kv[0]))
         rows = "".join(f'<tr><td>{escape(k)}</td><td class="r" data-value="{v}">{num(v)}</td></tr>' for k, v in pairs)
-        out.append(f'<h3 id="{key}">{escape(title)}</h3>' + bar_chart(title, pairs, unit=unit)
+        note = f'<p id="consent-sources">{_text_cell(red, sources)}</p>' if key == "consent_signals" and sources else ""
+        out.append(f'<h3 id="{key}">{escape(title)}</h3>' + note + bar_chart(title, pairs, unit=unit)
                    + f'<table class="{key}"><thead><tr><th>value</th><th class="r">{unit}</th></tr></thead><tbody>{rows}</tbody></table>')
     return ('<h2 id="licences">Licences, consent and fetches</h2>' + "".join(out)) if out else ""
 

@@ -97,12 +97,13 @@ class Stats:
 
 @dataclass
 class ShardContext:
-    """What a stage sees of one shard: the database holding ``raw``/``hits``, the shard, the run's config."""
+    """What a stage sees of one shard: the database holding ``raw``/``hits``, the shard and its columns.
+
+    Settings are not here: a stage takes the ones it needs from :class:`BuildEnv` when it is built."""
 
     db: Database
     shard: Shard
     columns: Columns
-    config: ScanConfig
     stats: Stats = field(default_factory=Stats)  # per-shard counters for the manifest entry
     rows_in: int = 0  # the rows ``raw`` stands for (in one-pass scans ``raw`` holds only candidates)
     counts: dict[str, Counter[str]] = field(default_factory=dict)  # breakdowns for summary.json

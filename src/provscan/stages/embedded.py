@@ -4,7 +4,8 @@ An opt-out signal (``xmp:dmi-prohibited-*``, ``c2pa:ai-training=notAllowed``, ..
 ``[consent] signals`` policy says) becomes a finding of kind ``consent`` with the ``[consent]
 action``, exactly like a site's ``tdmrep:reserved``; an AI-generated image a finding of kind
 ``ai-generated`` with ``[consent] ai_generated`` (``keep``: counted only). Every signal is counted in
-``summary.json``'s ``consent_signals``. A C2PA signal from a manifest that failed validation is
+``summary.json``'s ``consent_signals``. An embedded licence is a licence, not an opt-out: it goes to
+the licence resolution (source ``embedded``). A C2PA signal from a manifest that failed validation is
 marked ``unverified`` in the finding's detail: it may withhold consent, never grant it.
 """
 
@@ -14,6 +15,7 @@ from collections import Counter
 
 import pyarrow as pa
 
+from provscan.config import ConsentConfig
 from provscan.consent.credentials import INVALID as C2PA_INVALID
 from provscan.consent.policy import ConsentPolicy
 from provscan.stages.base import ShardContext
@@ -22,9 +24,11 @@ CONSENT_LIST = "consent"
 AI_GENERATED_LIST = "ai-generated"
 
 
-def record_embedded(ctx: ShardContext, signals: dict[int, list[str]]) -> None:
-    """Count each row's embedded signals and add the findings the policy asks for."""
-    consent = ctx.config.consent
+def record_embedded(ctx: ShardContext, signals: dict[int, list[str]], licenses: dict[int, str], consent: ConsentConfig) -> None:
+    """Count each row's embedded signals, add the findings the run's ``[consent]`` policy asks for, and
+    hand the embedded licences to the licence resolution (``emb_lic``, read by the embedded-license stage)."""
+    if licenses:
+        ctx.db.append("emb_lic", pa.table({"row": pa.array(list(licenses), pa.int64()), "value": pa.array(list(licenses.values()), pa.string())}))
     policy = ConsentPolicy(consent.signals)
     counts: Counter[str] = Counter()
     cols: dict[str, list] = {"row": [], "list": [], "kind": [], "action": [], "entry": [], "detail": []}

@@ -46,8 +46,9 @@ HEADERS_SCHEMA = pa.schema([("row", pa.int64()), ("name", pa.string()), ("value"
 CONSENT_HEADERS = ("x-robots-tag", "tdm-reservation", "tdm-policy", "content-usage")
 _IMAGE_STATUS = {"too_large": "too_many_pixels"}  # image-layer names that would clash with fetch ones
 SIGNALS_KEY = "@signals"
-"""Embedded signals ride in the hashes mapping (and so in the fetch cache's ``hashes`` JSON) under a
-key no hash kind can have; the cache key says ``;embedded`` so entries written before are not reused."""
+LICENSE_KEY = "@license"
+"""Embedded signals and licence ride in the hashes mapping (and so in the fetch cache's ``hashes`` JSON)
+under keys no hash kind can have; the cache key says ``;embedded2`` so entries written before are not reused."""
 
 
 def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: FetchResult, *, fast: bool = False) -> tuple:
@@ -61,6 +62,8 @@ def hash_fetched(kinds: tuple[str, ...], dihedral: bool, row: int, result: Fetch
     embedded = read_embedded(result.body)  # XMP / C2PA in the bytes we already hold: no extra request
     if embedded.signals:
         hashes[SIGNALS_KEY] = list(embedded.signals)
+    if embedded.license is not None:
+        hashes[LICENSE_KEY] = [embedded.license]
     return status, result.http_status, image.error or None, len(result.body), hashes, headers
 
 
@@ -69,7 +72,7 @@ class FetchStage(BaseStage):
 
     name = "fetch"
     reads = ("raw", "hits", "img")
-    writes = ("img", "fetch_log", "fetch_headers", "hits")
+    writes = ("img", "fetch_log", "fetch_headers", "hits", "emb_lic")
     temp = ("fetch_headers",)  # for the consent stage
     outputs = (Output("fetch.parquet", "fetch_log", FETCH_SCHEMA),)
     stats = ("fetch", "unchecked")
@@ -92,8 +95,9 @@ class FetchStage(BaseStage):
         self.processes = processes  # > 1: downloads and hashing in worker processes (net/procfetch.py)
         self.fast = config.fast_decode
         # the cache keeps hashes per way of hashing: a fast-decode hash never answers a full-decode run
-        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "") + ";embedded"
+        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "") + ";embedded2"
         self.policy = fetch_policy(config)
+        self.redact, self.unchecked, self.consent = config.redact_urls, config.unchecked, config.consent
         self.redirect_check = RedirectChecker(lists)
         self.cache = FetchCache(cache_dir)
 
@@ -140,6 +144,7 @@ class FetchStage(BaseStage):
         rows = sorted(results)
         img: dict[str, list] = {"row": [], "kind": [], "hash": [], "source": []}
         signals = {r: results[r][4].pop(SIGNALS_KEY, []) for r in rows}
+        licenses = {r: lic[0] for r in rows if (lic := results[r][4].pop(LICENSE_KEY, None))}
         for row in rows:
             for kind, values in results[row][4].items():
                 for value in values:
@@ -149,7 +154,7 @@ class FetchStage(BaseStage):
                     img["source"].append("fetch")
         if img["row"]:
             ctx.db.append_by_name("img", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()}))
-        redact = ctx.config.redact_urls
+        redact = self.redact
         ctx.db.put("fetch_log", pa.table({
             "shard": [shard] * len(rows), "row": rows, "url": [None if redact else urls[r] for r in rows],
             "url_sha256": [keys[r] for r in rows], "status": [results[r][0] for r in rows],
@@ -157,10 +162,10 @@ class FetchStage(BaseStage):
             "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
             "signals": [signals[r] for r in rows],
         }, schema=FETCH_SCHEMA))
-        record_embedded(ctx, signals)
+        record_embedded(ctx, signals, licenses, self.consent)
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats.add("fetch", statuses)
-        record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows})
+        record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows}, self.unchecked)
         ctx.count("fetch_status", statuses)
 
     def close(self, ok: bool) -> None:

@@ -10,8 +10,6 @@ exact (no misses against brute force) without a cross join.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 import pyarrow as pa
 
@@ -21,11 +19,12 @@ from provscan.config import ScanConfig
 from provscan.io.db import Database, sql_ident, sql_literal
 from provscan.errors import ConfigError
 from provscan.images.hamming import HammingIndex, hex_to_u64
-from provscan.images.hashing import DEFAULT_MAX_DISTANCE, check_kinds, hash_image
+from provscan.images.hashing import DEFAULT_MAX_DISTANCE, check_kinds
 from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
-from provscan.images.local import iter_local_images
+from provscan.stages.localimages import read_local_images, record_local_embedded
 
 IMG_DDL = "CREATE OR REPLACE TEMP TABLE img (row BIGINT, kind VARCHAR, hash VARCHAR, source VARCHAR)"
+EMB_LIC_DDL = "CREATE OR REPLACE TEMP TABLE emb_lic (row BIGINT, value VARCHAR)"  # licences read inside images
 _BITS = {k: n * 4 for k, n in {**EXACT_IMAGE_KINDS, **PERCEPTUAL_KINDS}.items()}
 
 
@@ -51,8 +50,8 @@ class ImageHashesStage(BaseStage):
 
     name = "image-hashes"
     reads: tuple[str, ...] = ("raw",)
-    writes = ("img",)
-    temp = ("img",)  # read by the fetch and image-match stages, dropped after the shard
+    writes = ("img", "emb_lic")
+    temp = ("img", "emb_lic")  # read by the fetch, image-match and embedded-license stages, dropped after the shard
     stats = ("invalid_image_hashes",)
 
     @classmethod
@@ -66,15 +65,16 @@ class ImageHashesStage(BaseStage):
     def __init__(self, db: Database, lists: CompiledLists, config: ScanConfig) -> None:
         self.kinds = image_kinds(lists)
         check_kinds(self.kinds)  # pdq without provscan[pdq] fails here, before any output
-        self.local = bool(config.images) and bool(self.kinds)
-        if self.local:  # hashed once per run, matched to every shard's rows by URL or key
-            self.run_tables = ("local_img",)
-            self.reads = ("raw", "local_img")
-            _hash_local_images(db, config.images, self.kinds, config.dihedral, config.fast_decode)
+        self.local, self.consent = bool(config.images), config.consent
+        if self.local:  # hashed and read once per run, matched to every shard's rows by URL or key
+            self.run_tables = ("local_img", "local_emb")
+            self.reads = ("raw", "local_img", "local_emb")
+            read_local_images(db, config.images, self.kinds, config.dihedral, config.fast_decode)
 
     def run(self, ctx: ShardContext) -> None:
         db = ctx.db
         db.execute(IMG_DDL)
+        db.execute(EMB_LIC_DDL)
         invalid = 0
         for kind, column in sorted(ctx.columns.hashes.items()):
             if kind not in self.kinds:
@@ -95,6 +95,7 @@ class ImageHashesStage(BaseStage):
                 SELECT DISTINCT raw.row, l.kind, l.hash, 'local:' || l.source
                 FROM raw JOIN local_img l ON l.url = raw.url OR (l.url IS NULL AND l.key = raw.id)"""
             )
+            record_local_embedded(ctx, self.consent)
 
 
 class ImageMatchStage(BaseStage):
@@ -140,18 +141,3 @@ class ImageMatchStage(BaseStage):
                 "detail": rows.column("source").take(pa.array(r)),
             }), list=plist.name, kind=plist.kind, action=plist.action)
         ctx.stats.add("rows_image_hashed", int(db.scalar("SELECT count(DISTINCT row) FROM img")))
-
-
-def _hash_local_images(db: Database, paths: Iterable, kinds: set[str], dihedral: bool, fast: bool) -> None:
-    """Hash every local image once per run into ``local_img(key, url, kind, hash, source)``."""
-    cols: dict[str, list] = {"key": [], "url": [], "kind": [], "hash": [], "source": []}
-    for image in iter_local_images(paths):
-        result = hash_image(image.data, sorted(kinds), dihedral=dihedral, draft=fast)
-        for kind, values in result.hashes.items():
-            for value in values:
-                cols["key"].append(image.key)
-                cols["url"].append(image.url)
-                cols["kind"].append(kind)
-                cols["hash"].append(value)
-                cols["source"].append(image.source)
-    db.put("local_img", pa.table({k: pa.array(v, pa.string()) for k, v in cols.items()}))

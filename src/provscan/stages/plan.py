@@ -2,7 +2,8 @@
 
 Order: URL lists first (a row they drop is never fetched), allowlists right after (allowed rows are
 still fetched and checked), licences, image hashes from columns and local files, fetches, consent,
-then image matching. Adding a matcher is one file under ``stages/`` and one :class:`Step` here.
+then the licences embedded in images (rows their column did not decide), then image matching.
+Adding a matcher is one file under ``stages/`` and one :class:`Step` here.
 
 Stage classes are imported only when a run needs them (PIL, httpx and the fetch machinery cost a
 worker ~0.1 s of imports a URL-only run does not need). The runner (``pipeline/``) reaches stages
@@ -29,7 +30,11 @@ def _image_kinds(lists: Any) -> set[str]:
 
 
 def _images(config: ScanConfig, lists: Any) -> bool:
-    return bool(_image_kinds(lists)) or config.fetch
+    return bool(_image_kinds(lists)) or config.fetch or bool(config.images)
+
+
+def _reads_images(config: ScanConfig, lists: Any) -> bool:
+    return bool(config.fetch or config.images)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ PLAN: tuple[Step, ...] = (
     Step("image-hashes", "provscan.stages.image:ImageHashesStage", _images),
     Step("fetch", "provscan.stages.fetch:FetchStage", lambda c, lists: c.fetch),
     Step("consent", "provscan.stages.consent:ConsentStage", lambda c, lists: c.consent.check),
+    Step("embedded-license", "provscan.stages.license:EmbeddedLicenseStage", _reads_images),
     Step("image-match", "provscan.stages.image:ImageMatchStage", _images),
 )
 

@@ -24,8 +24,8 @@ UNCHECKED_LIST = "unchecked-images"
 """The ``list`` name of ``unchecked`` findings in ``flagged.parquet``."""
 
 
-def record_unchecked(ctx: ShardContext, kinds: tuple[str, ...], statuses: Mapping[int, str]) -> int:
-    """Count (and per ``ctx.config.unchecked``, insert findings for) rows whose status is not ``ok``.
+def record_unchecked(ctx: ShardContext, kinds: tuple[str, ...], statuses: Mapping[int, str], action: str) -> int:
+    """Count (and per ``action``, the run's ``unchecked`` setting, insert findings for) rows whose status is not ``ok``.
 
     ``statuses``: row -> fetch/hash status of the rows this stage tried. Nothing happens when no
     image list is in effect (``kinds`` empty): then a fetch only measures link rot.
@@ -34,7 +34,6 @@ def record_unchecked(ctx: ShardContext, kinds: tuple[str, ...], statuses: Mappin
         return 0
     bad = sorted((row, status) for row, status in statuses.items() if status != "ok")
     ctx.stats.add("unchecked", len(bad))
-    action = ctx.config.unchecked
     if action == "keep" or not bad:
         return len(bad)
     ctx.add_findings(pa.table({
