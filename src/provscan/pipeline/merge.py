@@ -198,8 +198,8 @@ class MergeStream:
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
             "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
         }
-        write_reports(out, manifest, summary_data)  # report.html, datacard.md: listed in the manifest below
         hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json (digests reused below)
+        write_reports(out, manifest, summary_data)  # report.html, datacard.md (linking the two above): listed in the manifest below
         remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release
         known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")} | hashed
         manifest["files"] = {
