@@ -178,3 +178,14 @@ def test_release_table_is_validated(tmp_path: Path) -> None:
         config.write_text(body)
         with pytest.raises(ConfigError, match=r"provscan\.toml.*" + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
             load_config(config)
+
+
+def test_report_and_datacard_link_the_release_files_and_say_how_to_check_them(run: Path) -> None:
+    html = (run / "report.html").read_text()
+    assert "<code>croissant.json</code> and <code>provenance.intoto.json</code>" in html and "href=" not in html
+    assert f"provscan verify {run} --attestation" in html
+    card = (run / "datacard.md").read_text()
+    assert "`croissant.json`" in card and "`provenance.intoto.json`" in card and f"provscan verify {run} --attestation" in card
+    result = CliRunner().invoke(cli, ["report", str(run)])  # re-rendering reproduces the recorded bytes
+    assert result.exit_code == 0, result.output
+    assert verify_output(run).ok

@@ -325,7 +325,7 @@ def _provenance(manifest: dict[str, Any], extras: Any, red: Redactor) -> str:
                f'<p><code class="cmd" id="verify">provscan verify {escape(target)} --inputs</code></p>')
     release = getattr(extras, "release", ())
     if release:
-        links = " and ".join(f'<a href="{escape(name)}">{escape(name)}</a>' for name in release)
+        links = " and ".join(f"<code>{escape(name)}</code>" for name in release)  # names beside this page, no href: the page makes no request
         out.append(f'<h3>Croissant metadata and provenance</h3><p id="release-files">{links}: the cleaned shards as MLCommons Croissant '
                    "metadata, and an in-toto / SLSA provenance statement naming every released file by SHA-256 (sign it with "
                    "<code>cosign sign-blob</code>). Check them against the files:</p>"
