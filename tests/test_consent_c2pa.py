@@ -98,3 +98,16 @@ def test_truncated_manifest_is_invalid_in_bounded_time(signer) -> None:
     for cut in (len(data) // 2, len(data) - 200):
         assert read_embedded(data[:cut]).signals[-1] == "c2pa:invalid"
     assert time.process_time() - start < 5.0
+
+
+def test_a_50_mb_malformed_c2pa_box_is_invalid_in_bounded_time() -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(buf, "WEBP")
+    webp = buf.getvalue()
+    box = b"\x00\x00\x00\x10jumb" + b"\x07" * 50_000_000
+    body = webp[12:] + b"C2PA" + len(box).to_bytes(4, "little") + box
+    data = b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + body
+    start = time.process_time()
+    found = read_embedded(data)
+    assert time.process_time() - start < 3.0
+    assert found.signals == ("c2pa:invalid",) and found.error.startswith("c2pa: ")

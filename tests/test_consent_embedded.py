@@ -146,6 +146,34 @@ def test_a_50_mb_segment_is_refused_before_parsing() -> None:
     assert found.xmp is None and "50000000 bytes" in found.xmp_error
 
 
+def _riff(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    body = b"".join(k + struct.pack("<I", len(v)) + v + b"\x00" * (len(v) & 1) for k, v in chunks)
+    return b"RIFF" + struct.pack("<I", len(body) + 4) + b"WEBP" + body
+
+
+@pytest.mark.parametrize("container", ["webp", "png", "tiff"])
+def test_a_real_50_mb_xmp_packet_costs_neither_time_nor_memory(container: str) -> None:
+    """The packet is really there (not only declared): refused by its length, never copied or parsed."""
+    import tracemalloc
+
+    big = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'>" + b" " * 50_000_000 + b"</x:xmpmeta>"
+    if container == "webp":
+        data = _riff([(b"XMP ", big)])
+    elif container == "png":
+        data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(big) + 22) + b"iTXt" + b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + big + b"\x00" * 4
+    else:
+        data = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 700, 7, len(big), 26) + b"\x00" * 4 + big
+    tracemalloc.start()
+    start = time.process_time()
+    try:
+        result = read_embedded(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.process_time() - start < 0.5 and peak < 1_000_000
+    assert result.signals == ("xmp:invalid",) and "> 2097152" in result.error
+
+
 def test_lying_lengths_never_raise() -> None:
     base = png(PROHIBITED)
     for cut in range(8, len(base), 7):

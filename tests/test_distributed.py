@@ -166,7 +166,7 @@ def test_ray_executor_is_byte_identical(tmp_path: Path, reference, local_ray) ->
 def test_a_killed_ray_worker_is_retried(tmp_path: Path, reference, local_ray) -> None:
     """kill -9 a Ray worker process while it runs a shard task: Ray retries, outputs unchanged."""
     data, config, expected = reference
-    proc = subprocess.Popen([sys.executable, "-c", KILLER], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(os.getpid())], stdout=subprocess.PIPE, text=True)
     try:
         scan([data], config, output=tmp_path / "ray", executor="ray")
     finally:
@@ -176,9 +176,21 @@ def test_a_killed_ray_worker_is_retried(tmp_path: Path, reference, local_ray) ->
     assert snapshot(tmp_path / "ray") == expected
 
 
-# Kills the first process whose title says it is running provscan's shard task.
+# Kills the first process whose title says it is running provscan's shard task and that descends from
+# one of the pids given as arguments (this test's Ray: never another run's workers on a shared machine).
 KILLER = """
-import os, signal, time
+import os, signal, sys, time
+roots = {int(a) for a in sys.argv[1:]}
+def ours(pid):
+    while pid > 1:
+        if pid in roots:
+            return True
+        try:
+            with open(f'/proc/{pid}/stat', 'rb') as f:
+                pid = int(f.read().rsplit(b')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline:
     for pid in os.listdir('/proc'):
@@ -189,7 +201,7 @@ while time.monotonic() < deadline:
                 cmd = f.read()
         except OSError:
             continue
-        if cmd.startswith(b'ray::_task'):
+        if cmd.startswith(b'ray::_task') and ours(int(pid)):
             os.kill(int(pid), signal.SIGKILL)
             print('killed', pid, flush=True)
             raise SystemExit
@@ -238,3 +250,33 @@ def _ray_processes_of(driver: int) -> set[int]:
         if mark.search(cmd):
             found.add(int(pid))
     return found
+
+
+@needs_ray
+@pytest.mark.parametrize(("error", "said"), [
+    ("WorkerCrashedError()", "failed after 3 retries: The worker died unexpectedly"),
+    ("NodeDiedError('node 1 died')", "failed after 3 retries: node 1 died"),
+    ("TaskUnschedulableError('no node fits')", "failed: The task is not schedulable: no node fits"),
+    ("RuntimeEnvSetupError('pip failed')", "failed: "),
+])
+def test_retries_are_named_only_when_ray_retried(tmp_path: Path, error: str, said: str) -> None:
+    """Issue 21 item 5: 'failed after N retries' only for the failures Ray retries."""
+    from types import SimpleNamespace
+
+    from provscan.errors import ProvscanError
+    from provscan.io.shards import Columns, Shard
+    from provscan.pipeline import ray_exec
+    from provscan.pipeline.shard import ShardTask
+
+    shard = tmp_path / "a.parquet"
+    shard.write_bytes(b"PAR1")
+    exc = eval(error, vars(ray.exceptions))
+    fake = SimpleNamespace(
+        exceptions=ray.exceptions, remote=lambda **_: lambda fn: SimpleNamespace(remote=lambda *a: "ref"),
+        wait=lambda refs, num_returns: (refs[:1], refs[1:]), get=lambda ref: (_ for _ in ()).throw(exc),
+        cancel=lambda ref, force: None)
+    task = ShardTask(0, Shard(shard, "a.parquet", "a.parquet"), Columns("url", None))
+    with pytest.raises(ProvscanError) as caught:
+        ray_exec._run(fake, None, [task], lambda entry: None, 1)
+    assert str(caught.value).startswith(f"ray: shard a.parquet {said}")
+    assert ("retries" in str(caught.value)) == ("retries" in said)

@@ -40,6 +40,7 @@ class Cluster:
     decoy: Path  # every node's working directory: another data/ and out/
     expected: dict[str, str]  # outputs of --workers 1 on the user's data
     namespaced: bool  # the second node sees hidden/ empty and swapped/ with other bytes
+    nodes: tuple[int, int]  # pids of the head's and the second node's `ray start`: every Ray process descends from one
 
 
 def _free_port() -> int:
@@ -132,7 +133,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
                         namespace=mounts if namespaced else None)
         procs.append(second)
         _wait_ready(second, logs / "second.log")
-        yield Cluster(f"127.0.0.1:{port}", root, user, decoy, expected, namespaced)
+        yield Cluster(f"127.0.0.1:{port}", root, user, decoy, expected, namespaced, (head.pid, second.pid))
     except RuntimeError as exc:
         pytest.skip(f"a two-node Ray cluster cannot start here: {exc}")
     finally:
@@ -214,7 +215,7 @@ def test_tasks_are_sized_from_their_cpus(cluster: Cluster, tmp_path: Path, monke
     class Stop(Exception):
         pass
 
-    def capture(ray_module, spec, tasks, on_commit, cpus):
+    def capture(ray_module, spec, tasks, on_commit, cpus, **_):
         options = spec.config.fetch_options
         seen.update(threads=spec.threads, cpus=cpus, options={"per_host": options.per_host,
                     "concurrency": options.concurrency}, out=spec.out,
@@ -252,6 +253,10 @@ def test_sigterm_is_143_and_leaves_the_cluster_up(cluster: Cluster, tmp_path: Pa
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "interrupted:" in lines[0] and "--resume" in lines[0], lines
     assert "SIGTERM received" not in stderr and "PC: @" not in stderr
+    deadline = time.monotonic() + 30  # the run's tasks stop with it (the driver's job ended): none keeps writing
+    while _tasks_running(cluster) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _tasks_running(cluster)
     resumed = provscan(cluster, "data", "-c", "provscan.toml", "-o", str(out), "-q", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert snapshot(out) == cluster.expected
@@ -260,7 +265,7 @@ def test_sigterm_is_143_and_leaves_the_cluster_up(cluster: Cluster, tmp_path: Pa
 def test_a_killed_worker_is_retried_and_its_temp_file_never_listed(cluster: Cluster, tmp_path: Path) -> None:
     """Item 3: kill -9 a worker mid-shard: Ray retries it; the half-written file is not in the release."""
     out = tmp_path / "o"
-    killer = subprocess.Popen([sys.executable, "-c", KILLER], stdout=subprocess.PIPE, text=True)
+    killer = subprocess.Popen([sys.executable, "-c", KILLER, *map(str, cluster.nodes)], stdout=subprocess.PIPE, text=True)
     try:
         result = provscan(cluster, "data", "-c", "provscan.toml", "-o", str(out), "-q")
     finally:
@@ -272,3 +277,93 @@ def test_a_killed_worker_is_retried_and_its_temp_file_never_listed(cluster: Clus
     manifest = json.loads((out / "manifest.json").read_text())
     assert not [name for name in manifest["files"] if ".tmp-" in name]
     assert not [p for p in out.rglob("*.tmp-*") if ".provscan" not in p.parts]
+
+
+def _launch(cluster: Cluster, out: Path, *args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "provscan", "scan", "data", "-c", "provscan.toml", "-o", str(out), "-q",
+               "--executor", "ray", "--ray-address", cluster.address, *args]
+    return subprocess.Popen(command, cwd=cluster.user, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _under_way(proc: subprocess.Popen[str], out: Path) -> bool:
+    """Wait for the run's first commit: True while the run is then still going."""
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if list((out / ".provscan" / "shards").glob("*/commit.json")):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _descendants(roots: tuple[int, ...]) -> dict[int, bytes]:
+    """{pid: cmdline} of every process under the given pids (this cluster's Ray processes)."""
+    parents = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parents[int(pid)] = int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = set(), set(roots)
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    cmdlines = {}
+    for pid in found:
+        with contextlib.suppress(OSError):
+            cmdlines[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return cmdlines
+
+
+def _tasks_running(cluster: Cluster) -> list[int]:
+    return [pid for pid, cmd in _descendants(cluster.nodes).items() if cmd.startswith(b"ray::_task")]
+
+
+def test_a_temp_file_left_mid_run_is_never_part_of_the_release(cluster: Cluster, tmp_path: Path) -> None:
+    """Item 3: a half-written clean shard by provscan's temp name (`clean/.part-01.parquet.tmp-PID`, as
+    a worker killed mid-write leaves it) appears while the run is under way: the merge removes it, the
+    manifest never lists it, and `verify --inputs` passes on what is left."""
+    out = tmp_path / "o"
+    proc = _launch(cluster, out)
+    if not _under_way(proc, out):
+        proc.communicate(timeout=300)
+        pytest.skip("the run finished before a shard committed")
+    (out / "clean").mkdir(exist_ok=True)
+    leftover = out / "clean" / ".part-01.parquet.tmp-4242"
+    leftover.write_bytes(os.urandom(1 << 20))
+    if (out / "manifest.json").exists():
+        proc.communicate(timeout=300)
+        pytest.skip("the run merged before the file was planted")
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert not leftover.exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"] and not [name for name in manifest["files"] if ".tmp-" in name]
+    assert snapshot(out) == cluster.expected
+    verified = subprocess.run([sys.executable, "-m", "provscan", "verify", str(out), "--inputs"], cwd=cluster.user,
+                              env=ENV, capture_output=True, text=True, timeout=120)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_lost_node_is_retried_quietly(cluster: Cluster, tmp_path: Path) -> None:
+    """Item 5, run last (it takes the second node down): kill -9 the second node's raylet while its
+    tasks run. Ray retries them on the head; the run ends byte-identical, and Ray's account of the
+    lost node goes to OUT/.provscan/ray.log, not to the terminal."""
+    out = tmp_path / "o"
+    proc = _launch(cluster, out)
+    raylet = None
+    deadline = time.monotonic() + 120
+    while raylet is None and proc.poll() is None and time.monotonic() < deadline:
+        second = _descendants((cluster.nodes[1],))
+        if any(cmd.startswith(b"ray::_task") for cmd in second.values()):  # a shard task runs there
+            raylet = next((pid for pid, cmd in second.items() if b"raylet/raylet" in cmd.split(b"\0")[0]), None)
+        time.sleep(0.02)
+    if raylet is None:
+        proc.communicate(timeout=300)
+        pytest.skip("no task ran on the second node while the run lasted")
+    os.kill(raylet, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert stderr == ""  # -q: nothing of Ray's on the terminal
+    assert snapshot(out) == cluster.expected
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not [name for name in manifest["files"] if ".tmp-" in name]

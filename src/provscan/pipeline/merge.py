@@ -25,13 +25,13 @@ import pyarrow.parquet as pq
 
 from provscan._version import __version__
 from provscan.errors import IntegrityError, OutputError, ProvscanError
-from provscan.io.atomic import write_json
+from provscan.io.atomic import is_temp, write_json
 from provscan.io.db import Database
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files, remove_temp_files
 from provscan.sinks.attestation import write_release
-from provscan.sinks.report import write_reports
+from provscan.sinks.report import write_reports_then_manifest
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
 from provscan.consent.policy import signal_sources
@@ -198,16 +198,16 @@ class MergeStream:
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
             "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
         }
-        hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json (digests reused below)
-        write_reports(out, manifest, summary_data)  # report.html, datacard.md (linking the two above): listed in the manifest below
-        remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release
-        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")} | hashed
-        manifest["files"] = {
-            rel: known.get(rel) or file_sha256(path)
-            for path in output_files(out) for rel in [path.relative_to(out).as_posix()]
-        }
-        write_json(out / "manifest.json", manifest)
-        return manifest, summary_data
+        hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json: before the reports, which name them
+        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")} | hashed  # digests already computed
+
+        def files() -> dict[str, str]:
+            remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
+            # and never listed, even if a lost node's worker writes one after this line
+            return {rel: known.get(rel) or file_sha256(path)
+                    for path in output_files(out) if not is_temp(path.name) for rel in [path.relative_to(out).as_posix()]}
+
+        return write_reports_then_manifest(out, manifest, summary_data, files=files), summary_data
 
 
 def _valid_commit(out: Path, state: RunState, shard: dict[str, Any]) -> Commit | None:

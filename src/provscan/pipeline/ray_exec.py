@@ -127,14 +127,20 @@ def run_ray(spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callable[[dict
             _check_shared_paths(ray, spec, shipped)
             spec = replace(spec, threads=cpus_per_task,
                            config=divide_fetch(spec.config, _slots_per_node(ray, cpus_per_task)))
-            _run(ray, spec, shipped, on_commit, cpus_per_task)
+            _run(ray, spec, shipped, on_commit, cpus_per_task, cancel=not started_here)
         finally:
             if started_here:
                 ray.shutdown()
 
 
 def _run(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callable[[dict[str, Any]], None],
-         cpus: int) -> None:
+         cpus: int, *, cancel: bool = True) -> None:
+    """Submit every shard, commit results as they come. Interrupted or failed, the tasks still out
+    must stop writing into OUT: when provscan connected this driver, disconnecting ends the job and
+    Ray kills its workers (``cancel=False``); a caller's own Ray session is cancelled task by task.
+    Cancelling is avoided where it can be: Ray 2.60's driver aborts (``Check failed: it !=
+    submissible_tasks_.end()``, exit 1 and a C++ stack on the terminal) when a cancel crosses the
+    reply of a task finishing at that moment (ray-project/ray#54846)."""
     remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=cpus)(_task)
     pending = {remote.remote(spec, task, input_signature(task.shard.path)): task for task in tasks}
     try:
@@ -145,15 +151,24 @@ def _run(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callabl
                 on_commit(ray.get(done[0]))
             except ray.exceptions.RayTaskError as exc:  # the task raised: Ray does not retry that
                 raise ProvscanError(f"ray: shard {task.shard.given} failed: {_one_line(exc.cause or exc)}") from None
-            except ray.exceptions.RayError as exc:  # its worker or node died, MAX_RETRIES times
-                raise ProvscanError(f"ray: shard {task.shard.given} failed after {MAX_RETRIES} retries: "
-                                    f"{_one_line(exc)}") from None
+            except ray.exceptions.RayError as exc:
+                raise ProvscanError(f"ray: shard {task.shard.given} failed{_after_retries(ray, exc)}: {_one_line(exc)}") from None
     finally:
-        for ref in pending:  # interrupted or failed: nothing may keep writing into OUT after its lock
-            try:
-                ray.cancel(ref, force=True)
-            except Exception:  # already finished, or Ray is going away
-                pass
+        if cancel and pending:  # nothing may keep writing into OUT after its lock
+            _, running = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # finished ones: no cancel to race
+            for ref in running:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # finished meanwhile, or Ray is going away
+                    pass
+
+
+def _after_retries(ray: Any, exc: BaseException) -> str:
+    """' after N retries' only for the failures Ray retries (a worker or node lost, the memory
+    monitor's kill, a lost result rebuilt): an unschedulable task or a broken runtime env is not."""
+    e = ray.exceptions
+    retried = (e.WorkerCrashedError, e.NodeDiedError, e.OutOfMemoryError, e.ObjectReconstructionFailedError)
+    return f" after {MAX_RETRIES} retries" if isinstance(exc, retried) else ""
 
 
 def _init(ray: Any, address: str | None) -> None:
