@@ -123,6 +123,14 @@ def test_a_changed_clean_shard_fails_the_croissant_and_the_attestation(run: Path
     assert {("clean/b.parquet", "attested sha256"), ("clean/b.parquet", "croissant sha256"), ("clean/b.parquet", "sha256")} <= failed
 
 
+def test_a_clean_shard_missing_from_the_croissant_is_named(run: Path) -> None:
+    doc = json.loads((run / "croissant.json").read_text())
+    doc["distribution"] = [d for d in doc["distribution"] if d.get("contentUrl") != "clean/a.parquet"]
+    (run / "croissant.json").write_text(json.dumps(doc))
+    failed = {(c.file, c.check) for c in verify_output(run, attestation=True).failures}
+    assert ("clean/a.parquet", "described in croissant.json") in failed and ("croissant.json", "attested sha256") in failed
+
+
 def test_subjects_and_files_outside_out_are_never_opened(run: Path, tmp_path: Path) -> None:
     secret = tmp_path / "secret.bin"
     secret.write_bytes(b"outside")

@@ -117,7 +117,7 @@ def verify_output(out: str | Path, *, inputs: bool = False, attestation: bool = 
 
         hashed = {c.file: c.actual for c in result.checks if c.check == "sha256" and c.ok}
         check_attestation(out, manifest, result.add, hashed)
-        check_croissant(out, result.add, hashed)
+        check_croissant(out, manifest, result.add, hashed)
     return result
 
 

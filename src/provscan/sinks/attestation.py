@@ -177,10 +177,14 @@ def _get(data: Any, key: str, kind: type) -> Any:
     return value if isinstance(value, kind) else kind()
 
 
-def check_croissant(out: Path, add: Any, hashed: dict[str, str]) -> None:
-    """croissant.json's FileObjects against the files they name (only names inside OUT are opened)."""
+def check_croissant(out: Path, manifest: dict[str, Any], add: Any, hashed: dict[str, str]) -> None:
+    """croissant.json's FileObjects against the files they name (only names inside OUT are opened), and
+    every clean shard of the manifest among them."""
     doc = read_document(out, CROISSANT)
+    clean = [e["output"] for e in manifest.get("shards") or [] if isinstance(e, dict) and e.get("output")]
     if doc is None:
+        if clean:
+            add(CROISSANT, "present", "yes", "no")
         return
     distribution = doc.get("distribution")
     if not isinstance(distribution, list) or not all(isinstance(d, dict) for d in distribution):
@@ -194,3 +198,6 @@ def check_croissant(out: Path, add: Any, hashed: dict[str, str]) -> None:
             continue
         path = Path(out) / name
         add(name, "croissant sha256", item.get("sha256"), hashed.get(name) or (file_sha256(path) if path.is_file() else "missing"))
+    named = {item.get("contentUrl") for item in distribution}
+    for name in clean:
+        add(name, "described in croissant.json", "yes", "yes" if name in named else "no")
