@@ -33,7 +33,6 @@ from provscan.pipeline.outdir import output_files, remove_temp_files
 from provscan.sinks.report import write_reports_then_manifest
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
-from provscan.consent.policy import signal_sources
 from provscan.stages import plan
 from provscan.urls import native
 
@@ -195,7 +194,7 @@ class MergeStream:
             "lists": state.lists,
             "shards": entries,
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
-            "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
+            **plan.manifest_fields(state.stages),  # e.g. which consent-signal sources ran
         }
         known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
 
