@@ -50,6 +50,12 @@ class ConsentConfig:
     signals: tuple[str, ...] | None = None  # globs over signal names that count as opt-outs; None: the default list
     ai_generated: str = "flag"  # flag | drop | keep: images whose metadata says a model made them
 
+    def __post_init__(self) -> None:  # the library API gets the checks provscan.toml gets: a typo is an error, not an action
+        if self.action not in ("drop", "flag"):
+            raise ConfigError(f"[consent] action must be one of drop, flag (got {self.action!r})")
+        if self.ai_generated not in ("flag", "drop", "keep"):
+            raise ConfigError(f"[consent] ai_generated must be one of flag, drop, keep (got {self.ai_generated!r})")
+
 
 _NUM = (int, float)
 _FETCH_LIMITS = (("concurrency", int, 1), ("per_host", int, 1), ("max_bytes", int, 1), ("retries", int, 0),
