@@ -111,6 +111,7 @@ class Manifest:
     shards: tuple[dict[str, Any], ...]  # scan: each shard's entry (counters by name); sample: none
     totals: dict[str, Any]
     consent_sources: Any  # None when not recorded (older runs); read by consent.policy.describe_sources
+    files: dict[str, Any] = field(default_factory=dict)  # OUT's files by path -> SHA-256 (none before the manifest is written)
 
     @classmethod
     def read(cls, data: Any) -> Manifest:
@@ -125,4 +126,5 @@ class Manifest:
             tuple(_map(s, f"shards[{i}]") for i, s in enumerate(shards)),
             _map(top.get("totals"), "totals"),
             top.get("consent_sources"),
+            _map(top.get("files"), "files"),
         )
