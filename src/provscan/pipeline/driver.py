@@ -131,6 +131,7 @@ class Run:
     kept: set[int] = field(default_factory=set)  # shard indexes whose commits --resume kept
     redone: dict[str, int] = field(default_factory=dict)  # why shards were not kept: reason -> shards
     done: int = 0  # shards committed so far, kept ones included
+    lock_fds: tuple[int, ...] = ()  # OUT's locks, held by every worker process too (pipeline/lifeline.py)
 
     @property
     def out(self) -> Path:
@@ -146,6 +147,7 @@ class Run:
     def claim(self, outdir: OutputDir, *, resume: bool) -> None:
         """OUT checked (inputs never written, only provscan's files), commits kept or reset, run.json saved."""
         out = self.out
+        self.lock_fds = outdir.lock_fds
         outdir.check_inputs([t.shard for t in self.tasks],
                             [out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in self.tasks])
         outdir.check_ownership()
@@ -185,7 +187,7 @@ class Run:
             then()
 
         try:
-            _execute(spec, self.compiled, todo, on_commit, workers=workers, executor=self.executor,
+            _execute(spec, self.compiled, todo, on_commit, workers=workers, executor=self.executor, lock_fds=self.lock_fds,
                      ray_address=ray_address, ray_cpus=ray_cpus, on_rows=progress.rows_done if rows_per_group else None)
         finally:
             progress.finish()
@@ -289,7 +291,7 @@ def _committed_outputs(out: Path, state: RunState) -> set[Path]:
 
 def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
              workers: int, executor: str, ray_address: str | None, ray_cpus: int = 1,
-             on_rows: Any = None) -> None:
+             on_rows: Any = None, lock_fds: tuple[int, ...] = ()) -> None:
     from provscan.pipeline import executors
 
     if executor == "ray":
@@ -297,7 +299,7 @@ def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_
 
         run_ray(spec, tasks, on_commit, address=ray_address, cpus_per_task=ray_cpus)
     elif workers > 1:
-        executors.run_processes(spec, tasks, workers, on_commit)
+        executors.run_processes(spec, tasks, workers, on_commit, lock_fds=lock_fds)
     else:
         executors.run_serial(spec, compiled, tasks, on_commit, on_rows=on_rows)
 

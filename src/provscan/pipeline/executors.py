@@ -7,19 +7,22 @@ reads the commits in plan order, so outputs are byte-identical whoever ran the s
 * ``run_serial``: one session; shard i's export and commit (pyarrow, releases the GIL) overlap
   shard i+1's matching (DuckDB).
 * ``run_processes``: ``--workers N``: N spawned processes, each with its own session, fed in plan
-  order; DuckDB threads and memory are divided among them by the driver (:class:`RunSpec`).
+  order; DuckDB threads and memory are divided among them by the driver (:class:`RunSpec`). Each
+  worker dies with the parent and holds OUT's lock with it (:mod:`provscan.pipeline.lifeline`).
 * ``run_ray``: ``--executor ray``: one Ray task per shard (see :mod:`provscan.pipeline.ray_exec`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
 from provscan.lists.compiled import CompiledLists
 from provscan.lists.store import read_lists
+from provscan.pipeline import lifeline
 from provscan.pipeline.commit import STATE_DIR
 from provscan.pipeline.session import RunSpec, Session, finish, run_task
 from provscan.pipeline.shard import ShardTask
@@ -49,8 +52,9 @@ def run_serial(spec: RunSpec, lists: CompiledLists, tasks: Sequence[ShardTask], 
 _WORKER: Session | None = None
 
 
-def _init_worker(spec: RunSpec) -> None:
+def _init_worker(spec: RunSpec, parent: int, locks: lifeline.InheritedLocks) -> None:
     global _WORKER
+    lifeline.bind_to_parent(parent, locks)
     import pyarrow as pa
 
     # pyarrow's pool defaults to every core in every worker (16 threads each on 16 cores): size it
@@ -64,10 +68,13 @@ def _work(task: ShardTask) -> dict[str, Any]:
     return run_task(_WORKER, task)
 
 
-def run_processes(spec: RunSpec, tasks: Sequence[ShardTask], workers: int, on_commit: OnCommit) -> None:
-    """``workers`` processes (spawned: DuckDB and threads do not survive fork), tasks in plan order."""
+def run_processes(spec: RunSpec, tasks: Sequence[ShardTask], workers: int, on_commit: OnCommit, *,
+                  lock_fds: tuple[int, ...] = ()) -> None:
+    """``workers`` processes (spawned: DuckDB and threads do not survive fork), tasks in plan order;
+    ``lock_fds``, OUT's locks this process holds, are held by every worker too."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(spec,)) as pool:
+    initargs = (spec, os.getpid(), lifeline.InheritedLocks(lock_fds))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
         pending = {pool.submit(_work, task) for task in tasks}
         try:
             while pending:

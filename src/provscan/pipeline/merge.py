@@ -30,7 +30,7 @@ from provscan.io.db import Database
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files, remove_temp_files
-from provscan.sinks.report import write_reports
+from provscan.sinks.report import write_reports_then_manifest
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
 from provscan.consent.policy import signal_sources
@@ -197,16 +197,15 @@ class MergeStream:
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
             "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
         }
-        write_reports(out, manifest, summary_data)  # report.html, datacard.md: listed in the manifest below
-        remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
-        # and never listed, even if a lost node's worker writes one after this line
         known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
-        manifest["files"] = {
-            rel: known.get(rel) or file_sha256(path)
-            for path in output_files(out) if not is_temp(path.name) for rel in [path.relative_to(out).as_posix()]
-        }
-        write_json(out / "manifest.json", manifest)
-        return manifest, summary_data
+
+        def files() -> dict[str, str]:
+            remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
+            # and never listed, even if a lost node's worker writes one after this line
+            return {rel: known.get(rel) or file_sha256(path)
+                    for path in output_files(out) if not is_temp(path.name) for rel in [path.relative_to(out).as_posix()]}
+
+        return write_reports_then_manifest(out, manifest, summary_data, files=files), summary_data
 
 
 def _valid_commit(out: Path, state: RunState, shard: dict[str, Any]) -> Commit | None:

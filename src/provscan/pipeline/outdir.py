@@ -66,6 +66,11 @@ class OutputDir:
             os.close(fd)  # closing releases the flock
         self._fds.clear()
 
+    @property
+    def lock_fds(self) -> tuple[int, ...]:
+        """The locked files this run holds: worker processes hold them too (:mod:`provscan.pipeline.lifeline`)."""
+        return tuple(self._fds)
+
     def _lock(self, path: Path, mode: int) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -18,7 +18,7 @@ from provscan.io.db import DEFAULT_MEMORY_LIMIT, Database
 from provscan.lists.compiled import CompiledLists, install
 from provscan.pipeline.commit import STATE_DIR, commit, write_intent
 from provscan.pipeline.shard import ShardOutcome, ShardTask, export_shard, match_shard, new_context
-from provscan.pipeline import onepass
+from provscan.pipeline import lifeline, onepass
 from provscan.stages import plan
 
 
@@ -75,6 +75,7 @@ def finish(spec: RunSpec, outcome: ShardOutcome, on_rows: Callable[[int], None] 
     if spec.config.export:
         write_intent(spec.out, outcome.task)
     export_shard(outcome, spec.out, export=spec.config.export, on_rows=on_rows)
+    lifeline.exit_if_orphaned()  # a worker whose run was killed commits nothing more
     commit(spec.out, outcome, spec.fingerprint)
     return outcome.entry
 

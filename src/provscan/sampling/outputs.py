@@ -86,12 +86,7 @@ def summary_doc(plan: Plan, findings: pa.Table, inner: dict[str, Any], described
 
 def manifest_doc(out: Path, config: ScanConfig, inner: dict[str, Any], plan: Plan, described: list[dict[str, Any]],
               estimates: dict[str, Any], started: datetime, allow_full_download: bool) -> dict[str, Any]:
-    files = {}
-    for path in sorted(p for p in out.rglob("*") if p.is_file()):
-        rel = path.relative_to(out).as_posix()
-        if rel == "manifest.json" or rel.split("/")[0] in ("cache", WORK_DIR) or path.name.startswith("."):
-            continue
-        files[rel] = file_sha256(path)
+    """manifest.json without its file list (:func:`sample_files`, added once the reports are written)."""
     return {
         "provscan_version": __version__,
         "command": "sample",
@@ -106,5 +101,15 @@ def manifest_doc(out: Path, config: ScanConfig, inner: dict[str, Any], plan: Pla
         "totals": {"population_rows": plan.frame.rows, "population_row_groups": plan.frame.row_groups,
                    "sampled_rows": plan.rows, "sampled_row_groups": estimates["sampled_row_groups"],
                    "sources": len(described)},
-        "files": files,
     }
+
+
+def sample_files(out: Path) -> dict[str, str]:
+    """Every file of a sample's OUT with its SHA-256: not the manifest, the cache, the working folder or dot-files."""
+    files = {}
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        rel = path.relative_to(out).as_posix()
+        if rel == "manifest.json" or rel.split("/")[0] in ("cache", WORK_DIR) or path.name.startswith("."):
+            continue
+        files[rel] = file_sha256(path)
+    return files

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,15 +34,17 @@ from provscan.licenses.spdx import UNKNOWN, LicensePolicy
 from provscan.net.guard import Resolver
 from provscan.net.ranged import RangeReader
 from provscan.pipeline.outdir import OutputDir
-from provscan.sinks.report import write_reports
-from provscan.sampling.outputs import WORK_DIR, estimates_doc, manifest_doc, summary_doc
-from provscan.sampling.plan import Frame, plan_row_groups, plan_rows
+from provscan.sinks.report import write_reports_then_manifest
+from provscan.sampling.outputs import WORK_DIR, estimates_doc, manifest_doc, sample_files, summary_doc
+from provscan.sampling.plan import Frame, Plan, plan_row_groups, plan_rows
 from provscan.sampling.read import columns_to_read, list_kinds, read_sample
-from provscan.sampling.sources import OpenSource, open_sources, resolve_sources
+from provscan.sampling.sources import OpenSource, Source, open_sources, resolve_sources
 from provscan.sinks.flagged import FINDINGS_SCHEMA
 from provscan.stages.fetch import FETCH_SCHEMA
 from provscan.stages.license import POLICY_LIST
 
+if TYPE_CHECKING:
+    from provscan.pipeline.driver import ScanResult
 
 
 @dataclass(frozen=True)
@@ -78,70 +80,98 @@ def sample(
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     config = apply_overrides(config or ScanConfig(), **overrides)
     started = datetime.now(timezone.utc)
-    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
-    refs = resolve_sources(items)
+    refs = resolve_sources([sources] if isinstance(sources, (str, Path)) else list(sources))
     out = Path(config.output)
     with _output_lock(out):
-        work = out / WORK_DIR
-        options = config.fetch_options
-        reader = None
-        if any(r.remote for r in refs):
-            reader = RangeReader(
-                allow_cidrs=options.allow_cidrs, allow_private=options.allow_private,
-                allow_full_download=allow_full_download, spill_dir=work / "downloads", resolver=resolver,
-            )
-        opened: list[OpenSource] = []
-        try:
-            opened = open_sources(refs, reader)
-            frame = Frame.of([s.row_group_rows() for s in opened])
-            if frame.rows == 0:
-                raise ShardError(refs[0].name, "the sources hold no rows")
-            plan = plan_rows(frame, rows, seed) if rows is not None else plan_row_groups(frame, int(row_groups or 0), seed)
-            kinds = list_kinds(config)
-            columns = [columns_to_read(s, config, kinds) for s in opened]
-            table = read_sample(opened, plan, columns, reader)
-            described = [s.describe() for s in opened]
-        finally:
-            for s in opened:
-                s.close()
-            if reader is not None:
-                reader.close()
-            shutil.rmtree(work / "downloads", ignore_errors=True)  # whole files of --allow-full-download
-        for i, entry in enumerate(described):
-            entry["sampled_rows"] = int(np.count_nonzero(plan.source == i))
-            entry["sampled_row_groups"] = int(len(plan.groups_of(i)))
-        # The scan reads the full sample from the working directory; OUT gets it without URLs
-        # under --redact-urls (a child-protection report must not become a list of the URLs).
-        scanned = work / "sample.parquet"
-        _write_table(scanned, table, table.schema)
-        # Without a licence column or registry every row is "unknown": no per-row findings needed.
-        per_row = columns[0].license is not None or kinds is None or "license-registry" in kinds
-        try:
-            inner = _scan_sample(scanned, work / "scan", config, columns[0], per_row_licences=per_row)
-        finally:
-            scanned.unlink(missing_ok=True)
-        published = table
-        if config.redact_urls:
-            url = published.schema.get_field_index(columns[0].url)
-            published = published.set_column(url, published.schema.field(url), pa.nulls(published.num_rows, published.schema.field(url).type))
-        _write_table(out / "sample.parquet", published, published.schema)
-        findings, licences = _map_findings(inner.output / "flagged.parquet", table, config)
-        if not per_row:
-            licences = pa.table({"sample_row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
-                                 "entry": pa.repeat(pa.scalar(UNKNOWN), table.num_rows)})
-        _write_table(out / "flagged.parquet", findings, FINDINGS_SCHEMA)
-        fetched = None
-        if config.fetch and (inner.output / "fetch.parquet").exists():
-            fetched = _remap(pq.read_table(inner.output / "fetch.parquet"), table)
-            _write_table(out / "fetch.parquet", fetched, FETCH_SCHEMA)
-        estimates = estimates_doc(plan, findings, licences, fetched, table, described)
-        write_json(out / "estimates.json", estimates)
-        summary = summary_doc(plan, findings, inner.summary, described)
-        write_json(out / "summary.json", summary)
-        draft = manifest_doc(out, config, inner.manifest, plan, described, estimates, started, allow_full_download)
-        write_reports(out, draft, summary, estimates)  # report.html + datacard.md, listed by the manifest below
-        manifest = manifest_doc(out, config, inner.manifest, plan, described, estimates, started, allow_full_download)
-        write_json(out / "manifest.json", manifest)
+        drawn = _read(refs, config, rows=rows, row_groups=row_groups, seed=seed, work=out / WORK_DIR,
+                      allow_full_download=allow_full_download, resolver=resolver)
+        inner = _run(drawn, config, out / WORK_DIR)
+        return _write_outputs(out, config, drawn, inner, started=started, allow_full_download=allow_full_download)
+
+
+@dataclass(frozen=True)
+class _Drawn:
+    """The sample, read: its plan, its rows (sample.parquet's table), the columns read per source,
+    the sources described for the manifest, and whether each row's licence needs a finding."""
+
+    plan: Plan
+    table: pa.Table
+    columns: list[Columns]
+    described: list[dict[str, Any]]
+    per_row_licences: bool
+
+
+def _read(refs: list[Source], config: ScanConfig, *, rows: int | None, row_groups: int | None, seed: int, work: Path,
+          allow_full_download: bool, resolver: Resolver | None) -> _Drawn:
+    """Open every source by its footer, draw the plan, read only the sampled rows' columns."""
+    options = config.fetch_options
+    reader = None
+    if any(r.remote for r in refs):
+        reader = RangeReader(
+            allow_cidrs=options.allow_cidrs, allow_private=options.allow_private,
+            allow_full_download=allow_full_download, spill_dir=work / "downloads", resolver=resolver,
+        )
+    opened: list[OpenSource] = []
+    try:
+        opened = open_sources(refs, reader)
+        frame = Frame.of([s.row_group_rows() for s in opened])
+        if frame.rows == 0:
+            raise ShardError(refs[0].name, "the sources hold no rows")
+        plan = plan_rows(frame, rows, seed) if rows is not None else plan_row_groups(frame, int(row_groups or 0), seed)
+        kinds = list_kinds(config)
+        columns = [columns_to_read(s, config, kinds) for s in opened]
+        table = read_sample(opened, plan, columns, reader)
+        described = [s.describe() for s in opened]
+    finally:
+        for s in opened:
+            s.close()
+        if reader is not None:
+            reader.close()
+        shutil.rmtree(work / "downloads", ignore_errors=True)  # whole files of --allow-full-download
+    for i, entry in enumerate(described):
+        entry["sampled_rows"] = int(np.count_nonzero(plan.source == i))
+        entry["sampled_row_groups"] = int(len(plan.groups_of(i)))
+    # Without a licence column or registry every row is "unknown": no per-row findings needed.
+    per_row = columns[0].license is not None or kinds is None or "license-registry" in kinds
+    return _Drawn(plan, table, columns, described, per_row)
+
+
+def _run(drawn: _Drawn, config: ScanConfig, work: Path) -> ScanResult:
+    """The ordinary scan over the full sample (URLs included), in the private working directory."""
+    scanned = work / "sample.parquet"
+    _write_table(scanned, drawn.table, drawn.table.schema)
+    try:
+        return _scan_sample(scanned, work / "scan", config, drawn.columns[0], per_row_licences=drawn.per_row_licences)
+    finally:
+        scanned.unlink(missing_ok=True)
+
+
+def _write_outputs(out: Path, config: ScanConfig, drawn: _Drawn, inner: ScanResult, *, started: datetime,
+                   allow_full_download: bool) -> SampleResult:
+    """The inner scan's results in source terms: sample.parquet, flagged/fetch.parquet, estimates,
+    summary, then the reports and the manifest (last)."""
+    plan, table, described = drawn.plan, drawn.table, drawn.described
+    assert inner.manifest is not None and inner.summary is not None, "the inner scan is one whole run, merged"
+    published = table  # OUT's copy has no URLs under --redact-urls (a child-protection report must not list them)
+    if config.redact_urls:
+        url = published.schema.get_field_index(drawn.columns[0].url)
+        published = published.set_column(url, published.schema.field(url), pa.nulls(published.num_rows, published.schema.field(url).type))
+    _write_table(out / "sample.parquet", published, published.schema)
+    findings, licences = _map_findings(inner.output / "flagged.parquet", table, config)
+    if not drawn.per_row_licences:
+        licences = pa.table({"sample_row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+                             "entry": pa.repeat(pa.scalar(UNKNOWN), table.num_rows)})
+    _write_table(out / "flagged.parquet", findings, FINDINGS_SCHEMA)
+    fetched = None
+    if config.fetch and (inner.output / "fetch.parquet").exists():
+        fetched = _remap(pq.read_table(inner.output / "fetch.parquet"), table)
+        _write_table(out / "fetch.parquet", fetched, FETCH_SCHEMA)
+    estimates = estimates_doc(plan, findings, licences, fetched, table, described)
+    write_json(out / "estimates.json", estimates)
+    summary = summary_doc(plan, findings, inner.summary, described)
+    write_json(out / "summary.json", summary)
+    manifest = manifest_doc(out, config, inner.manifest, plan, described, estimates, started, allow_full_download)
+    manifest = write_reports_then_manifest(out, manifest, summary, estimates, files=lambda: sample_files(out))
     return SampleResult(out, estimates, summary, manifest)
 
 
@@ -155,7 +185,7 @@ def _output_lock(out: Path) -> Iterator[None]:
         yield
 
 
-def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns, *, per_row_licences: bool) -> Any:
+def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns, *, per_row_licences: bool) -> ScanResult:
     """The ordinary scan over sample.parquet, into a private directory; with ``per_row_licences``
     every row's licence is flagged too (``*``) so it can be estimated per row."""
     from provscan.pipeline.driver import scan

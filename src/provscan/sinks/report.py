@@ -1,8 +1,8 @@
 """report.html and datacard.md: render a finished (or finishing) OUT for people.
 
-``write_reports`` is called by the driver after summary.json and before manifest.json (which then
-lists both files), by ``sample`` with its estimates, and by ``provscan report OUT`` through
-:func:`regenerate`. Rendering reads only the manifest (without its ``files`` section), the summary,
+:func:`write_reports_then_manifest` is the last step of ``scan``, ``provscan merge`` and ``sample``:
+the reports, then the file list (which includes them), then manifest.json. ``provscan report OUT``
+re-renders through :func:`regenerate`. Rendering reads only the manifest (without its ``files`` section), the summary,
 the estimates and a few columns of flagged.parquet, so regenerating a finished OUT reproduces the
 bytes its manifest recorded.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from provscan.errors import OutputError
-from provscan.io.atomic import write_text
+from provscan.io.atomic import write_json, write_text
 from provscan.kinds import PERCEPTUAL_KINDS
 from provscan.sinks.findings import read_findings
 
@@ -58,6 +59,18 @@ def write_reports(
     write_text(html_path, render_html(manifest, summary, extras, estimates))
     write_text(card_path, render_datacard(manifest, summary, extras, estimates))
     return [html_path, card_path]
+
+
+def write_reports_then_manifest(out: Path, manifest: dict[str, Any], summary: dict[str, Any],
+                                estimates: dict[str, Any] | None = None, *,
+                                files: Callable[[], dict[str, str]]) -> dict[str, Any]:
+    """A run's last step: report.html and datacard.md from the manifest, then ``files()`` (every file
+    of the release with its SHA-256, the reports included), then manifest.json, last, so an OUT
+    without one is visibly unfinished. Returns the manifest as written."""
+    write_reports(out, manifest, summary, estimates)
+    manifest = {**manifest, "files": files()}
+    write_json(Path(out) / "manifest.json", manifest)
+    return manifest
 
 
 def regenerate(out: Path, report: Path | None = None) -> list[Path]:
