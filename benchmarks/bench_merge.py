@@ -64,7 +64,8 @@ def build(out: Path, shards: int, findings: int, removals: int) -> RunState:
         commit(out, ShardOutcome(task, table, pa.array(hashes, pa.string()), {}, entry, summary,
                                  np.empty(0, np.int64)), FINGERPRINT)
         plan.append({"index": i, "path": name, "relative": name})
-    state = RunState(FINGERPRINT, "2026-01-01T00:00:00+00:00", {"export": False}, [], plan, ["url"])
+    state = RunState(FINGERPRINT, "2026-01-01T00:00:00+00:00", {"export": False},
+                     [{"name": "blocklist", "kind": "domain", "action": "drop"}], plan, ["url"])
     state.save(out)
     return state
 

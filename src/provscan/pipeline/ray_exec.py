@@ -236,7 +236,10 @@ def _check_shared_paths(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask]) -> 
         for n in _alive(ray)
     }
     for (node_id, address), ref in refs.items():
-        missing = ray.get(ref)
+        try:
+            missing = ray.get(ref)
+        except (ray.exceptions.TaskUnschedulableError, ray.exceptions.NodeDiedError):
+            continue  # the node left after it was listed: it runs no task of this run
         if missing:
             raise ConfigError(
                 f"Ray node {node_id[:12]} ({address}) cannot see {missing[0]}"
