@@ -106,6 +106,10 @@ def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str
         out.print(config_note, markup=False)
     out.print(f"output: {manifest['config']['output']}  (flagged.parquet, clean/, removals.sha256.txt, "
               "summary.json, report.html, datacard.md, manifest.json)", markup=False)
+    release = [name for name in ("croissant.json", "provenance.intoto.json") if name in (manifest.get("files") or {})]
+    if release:
+        target = shlex.quote(str(manifest["config"]["output"]))
+        out.print(f"release: {', '.join(release)}   (check: provscan verify {target} --attestation)", markup=False)
     if manifest.get("totals", {}).get("findings"):
         target = shlex.quote(str(manifest["config"]["output"]))
         out.print(f"which rows, and why: provscan show {target}   (--action drop: the removed rows)", markup=False)

@@ -95,6 +95,17 @@ def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: A
     lines += ["", "### Verify", "",
               "The release's manifest.json records the SHA-256 of every input shard, list and output file. Check them with:", "",
               "```sh", f"provscan verify {target} --inputs", "```", ""]
+    release = getattr(extras, "release", ())
+    if release:
+        lines += ["### Croissant metadata and provenance", ""]
+        if "croissant.json" in release:
+            lines += ["`croissant.json` describes the cleaned shards in MLCommons Croissant 1.0 (files with SHA-256, the record "
+                      "fields, and this cleaning statement in its Responsible-AI fields); `mlcroissant` loads it.", ""]
+        if "provenance.intoto.json" in release:
+            lines += ["`provenance.intoto.json` is an in-toto Statement with SLSA Provenance: every released file by SHA-256, made by "
+                      "provscan from every input shard and list. Sign it with `cosign sign-blob`; anyone checks it, and the "
+                      "Croissant file, against the files with:", "",
+                      "```sh", f"provscan verify {target} --attestation", "```", ""]
     return red.text("\n".join(lines))
 
 

@@ -323,5 +323,12 @@ def _provenance(manifest: dict[str, Any], extras: Any, red: Redactor) -> str:
     target = shlex.quote(red.text(config.get("output", "OUT")))
     out.append(f'<h3>Verify</h3><p>Check this output against its manifest and the input shards:</p>'
                f'<p><code class="cmd" id="verify">provscan verify {escape(target)} --inputs</code></p>')
+    release = getattr(extras, "release", ())
+    if release:
+        links = " and ".join(f"<code>{escape(name)}</code>" for name in release)  # names beside this page, no href: the page makes no request
+        out.append(f'<h3>Croissant metadata and provenance</h3><p id="release-files">{links}: the cleaned shards as MLCommons Croissant '
+                   "metadata, and an in-toto / SLSA provenance statement naming every released file by SHA-256 (sign it with "
+                   "<code>cosign sign-blob</code>). Check them against the files:</p>"
+                   f'<p><code class="cmd" id="verify-attestation">provscan verify {escape(target)} --attestation</code></p>')
     out.append(f'<h3>Configuration</h3><pre id="config">{_e(red, json.dumps(config, indent=2, sort_keys=True, default=str))}</pre>')
     return "".join(out)

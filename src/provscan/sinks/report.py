@@ -27,6 +27,7 @@ from provscan.kinds import PERCEPTUAL_KINDS
 from provscan.sinks.findings import read_findings
 
 REPORT, DATACARD = "report.html", "datacard.md"
+RELEASE_FILES = ("croissant.json", "provenance.intoto.json")  # sinks/croissant.py, sinks/attestation.py
 FINDINGS_SHOWN = 1000
 """Findings listed in report.html's searchable table (``provscan show`` prints them all)."""
 
@@ -41,6 +42,7 @@ class Extras:
     removals_sha256: str | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)  # the first FINDINGS_SHOWN of flagged.parquet
     findings_total: int = 0  # findings in flagged.parquet
+    release: tuple[str, ...] = ()  # croissant.json, provenance.intoto.json: those OUT holds (written before the reports)
 
 
 def write_reports(
@@ -131,7 +133,8 @@ def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) ->
         findings, total = first.table.select(["shard", "row", "url", "url_sha256", "list", "kind", "entry", "action"]).to_pylist(), first.total
     dropped = dict(sorted(dropped.items()))
     removals = out / "removals.sha256.txt"
-    return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None, findings, total)
+    release = tuple(name for name in RELEASE_FILES if (out / name).is_file())
+    return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None, findings, total, release)
 
 
 def _max_distance(lst: dict[str, Any]) -> int:
