@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from pytest_httpserver import HTTPServer
 
 from provscan import scan
 from provscan.config import ConsentConfig, LicenseConfig, ListSpec
 from provscan.consent import credentials
+from provscan.errors import ConfigError
 from test_consent_embedded import PROHIBITED, jpeg, packet, png
 
 NC = packet('<cc:license rdf:resource="https://creativecommons.org/licenses/by-nc/4.0/"/>')
@@ -57,6 +59,12 @@ def test_fetched_embedded_licence_precedence_and_policy(tmp_path: Path, make_sha
     assert sources["c2pa_extra"] == credentials.extra_version() and json.loads((result.output / "manifest.json").read_text())["consent_sources"] == sources
     clean = pq.read_table(result.output / "clean" / "s.parquet").column("url").to_pylist()
     assert clean == [u for i, u in enumerate(urls) if i not in (1, 3)]
+    # the server is gone: a second run answers from the fetch cache, embedded licences and signals included
+    again = scan([shard], lists=(ListSpec(registry),), fetch=True, fetch_options=OPTIONS,
+                 licenses=LicenseConfig(drop=("CC-BY-NC-*",), flag=("LicenseRef-unrecognized:*",)), output=tmp_path / "out")
+    assert pq.read_table(again.output / "fetch.parquet").column("cached").to_pylist() == [True] * 6
+    assert {(f["row"], f["action"], f["entry"], f["detail"]) for f in pq.read_table(again.output / "flagged.parquet").to_pylist()} == flagged
+    assert json.loads((again.output / "summary.json").read_text())["consent_signals"] == summary["consent_signals"]
 
 
 def test_local_images_carry_signals_and_licences(tmp_path: Path, make_shard) -> None:
@@ -102,3 +110,10 @@ def test_c2pa_without_the_extra_is_counted_and_recorded(tmp_path: Path, make_sha
     assert "C2PA not checked (the provscan[c2pa] extra was absent; 1 images" in card and "| c2pa:not-checked | 1 |" in card
     page = (result.output / "report.html").read_text()
     assert 'id="consent-sources"' in page and "C2PA not checked" in page
+
+
+def test_consent_settings_are_checked_in_the_library_api_too() -> None:
+    with pytest.raises(ConfigError, match="ai_generated must be one of"):
+        ConsentConfig(ai_generated="dorp")
+    with pytest.raises(ConfigError, match="action must be one of"):
+        ConsentConfig(action="keep")

@@ -50,6 +50,12 @@ class ConsentConfig:
     signals: tuple[str, ...] | None = None  # globs over signal names that count as opt-outs; None: the default list
     ai_generated: str = "flag"  # flag | drop | keep: images whose metadata says a model made them
 
+    def __post_init__(self) -> None:  # the library API gets the checks provscan.toml gets: a typo is an error, not an action
+        if self.action not in ("drop", "flag"):
+            raise ConfigError(f"[consent] action must be one of drop, flag (got {self.action!r})")
+        if self.ai_generated not in ("flag", "drop", "keep"):
+            raise ConfigError(f"[consent] ai_generated must be one of flag, drop, keep (got {self.ai_generated!r})")
+
 
 _NUM = (int, float)
 _FETCH_LIMITS = (("concurrency", int, 1), ("per_host", int, 1), ("max_bytes", int, 1), ("retries", int, 0),
@@ -113,6 +119,42 @@ class FetchPolicy:
         return replace(self, concurrency=max(1, self.concurrency // parts), per_host=max(1, self.per_host // parts))
 
 
+_RELEASE_KEYS = ("name", "description", "license", "citation", "url", "version", "data_collection")
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    """``[release]``: what a publisher says about the cleaned dataset, copied into croissant.json
+    (name, description, licence, citation, URL, data-collection notes). Not part of the run
+    fingerprint's meaning (it changes no row), but recorded in the manifest like every setting."""
+
+    name: str | None = None
+    description: str | None = None
+    license: str | None = None  # an SPDX id or a licence URL, as the publisher states it
+    citation: str | None = None  # BibTeX or a plain reference
+    url: str | None = None  # the dataset's home page (http or https)
+    version: str | None = None  # the release's version (Croissant recommends one)
+    data_collection: str | None = None  # how the original rows were collected (Croissant's rai:dataCollection)
+
+    def __post_init__(self) -> None:
+        for key in _RELEASE_KEYS:
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"[release] {key} must be a non-empty string, got {value!r}")
+        if self.url is not None and not self.url.startswith(("https://", "http://")):
+            raise ConfigError(f"[release] url must start with https:// or http://, got {self.url!r}")
+        if self.name is not None and any(c in self.name for c in "\r\n"):
+            raise ConfigError("[release] name must be one line")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "config") -> ReleaseConfig:
+        """``[release]`` keys (or ``release=`` in the API): an unknown key is an error naming it."""
+        unknown = sorted(set(data) - set(_RELEASE_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) in [release]: {', '.join(unknown)} (keys: {', '.join(_RELEASE_KEYS)})")
+        return cls(**dict(data))
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     lists: tuple[ListSpec, ...] = ()
@@ -131,6 +173,7 @@ class ScanConfig:
     unchecked: str = "keep"  # keep | flag | drop: rows whose image could not be fetched or hashed
     licenses: LicenseConfig = LicenseConfig()
     consent: ConsentConfig = ConsentConfig()
+    release: ReleaseConfig = ReleaseConfig()  # a mapping given here is read as [release] keys
     source: str | None = None  # the TOML file this came from, for the manifest
 
     def __post_init__(self) -> None:
@@ -138,6 +181,10 @@ class ScanConfig:
             object.__setattr__(self, "fetch_options", FetchPolicy.from_mapping(self.fetch_options, self.source or "config"))
         elif not isinstance(self.fetch_options, FetchPolicy):
             raise ConfigError(f"fetch_options must be a FetchPolicy or a mapping of [fetch] keys, got {self.fetch_options!r}")
+        if isinstance(self.release, Mapping):
+            object.__setattr__(self, "release", ReleaseConfig.from_mapping(self.release, self.source or "config"))
+        elif not isinstance(self.release, ReleaseConfig):
+            raise ConfigError(f"release must be a ReleaseConfig or a mapping of [release] keys, got {self.release!r}")
 
     def with_overrides(self, **changes: Any) -> ScanConfig:
         """A copy with the given fields replaced; ``None`` values mean "not given" and are ignored.
@@ -177,7 +224,7 @@ def apply_overrides(config: ScanConfig, **changes: Any) -> ScanConfig:
 
 
 _SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral", "fast_decode"}
-_TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch"}
+_TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch", "release"}
 
 
 def load_config(path: str | Path) -> ScanConfig:
@@ -218,8 +265,13 @@ def load_config(path: str | Path) -> ScanConfig:
         fetch_options = FetchPolicy.from_mapping(fetch, str(path))
     except ConfigError as exc:
         raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: [fetch]: {exc}") from exc
+    try:
+        release = ReleaseConfig.from_mapping(_table(path, data, "release"), str(path))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from exc
     return ScanConfig(
         lists=lists,
+        release=release,
         licenses=LicenseConfig(
             drop=_strings(path, "licenses.drop", lic.get("drop", [])),
             flag=_strings(path, "licenses.flag", lic.get("flag", [])),

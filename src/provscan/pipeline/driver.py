@@ -257,7 +257,7 @@ entries of two shapes under one version number. 2: ``rows_matched`` (any finding
 def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
     """What makes two runs' per-shard results interchangeable: version, settings, exact list bytes."""
     settings = config.to_dict()
-    for key in ("output", "workers", "source"):
+    for key in ("output", "workers", "source", "release"):  # [release] text changes no row
         settings.pop(key, None)
     lists = [{k: lst[k] for k in ("name", "kind", "action", "sha256", "params")} for lst in compiled.manifest()]
     blob = json.dumps({"version": __version__, "entry": ENTRY_FORMAT, "config": settings, "lists": lists},

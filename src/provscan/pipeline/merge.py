@@ -32,10 +32,10 @@ from provscan.io.db import Database
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files, remove_temp_files
+from provscan.sinks.attestation import write_release
 from provscan.sinks.report import write_reports_then_manifest
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
-from provscan.consent.policy import signal_sources
 from provscan.stages import plan
 from provscan.urls import native
 
@@ -197,9 +197,10 @@ class MergeStream:
             "lists": state.lists,
             "shards": entries,
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
-            "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
+            **plan.manifest_fields(state.stages),  # e.g. which consent-signal sources ran
         }
-        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
+        hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json: before the reports, which name them
+        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")} | hashed  # digests already computed
 
         def files() -> dict[str, str]:
             remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
