@@ -46,7 +46,8 @@ class Columns:
 
 
 def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) -> list[Shard]:
-    """Resolve files, directories and globs into shards; the same clean/ name twice is an error.
+    """Resolve files, directories and globs into shards, each file once (inputs that overlap, links);
+    two files with the same clean/ name is an error.
 
     ``exclude`` (the run's output directory) is skipped when a directory or glob is walked, so
     ``scan d/ -o d/out`` never scans its own earlier outputs.
@@ -81,6 +82,7 @@ def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) 
             raise ShardError(text, "no such file or directory")
     if not shards:
         raise ConfigError("no shards given")
+    shards = _once_each(shards)
     seen: dict[str, str] = {}
     for shard in shards:
         if shard.relative in seen:
@@ -90,6 +92,22 @@ def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) 
             )
         seen[shard.relative] = shard.given
     return shards
+
+
+def _once_each(shards: list[Shard]) -> list[Shard]:
+    """Each file once, by identity (device, inode), the first way it was named winning: ``scan in in/sub``
+    or two overlapping globs name a file twice, and scanning it twice counted its rows twice."""
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for shard in shards:
+        try:
+            st = shard.path.stat()
+        except OSError as exc:
+            raise ShardError(shard.given, f"cannot read: {exc.strerror or exc}") from exc
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            unique.append(shard)
+    return unique
 
 
 def _special(path: Path) -> bool:
