@@ -50,7 +50,7 @@ def test_quiet_resume_prints_nothing(in_dir: Path, make_shard) -> None:
     assert loud.exit_code == 0 and "resume: kept 1 of 1 shards" in loud.stderr
 
 
-@pytest.mark.parametrize("value", ["3/3", "1", "a/b", "-1/2"])
+@pytest.mark.parametrize("value", ["3/3", "2/2", "1/0", "1", "a/b", "-1/2"])
 def test_a_malformed_part_is_a_usage_error(in_dir: Path, make_shard, value: str) -> None:
     shard = make_shard("a.parquet", URL=["http://a.example/"])
     result = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o", "--part", value])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from provscan.errors import ConfigError
-from provscan.kinds import ACTIONS, ALL_KINDS, unknown_kind
+from provscan.kinds import ACTIONS, ALL_KINDS, LIST_SETTINGS, did_you_mean, unknown_kind, unknown_setting
 
 DEFAULT_CONFIG_NAME = "provscan.toml"
 UNCHECKED_ACTIONS = ("keep", "flag", "drop")
@@ -300,6 +300,9 @@ def _list_spec(path: Path, base: Path, index: int, item: Any) -> ListSpec:
         raise ConfigError(f"{where}: {unknown_kind(kind)}")
     if action is not None and action not in ACTIONS:
         raise ConfigError(f"{where}: action must be one of {', '.join(ACTIONS)}")
+    for key in item:
+        if key != "path" and key not in LIST_SETTINGS:
+            raise ConfigError(f"{where}: {unknown_setting(str(key), ('path', *LIST_SETTINGS))}")
     params = {str(k): str(v) for k, v in item.items() if k not in ("path", "kind", "name", "action")}
     return ListSpec(base / str(item["path"]), kind, item.get("name"), action, params)
 
@@ -333,4 +336,4 @@ def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
 def _reject_unknown(path: Path, where: str, data: Mapping[str, Any], known: set[str]) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in {where}: {', '.join(unknown)}")
+        raise ConfigError(f"{path}: unknown key(s) in {where}: {', '.join(unknown)}{did_you_mean(unknown[0], known)}")

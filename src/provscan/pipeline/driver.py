@@ -144,6 +144,12 @@ class Run:
             return self.tasks
         return [t for t in self.tasks if t.index % self.part[1] == self.part[0]]
 
+    def committed(self) -> int:
+        """Selected shards committed under this run's fingerprint, counted on disk: a worker's commit
+        the driver has not heard of yet counts, as it does for ``--resume``."""
+        found = (read_commit(self.out, t.index) for t in self.selected)
+        return sum(1 for c in found if c is not None and c.fingerprint == self.fingerprint)
+
     def claim(self, outdir: OutputDir, *, resume: bool) -> None:
         """OUT checked (inputs never written, only provscan's files), commits kept or reset, run.json saved."""
         out = self.out
@@ -201,7 +207,7 @@ def _as_interrupt(run: Run) -> Iterator[None]:
         yield
     except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
         if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
-            raise RunInterrupted(run.done, len(run.selected), signals.received() or signal.SIGINT) from None
+            raise RunInterrupted(run.committed(), len(run.selected), signals.received() or signal.SIGINT) from None
         raise
 
 
@@ -210,13 +216,18 @@ def merge_run(out: str | Path) -> ScanResult:
     out = Path(out)
     if not (out / STATE_DIR / "run.json").is_file():
         raise ConfigError(f"{out}: no provscan run to merge here (no {STATE_DIR}/run.json)")
-    with OutputDir(out) as outdir:
-        state = RunState.load(out)
-        if state is None:
-            raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
-        outdir.remove_leftovers(keep=_committed_outputs(out, state))
-        with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
-            manifest, summary = merge(out, state, db)
+    try:
+        with OutputDir(out) as outdir:
+            state = RunState.load(out)
+            if state is None:
+                raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
+            outdir.remove_leftovers(keep=_committed_outputs(out, state))
+            with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
+                manifest, summary = merge(out, state, db)
+    except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
+        if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
+            raise RunInterrupted(None, None, signals.received() or signal.SIGINT, merging=str(out)) from None
+        raise
     return ScanResult(out, manifest, summary)
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import shlex
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -216,16 +218,24 @@ def _valid_commit(out: Path, state: RunState, shard: dict[str, Any]) -> Commit |
     return found
 
 
+NO_ROOM = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+           errno.EFBIG: "file too large for the file system or the process's file size limit (ulimit -f)"}
+"""Write errors that more room fixes: the merge can then be run again from the commits."""
+
+
 @contextmanager
 def _disk_full_hint(out: Path) -> Iterator[None]:
-    """A full disk during the merge is one line that says what to do: the commits are all kept."""
+    """A full disk (or quota, or file size limit) during the merge is one line that says what to do:
+    the commits are all kept. pyarrow reports these as ``OSError`` with the errno in its text."""
     try:
         yield
     except (OSError, ProvscanError) as exc:
         text = str(exc)
-        if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text or "ENOSPC" in text:
-            raise OutputError(out, "disk full while merging the committed shards; free space, then run "
-                                   f"'provscan merge {out}' (or the scan again with --resume)") from None
+        code = next((c for c in NO_ROOM if getattr(exc, "errno", None) == c or f"[errno {c}]" in text.lower()
+                     or os.strerror(c) in text), None)
+        if code is not None:
+            raise OutputError(out, f"{NO_ROOM[code]} while merging the committed shards (all kept); make room, "
+                                   f"then run the scan again with --resume, or: provscan merge {shlex.quote(str(out))}") from None
         raise
 
 
