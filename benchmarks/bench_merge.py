@@ -61,10 +61,11 @@ def build(out: Path, shards: int, findings: int, removals: int) -> RunState:
                    "findings_by_kind": {"domain": findings}, "findings_by_action": {"drop": findings},
                    "rows_by_list_action": {"blocklist": {"drop": findings}},
                    "flagged_hosts": {f"bad{i % 97}.example": findings}, "extra": {}}
-        commit(out, ShardOutcome(task, table, pa.array(hashes, pa.string()), None, entry, summary,
+        commit(out, ShardOutcome(task, table, pa.array(hashes, pa.string()), {}, entry, summary,
                                  np.empty(0, np.int64)), FINGERPRINT)
         plan.append({"index": i, "path": name, "relative": name})
-    state = RunState(FINGERPRINT, "2026-01-01T00:00:00+00:00", {"export": False}, [], plan)
+    state = RunState(FINGERPRINT, "2026-01-01T00:00:00+00:00", {"export": False},
+                     [{"name": "blocklist", "kind": "domain", "action": "drop"}], plan, ["url"])
     state.save(out)
     return state
 

@@ -46,7 +46,14 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--project", nargs=2, type=float, metavar=("CPU_S_PER_1M_ROWS", "BYTES_PER_ROW"),
+                    help="only print the LAION-5B cluster projection from these measured figures")
+    ap.add_argument("--merge-ms", type=float, default=2.1, help="the driver's merge per shard (bench_merge.py)")
+    ap.add_argument("--tail", type=float, default=1.0, help="the merge's tail after the last shard at 10,000 shards")
     args = ap.parse_args()
+    if args.project:
+        cluster(LAION_ROWS / 1e6 * args.project[0], bytes_per_row=args.project[1], merge_ms=args.merge_ms, tail_s=args.tail)
+        return
     work = WORK / f"workers-{args.rows}-{args.shards}"
     shards_dir, lists_dir = work / "shards", work / "lists"
     if not (work / "ready").exists():
@@ -87,14 +94,42 @@ def main() -> None:
 
 
 def project(per_core: float, bytes_per_row: float, *, disk_gbs: float = 1.0, shared_gbs: float = 10.0) -> None:
-    """LAION-5B with URL lists: CPU at the measured per-core rate, or I/O (read the shards, write the
-    cleaned copy: about twice the input bytes) at ``disk_gbs`` per machine and ``shared_gbs`` for the
-    whole cluster's shared filesystem, whichever is slower."""
+    """LAION-5B with URL lists from this run's per-core rate (start-up included), as issue 9 first did."""
+    cluster(LAION_ROWS / per_core, bytes_per_row=bytes_per_row, disk_gbs=disk_gbs, shared_gbs=shared_gbs)
+
+
+def cluster(cpu_s: float, *, bytes_per_row: float, shards: int = 10_000, join_s: float = 2.0, slot_s: float = 0.5,
+            merge_ms: float = 2.1, tail_s: float = 1.0, out_ratio: float = 1.5, disk_gbs: float = 1.0,
+            shared_gbs: float = 10.0, cores: int = 16) -> None:
+    """LAION-5B on a Ray cluster of 1, 8 and 64 machines (issue 21, item 8), from measured parts:
+
+    * ``cpu_s``: CPU-seconds of the whole scan at the per-row rate (one-pass, one core);
+    * ``join_s``: the driver joining the cluster; ``slot_s``: a Ray worker's start (imports, lists
+      loaded from OUT/.provscan/lists), paid once per task slot, in parallel;
+    * ``merge_ms`` per shard in the driver as shards commit (serial: the run cannot end before the
+      driver has merged every shard), then ``tail_s`` after the last one;
+    * I/O: the shards read once and clean/ written at ``out_ratio`` times the input, at ``disk_gbs``
+      per machine and at most ``shared_gbs`` for the cluster's shared filesystem.
+    """
+    print(f"LAION-5B ({LAION_ROWS / 1e9:.2f} B rows, {shards:,} shards of {LAION_ROWS // shards:,} rows), "
+          f"{cpu_s / 3600:,.1f} CPU-h of scanning, {bytes_per_row:.0f} B/row in, clean/ {out_ratio}x:")
+    print("| machines x cores | start | scan (CPU) | I/O | driver merge | tail | wall | bound by |")
+    print("|---|---|---|---|---|---|---|---|")
     for machines in (1, 8, 64):
-        cpu = LAION_ROWS / (per_core * 16 * machines)
-        io = 2 * LAION_ROWS * bytes_per_row / 1e9 / min(disk_gbs * machines, shared_gbs)
-        print(f"projection, URL lists only, {machines:>2} machine(s) x 16 cores: CPU {cpu / 60:,.0f} min, "
-              f"I/O {io / 60:,.0f} min -> {max(cpu, io) / 60:,.0f} min ({'I/O' if io > cpu else 'CPU'}-bound)")
+        start = join_s + slot_s
+        scan = cpu_s / (cores * machines)
+        io = (1 + out_ratio) * LAION_ROWS * bytes_per_row / 1e9 / min(disk_gbs * machines, shared_gbs)
+        merge = shards * merge_ms / 1e3
+        parts = {"CPU": scan, "I/O": io, "driver merge": merge}
+        bound = max(parts, key=parts.__getitem__)
+        wall = start + parts[bound] + tail_s
+        print(f"| {machines} x {cores} | {start:.1f} s | {_span(scan)} | {_span(io)} | {_span(merge)} | {tail_s:.1f} s "
+              f"| **{_span(wall)}** | {bound} |")
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:,.1f} min" if seconds >= 120 else f"{seconds:,.0f} s"
+
 
 if __name__ == "__main__":
     main()

@@ -30,7 +30,8 @@ def test_an_auto_loaded_config_is_named_in_the_end_of_run_table(in_dir: Path, ma
     assert auto.exit_code == 0, auto.output
     note = "config: ./provscan.toml (1 list, 1 policy; found in the current directory, --no-config skips it)"
     tail = auto.stdout.strip().splitlines()
-    assert tail[-3] == note and tail[-2].startswith("output: o1")
+    assert tail[-4] == note and tail[-3].startswith("output: o1")
+    assert tail[-2] == "release: croissant.json, provenance.intoto.json   (check: provscan verify o1 --attestation)"
     assert tail[-1] == "which rows, and why: provscan show o1   (--action drop: the removed rows)"
     explicit = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o2", "-c", "provscan.toml"])
     assert explicit.exit_code == 0, explicit.output
@@ -50,7 +51,7 @@ def test_quiet_resume_prints_nothing(in_dir: Path, make_shard) -> None:
     assert loud.exit_code == 0 and "resume: kept 1 of 1 shards" in loud.stderr
 
 
-@pytest.mark.parametrize("value", ["3/3", "1", "a/b", "-1/2"])
+@pytest.mark.parametrize("value", ["3/3", "2/2", "1/0", "1", "a/b", "-1/2"])
 def test_a_malformed_part_is_a_usage_error(in_dir: Path, make_shard, value: str) -> None:
     shard = make_shard("a.parquet", URL=["http://a.example/"])
     result = CliRunner().invoke(cli, ["scan", str(shard), "-o", "o", "--part", value])

@@ -45,7 +45,8 @@ def test_list_options_parse_from_the_right() -> None:
 @pytest.mark.parametrize(("arg", "message"), [
     ("domian:x.txt", "unknown kind 'domian' (kinds: domain, url, url-sha256"),
     ("x.txt;kind=urls", "unknown kind 'urls' (kinds: domain, url"),
-    ("domain:x.txt;nmae=y", "unknown list option 'nmae' (options: kind, name, action, max_distance)"),
+    ("domain:x.txt;nmae=y", "unknown list setting 'nmae' (did you mean 'name'?); settings: kind, name, action, max_distance"),
+    ("domain:x.txt;acton=flag", "unknown list setting 'acton' (did you mean 'action'?)"),
     ("domain:x.txt;action=delete", "unknown action 'delete'"),
     ("domain:x.txt;name=", "name= needs a value"),
     ("domain:x.txt;kind=url", "kind given twice"),
@@ -55,6 +56,46 @@ def test_bad_list_arguments_name_the_problem(tmp_path: Path, make_shard, arg: st
     result = run(str(shard), "-b", arg, "-o", str(tmp_path / "o"), "-q")
     assert result.exit_code == 1
     assert message in result.output and "No such file" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("where", "typo", "meant"), [
+    ("config", "acton", "action"), ("config", "max_distanse", "max_distance"),
+    ("header", "acton", "action"), ("header", "max_distanse", "max_distance"),
+])
+def test_a_misspelt_list_setting_is_an_error_naming_the_nearest(tmp_path: Path, make_shard, where: str, typo: str,
+                                                               meant: str) -> None:
+    """Issue 16 item 7: ``acton = "flag"`` dropped the rows it should have flagged, ``max_distanse = 2``
+    left the default radius; in a ``[[list]]`` table or a list's header both were accepted."""
+    shard = make_shard("a.parquet", URL=["http://bad.example/"], image_phash=["0123456789abcdef"])
+    value = "flag" if typo == "acton" else "2"
+    lst = tmp_path / "l.txt"
+    header = f" {typo}={value}" if where == "header" else ""
+    lst.write_text(f"# provscan-list: kind=phash{header}\n0123456789abcdef\n")
+    args = ["scan", str(shard), "-o", str(tmp_path / "o"), "-q"]
+    if where == "config":
+        config = tmp_path / "provscan.toml"
+        config.write_text(f'[[list]]\npath = "l.txt"\n{typo} = "{value}"\n')
+        args += ["-c", str(config)]
+    else:
+        args += ["--no-config", "-b", str(lst)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert f"unknown list setting {typo!r} (did you mean {meant!r}?)" in line and "\n" not in line
+    assert line.startswith(f"Error: {config}: [[list]] #1:" if where == "config" else f"Error: {lst}:1: header:")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_misspelt_list_parameter_through_the_api_is_an_error(tmp_path: Path, make_shard) -> None:
+    from provscan import scan
+    from provscan.errors import ListError
+
+    shard = make_shard("a.parquet", URL=["http://a.example/"], image_phash=["0123456789abcdef"])
+    lst = tmp_path / "l.txt"
+    lst.write_text("0123456789abcdef\n")
+    with pytest.raises(ListError, match="unknown list setting 'max_distanse' \\(did you mean 'max_distance'\\?\\)"):
+        scan([shard], lists=(ListSpec(lst, kind="phash", params={"max_distanse": 2}),), output=tmp_path / "o")
     assert not (tmp_path / "o").exists()
 
 

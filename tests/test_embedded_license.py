@@ -117,3 +117,27 @@ def test_consent_settings_are_checked_in_the_library_api_too() -> None:
         ConsentConfig(ai_generated="dorp")
     with pytest.raises(ConfigError, match="action must be one of"):
         ConsentConfig(action="keep")
+
+
+def test_an_image_on_disk_and_fetched_is_counted_once(tmp_path: Path, make_shard, no_egress) -> None:
+    """With ``--images`` and ``--fetch`` and no image list, the row is still fetched (link rot), but its
+    signals and licence come from the local file once, not twice."""
+    body = jpeg(PROHIBITED)
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        server.expect_request("/o.jpg").respond_with_data(body, content_type="image/jpeg")
+        url = server.url_for("/o.jpg")
+        folder = tmp_path / "dl" / "00000"
+        folder.mkdir(parents=True)
+        (folder / "000000000.jpg").write_bytes(body)
+        (folder / "000000000.json").write_text(json.dumps({"key": "000000000", "url": url}))
+        result = scan([make_shard("s.parquet", url=[url])], images=(tmp_path / "dl",), fetch=True, fetch_options=OPTIONS,
+                      consent=ConsentConfig(action="flag"), output=tmp_path / "out")  # flag: the row is still fetched
+    finally:
+        server.clear()
+        server.stop()
+    flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
+    assert [(f["row"], f["kind"], f["entry"]) for f in flagged] == [(0, "consent", "xmp:dmi-prohibited-aimltraining")]
+    assert json.loads((result.output / "summary.json").read_text())["consent_signals"] == {"xmp:dmi-prohibited-aimltraining": 1}
+    assert pq.read_table(result.output / "fetch.parquet").column("signals").to_pylist() == [["xmp:dmi-prohibited-aimltraining"]]

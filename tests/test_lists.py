@@ -278,15 +278,15 @@ def test_bad_headers(make_list, text, fragment, line):
 
 
 def test_header_precedence(make_list):
-    path = make_list("mine.txt", "# provscan-list: kind=phash name=from-header action=flag max_distance=6 src=x\n"
+    path = make_list("mine.txt", "# provscan-list: kind=phash name=from-header action=flag max_distance=6\n"
                                  "0123456789ABCDEF\n")
     lst = load_list(path)
     assert (lst.kind, lst.name, lst.action) == ("phash", "from-header", "flag")
-    assert lst.params == {"max_distance": "6", "src": "x"}
+    assert lst.params == {"max_distance": "6"}
     assert values(lst) == ["0123456789abcdef"] and lst.entries.column("entry")[0].as_py() == "0123456789ABCDEF"
     over = load_list(path, kind="dhash", name="cli", action="drop", params={"max_distance": 10})
     assert (over.kind, over.name, over.action) == ("dhash", "cli", "drop")
-    assert over.params == {"max_distance": "10", "src": "x"}
+    assert over.params == {"max_distance": "10"}
     plain = load_list(make_list("plain.txt", "0123456789abcdef\n"), kind="phash")
     assert (plain.name, plain.action, dict(plain.params)) == ("plain", "drop", {})
 
@@ -386,10 +386,10 @@ _label = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10
 def test_write_then_load_round_trip_domain(hosts):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hosts.txt"
-        write_list(path, "domain", hosts, params={"source": "test"})
+        write_list(path, "domain", hosts, action="flag")
         lst = load_list(path)
         assert values(lst) == list(dict.fromkeys(normalize_host(h) for h in hosts))
-        assert lst.params == {"source": "test"} and lst.name == f"{Path(tmp).name}-hosts"
+        assert lst.action == "flag" and lst.name == f"{Path(tmp).name}-hosts"
 
 
 def test_write_list_refuses_what_it_could_not_read_back(tmp_path):
@@ -403,6 +403,8 @@ def test_write_list_refuses_what_it_could_not_read_back(tmp_path):
     with pytest.raises(ListError) as err:
         write_list(path, "image-sha1", ["a" * 40, "zz"], comments=["one"])
     assert err.value.line == 4  # header, comment, first value, then the bad one
+    with pytest.raises(ListError, match="unknown list setting 'source'"):
+        write_list(path, "domain", ["a.example"], params={"source": "x"})  # a header load_list would refuse
     with pytest.raises(ConfigError):
         write_list(path, "license-registry", [])
     with pytest.raises(ConfigError):

@@ -113,3 +113,17 @@ def test_disk_full_during_the_merge_is_one_line_with_what_to_do(tmp_path: Path, 
     message = str(caught.value)
     assert "disk full while merging" in message and f"provscan merge {out}" in message and "\n" not in message
     assert not (out / "manifest.json").exists()  # visibly unfinished
+
+
+def test_removals_are_written_from_arrow_buffers_as_python_would(tmp_path: Path) -> None:
+    """The removal list's lines come straight from the Arrow buffers for 64-character digests (sliced
+    arrays and large strings included), from Python strings otherwise: the same bytes either way."""
+    from provscan.sinks.flagged import write_removals
+
+    digests = sorted(hashlib.sha256(str(i).encode()).hexdigest() for i in range(50))
+    column = pa.array(digests)
+    batches = [pa.record_batch({"h": column.slice(0, 7)}), pa.record_batch({"h": column.slice(7, 0)}),
+               pa.record_batch({"h": column.slice(7).cast(pa.large_string())}), pa.record_batch({"h": pa.array(["ab", "c"])})]
+    count = write_removals(tmp_path / "r.txt", batches)
+    lines = [line for line in (tmp_path / "r.txt").read_text().splitlines() if not line.startswith("#")]
+    assert count == 52 and lines == [*digests, "ab", "c"]

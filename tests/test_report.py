@@ -122,8 +122,8 @@ def test_two_scans_of_the_same_inputs_give_the_same_report(tmp_path: Path, monke
     (ma, sa), (mb, sb) = load(outs[0]), load(outs[1])
     differ = {k for k in ma if ma[k] != mb[k]}
     assert differ <= {"started", "finished", "files"}, differ
-    # the manifest lists the reports' own SHA-256, and the reports show the run's times: only they differ
-    assert {f for f in ma["files"] if ma["files"][f] != mb["files"].get(f)} <= {"report.html", "datacard.md"}
+    # the manifest lists the reports' own SHA-256, and the reports (and the release metadata) show the run's times: only they differ
+    assert {f for f in ma["files"] if ma["files"][f] != mb["files"].get(f)} <= {"report.html", "datacard.md", "croissant.json", "provenance.intoto.json"}
     assert sa == sb
     monkeypatch.chdir(outs[1].parent)
     html, card = write_reports(Path("out"), {**mb, "started": ma["started"], "finished": ma["finished"]}, sb,

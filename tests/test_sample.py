@@ -502,6 +502,10 @@ def test_source_lists_and_duplicates(tmp_path, blocklist, data) -> None:
     assert result.estimates["sources"][0]["source"] == str(path)
     with pytest.raises(ConfigError, match="given twice"):
         sample([str(path), f"@{listing}"], _config(blocklist), rows=5, output=tmp_path / "o2")
+    hard = tmp_path / "same-file.parquet"
+    hard.hardlink_to(path)  # one file by identity (device, inode), whatever its names
+    with pytest.raises(ConfigError, match="given twice"):
+        sample([str(path), str(hard)], _config(blocklist), rows=5, output=tmp_path / "o3")
 
 
 def test_cli_sample_prints_the_estimates_table(tmp_path, blocklist, data) -> None:

@@ -107,6 +107,27 @@ def test_directory_input_keeps_relative_paths(tmp_path: Path, make_shard, make_l
     assert pq.read_table(result.output / "clean" / "sub" / "a.parquet").column("URL").to_pylist() == ["http://ok.example/2"]
 
 
+@pytest.mark.parametrize("inputs", [["in", "in/sub"], ["in/sub", "in"], ["in/*.parquet", "in", "in/sub/../sub/s1.parquet"],
+                                    ["in", "in/link.parquet", "in/hard.parquet"]])
+def test_overlapping_inputs_scan_each_file_once(tmp_path: Path, monkeypatch, inputs: list[str]) -> None:
+    """Issue 16 item 8: ``scan in in/sub`` counted in/sub/s1.parquet twice (rows_in 2,500 for 1,500 rows);
+    inputs are deduplicated by file identity (device, inode): overlaps, ``..`` paths, links."""
+    from provscan.pipeline.verify import verify_output
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    pq.write_table(pa.table({"URL": [f"http://a{i}.example/" for i in range(500)]}), "in/s0.parquet")
+    pq.write_table(pa.table({"URL": [f"http://b{i}.example/" for i in range(1000)]}), "in/sub/s1.parquet")
+    if "in/link.parquet" in inputs:
+        Path("in/link.parquet").symlink_to("s0.parquet")
+        Path("in/hard.parquet").hardlink_to("in/sub/s1.parquet")
+    result = scan(inputs, output=tmp_path / "out")
+    assert result.manifest is not None
+    assert result.manifest["totals"]["rows_in"] == 1500 and len(result.manifest["shards"]) == 2
+    checked = verify_output(tmp_path / "out", inputs=True)
+    assert not checked.failures, checked.failures
+
+
 def test_real_laion_sample_keeps_pandas_metadata_and_counts(tmp_path: Path, make_list) -> None:
     shard = eval_path("corpora", "img2dataset", "test_10000.parquet")
     lst = make_list("d.txt", "# provscan-list: kind=domain\ncdn.shopify.com\n")

@@ -163,3 +163,18 @@ def test_the_runner_names_no_stage_and_stages_never_import_the_runner() -> None:
                 for name in names:
                     allowed = name in ("provscan.stages.base", "provscan.stages.plan") or name == "provscan.stages"
                     assert not (name.startswith(banned) and not allowed), f"{path.name} imports {name}"
+
+
+def test_no_runner_module_spells_a_stage_name() -> None:
+    """pipeline/ asks the plan (``plan.outputs``, ``plan.manifest_fields``...), never ``"consent" in stages``;
+    ``url`` is exempt: it is also the name of raw's URL column."""
+    import ast
+
+    from provscan.stages.plan import PLAN
+
+    names = {step.name for step in PLAN} - {"url"}
+    root = Path(__file__).parents[1] / "src" / "provscan" / "pipeline"
+    spelled = [f"{path.name}:{node.lineno} {node.value!r}" for path in sorted(root.glob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, ast.Constant) and node.value in names]
+    assert spelled == []

@@ -49,7 +49,7 @@ def test_a_real_scan_verifies(run: Path) -> None:
     checks = verify_output(run, inputs=True).checks
     hashed = {c.file for c in checks if c.check == "sha256"}
     assert hashed == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json", "removals.sha256.txt",
-                      "report.html", "datacard.md"}
+                      "report.html", "datacard.md", "croissant.json", "provenance.intoto.json"}
     assert {c.file for c in checks} >= {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
                                        "removals.sha256.txt", "manifest.json"}
     dropped = {c.check: c.actual for c in checks if c.file == "flagged.parquet"}
@@ -126,7 +126,7 @@ def test_every_listed_file_is_rehashed_from_any_directory(run: Path, tmp_path: P
     manifest = json.loads((run / "manifest.json").read_text())
     assert [e["output"] for e in manifest["shards"]] == ["clean/a.parquet", "clean/b.parquet"]
     assert set(manifest["files"]) == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
-                                      "removals.sha256.txt", "report.html", "datacard.md"}
+                                      "removals.sha256.txt", "report.html", "datacard.md", "croissant.json", "provenance.intoto.json"}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     cwd = os.getcwd()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from provscan.errors import ConfigError
-from provscan.kinds import ACTIONS, ALL_KINDS, unknown_kind
+from provscan.kinds import ACTIONS, ALL_KINDS, LIST_SETTINGS, did_you_mean, unknown_kind, unknown_setting
 
 DEFAULT_CONFIG_NAME = "provscan.toml"
 UNCHECKED_ACTIONS = ("keep", "flag", "drop")
@@ -119,6 +119,42 @@ class FetchPolicy:
         return replace(self, concurrency=max(1, self.concurrency // parts), per_host=max(1, self.per_host // parts))
 
 
+_RELEASE_KEYS = ("name", "description", "license", "citation", "url", "version", "data_collection")
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    """``[release]``: what a publisher says about the cleaned dataset, copied into croissant.json
+    (name, description, licence, citation, URL, data-collection notes). Not part of the run
+    fingerprint's meaning (it changes no row), but recorded in the manifest like every setting."""
+
+    name: str | None = None
+    description: str | None = None
+    license: str | None = None  # an SPDX id or a licence URL, as the publisher states it
+    citation: str | None = None  # BibTeX or a plain reference
+    url: str | None = None  # the dataset's home page (http or https)
+    version: str | None = None  # the release's version (Croissant recommends one)
+    data_collection: str | None = None  # how the original rows were collected (Croissant's rai:dataCollection)
+
+    def __post_init__(self) -> None:
+        for key in _RELEASE_KEYS:
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"[release] {key} must be a non-empty string, got {value!r}")
+        if self.url is not None and not self.url.startswith(("https://", "http://")):
+            raise ConfigError(f"[release] url must start with https:// or http://, got {self.url!r}")
+        if self.name is not None and any(c in self.name for c in "\r\n"):
+            raise ConfigError("[release] name must be one line")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "config") -> ReleaseConfig:
+        """``[release]`` keys (or ``release=`` in the API): an unknown key is an error naming it."""
+        unknown = sorted(set(data) - set(_RELEASE_KEYS))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) in [release]: {', '.join(unknown)} (keys: {', '.join(_RELEASE_KEYS)})")
+        return cls(**dict(data))
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     lists: tuple[ListSpec, ...] = ()
@@ -137,6 +173,7 @@ class ScanConfig:
     unchecked: str = "keep"  # keep | flag | drop: rows whose image could not be fetched or hashed
     licenses: LicenseConfig = LicenseConfig()
     consent: ConsentConfig = ConsentConfig()
+    release: ReleaseConfig = ReleaseConfig()  # a mapping given here is read as [release] keys
     source: str | None = None  # the TOML file this came from, for the manifest
 
     def __post_init__(self) -> None:
@@ -144,6 +181,10 @@ class ScanConfig:
             object.__setattr__(self, "fetch_options", FetchPolicy.from_mapping(self.fetch_options, self.source or "config"))
         elif not isinstance(self.fetch_options, FetchPolicy):
             raise ConfigError(f"fetch_options must be a FetchPolicy or a mapping of [fetch] keys, got {self.fetch_options!r}")
+        if isinstance(self.release, Mapping):
+            object.__setattr__(self, "release", ReleaseConfig.from_mapping(self.release, self.source or "config"))
+        elif not isinstance(self.release, ReleaseConfig):
+            raise ConfigError(f"release must be a ReleaseConfig or a mapping of [release] keys, got {self.release!r}")
 
     def with_overrides(self, **changes: Any) -> ScanConfig:
         """A copy with the given fields replaced; ``None`` values mean "not given" and are ignored.
@@ -183,7 +224,7 @@ def apply_overrides(config: ScanConfig, **changes: Any) -> ScanConfig:
 
 
 _SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral", "fast_decode"}
-_TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch"}
+_TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch", "release"}
 
 
 def load_config(path: str | Path) -> ScanConfig:
@@ -224,8 +265,13 @@ def load_config(path: str | Path) -> ScanConfig:
         fetch_options = FetchPolicy.from_mapping(fetch, str(path))
     except ConfigError as exc:
         raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: [fetch]: {exc}") from exc
+    try:
+        release = ReleaseConfig.from_mapping(_table(path, data, "release"), str(path))
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from exc
     return ScanConfig(
         lists=lists,
+        release=release,
         licenses=LicenseConfig(
             drop=_strings(path, "licenses.drop", lic.get("drop", [])),
             flag=_strings(path, "licenses.flag", lic.get("flag", [])),
@@ -254,6 +300,9 @@ def _list_spec(path: Path, base: Path, index: int, item: Any) -> ListSpec:
         raise ConfigError(f"{where}: {unknown_kind(kind)}")
     if action is not None and action not in ACTIONS:
         raise ConfigError(f"{where}: action must be one of {', '.join(ACTIONS)}")
+    for key in item:
+        if key != "path" and key not in LIST_SETTINGS:
+            raise ConfigError(f"{where}: {unknown_setting(str(key), ('path', *LIST_SETTINGS))}")
     params = {str(k): str(v) for k, v in item.items() if k not in ("path", "kind", "name", "action")}
     return ListSpec(base / str(item["path"]), kind, item.get("name"), action, params)
 
@@ -287,4 +336,4 @@ def _strings(path: Path, key: str, value: Any) -> tuple[str, ...]:
 def _reject_unknown(path: Path, where: str, data: Mapping[str, Any], known: set[str]) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in {where}: {', '.join(unknown)}")
+        raise ConfigError(f"{path}: unknown key(s) in {where}: {', '.join(unknown)}{did_you_mean(unknown[0], known)}")

@@ -80,7 +80,14 @@ class MissingDependency(ProvscanError):
 class RunInterrupted(ProvscanError):
     """SIGINT or SIGTERM stopped the run; every committed shard is kept for ``--resume``."""
 
-    def __init__(self, done: int | None, total: int | None, signum: int) -> None:
+    def __init__(self, done: int | None, total: int | None, signum: int, *, merging: str | None = None) -> None:
+        """``merging``: OUT, when ``provscan merge OUT`` was interrupted (the hint is then that command)."""
         self.done, self.total, self.exit_code = done, total, 128 + signum
+        if merging is not None:
+            import shlex
+
+            super().__init__(f"interrupted while merging; every committed shard is kept; to finish, run: "
+                             f"provscan merge {shlex.quote(merging)}")
+            return
         progress = f"{done} of {total} shards done" if total is not None else "before any shard was scanned"
         super().__init__(f"interrupted: {progress}; run the same command with --resume to continue")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 URL_KINDS = ("domain", "url", "url-sha256", "optout")
 """Kinds matched against a row's canonical URL (Safe Browsing v4 expressions)."""
 
@@ -31,3 +34,20 @@ lists come from child-protection and abuse programmes, and no allowlist may over
 def unknown_kind(kind: str) -> str:
     """The one message for a misspelt kind, wherever it was written (CLI, config, list header)."""
     return f"unknown kind {kind!r} (kinds: {', '.join(ALL_KINDS)})"
+
+
+LIST_SETTINGS = ("kind", "name", "action", "max_distance")
+"""What a list header, a ``[[list]]`` table (besides ``path``) and a ``-b`` option may set; any other key
+is an error: a misspelt ``acton=flag`` silently dropped rows it should have flagged."""
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'action'?)"`` when ``key`` is close to one of ``known`` (difflib), else ``""``."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_setting(key: str, known: Iterable[str] = LIST_SETTINGS) -> str:
+    """The one message for a misspelt list setting, wherever it was written (CLI, config, list header)."""
+    known = tuple(known)
+    return f"unknown list setting {key!r}{did_you_mean(key, known)}; settings: {', '.join(known)}"

@@ -58,7 +58,9 @@ class RichProgress:
             BarColumn(), TaskProgressColumn(), MofNCompleteColumn(), TextColumn("rows"),
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
             TextColumn("{task.fields[shards]}/{task.fields[total_shards]} shards  {task.fields[findings]:,} findings"),
-            console=Console(file=stream or sys.stderr), transient=False, refresh_per_second=4,
+            # stderr looked up at each write: a Ray run points sys.stderr at the terminal while fd 2 is Ray's log
+            console=Console(stderr=True) if stream in (None, sys.stderr) else Console(file=stream),
+            transient=False, refresh_per_second=4,
         )
         self._task: TaskID | None = None
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from provscan._version import __version__
+from provscan.cli.diff import diff
 from provscan.cli.hash import hash_command
 from provscan.cli.merge import merge
 from provscan.cli.report import report
@@ -26,7 +27,7 @@ def cli() -> None:
     """Dataset provenance scanner for image-text training corpora."""
 
 
-for _command in (scan, show, merge, sample_command, hash_command, verify, report):
+for _command in (scan, show, merge, sample_command, hash_command, verify, report, diff):
     cli.add_command(_command)
 
 

@@ -19,7 +19,8 @@ from provscan.errors import ProvscanError
 def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: str | None, action: str, dihedral: bool) -> None:
     """Build a hash list from local images (files or directories, walked in sorted order).
 
-    Images that cannot be hashed are reported on stderr and left out; the list is still written.
+    An image that cannot be hashed is one line on stderr and left out; the others' list is still
+    written, and the exit status is 1. When no image can be hashed nothing is written.
 
     \b
     Example:
@@ -29,14 +30,26 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
     from provscan.lists.files import default_name, list_header, write_list
 
     values: list[str] = []
-    failed = 0
+    failures: list[str] = []  # held until the first image hashes: a lone failure is then the one error line
+    failed = hashed = 0
     try:
         for path, result in hash_files([Path(p) for p in images], kind, dihedral=dihedral):
             if result.status != "ok" or kind not in result.hashes:
                 failed += 1
-                click.echo(f"provscan: {path}: {result.status} {result.error}".rstrip(), err=True)
+                status = "not an image" if result.status == "not_image" else result.status.replace("_", " ")
+                failures.append(f"{path}: cannot hash ({f'{status}: {result.error}' if result.error else status})")
+                if hashed:
+                    _report(failures)
                 continue
+            hashed += 1
+            _report(failures)
             values.extend(result.hashes[kind])
+        if not hashed:
+            if len(failures) == 1:
+                raise click.ClickException(f"{failures[0]}; nothing written")
+            _report(failures)
+            raise click.ClickException(f"none of {failed} images could be hashed: nothing written" if failed
+                                       else "no image files found: nothing written")
         values = list(dict.fromkeys(values))
         if output:
             write_list(Path(output), kind, values, name=name or default_name(output), action=action,
@@ -49,5 +62,13 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
     except ProvscanError as exc:
         fail(exc)
     if output:
-        tail = f"; {failed} images could not be hashed" if failed else ""
+        tail = f"; {failed} image{'s' * (failed != 1)} could not be hashed" if failed else ""
         click.echo(f"{len(values)} {kind} hashes written to {output}{tail}", err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+def _report(failures: list[str]) -> None:
+    for line in failures:
+        click.echo(f"provscan: {line}", err=True)
+    failures.clear()

@@ -13,27 +13,31 @@ from provscan.errors import ProvscanError
 @click.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
 @click.option("--inputs", is_flag=True, help="Also re-hash and re-count the input shards (paths as the manifest records them).")
+@click.option("--attestation", is_flag=True,
+              help="Also check provenance.intoto.json (in-toto/SLSA) and croissant.json against the files and the manifest.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every check in full (file, check, expected, actual).")
 @click.option("--failures-only", is_flag=True, help="Print only the checks that failed, in full.")
-def verify(out: str, inputs: bool, verbose: bool, failures_only: bool) -> None:
+def verify(out: str, inputs: bool, attestation: bool, verbose: bool, failures_only: bool) -> None:
     """Recompute every checksum and row count that OUT/manifest.json records; exit 1 on a mismatch.
 
     Checks each clean shard's SHA-256 and rows, flagged.parquet's dropped rows per shard, rows in =
     rows out + rows dropped per shard and in the totals, summary.json and removals.sha256.txt against
-    them, every file the manifest lists, and that no unlisted file is under OUT. Prints one line per
-    kind of check and every failed check in full.
+    them, every file the manifest lists, and that no unlisted file is under OUT. With --attestation,
+    also every subject and dependency of provenance.intoto.json and every file croissant.json names.
+    Prints one line per kind of check and every failed check in full.
 
     \b
     Example:
         provscan verify provscan-out/
         provscan verify release/ --inputs --verbose
+        provscan verify release/ --attestation
     """
     from provscan.pipeline.verify import verify_output
 
     if verbose and failures_only:
         raise click.UsageError("--verbose and --failures-only exclude each other")
     try:
-        result = verify_output(Path(out), inputs=inputs)
+        result = verify_output(Path(out), inputs=inputs, attestation=attestation)
     except ProvscanError as exc:
         fail(exc)
         return

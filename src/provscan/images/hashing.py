@@ -155,13 +155,24 @@ def _decode(data: bytes, kinds: list[str], max_pixels: int, draft: bool):
         return im, size, "ok", ""
     except Image.DecompressionBombError as exc:
         return None, size, "too_large", str(exc)
-    except UnidentifiedImageError as exc:
-        return None, size, "not_image", str(exc)
+    except UnidentifiedImageError:  # its message names PIL's BytesIO wrapper, not the data
+        return None, size, "not_image", _not_image_reason(data)
     except EOFError as exc:
         return None, size, "truncated", str(exc) or "unexpected end of data"
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, struct.error... on bad data
         status = "truncated" if "truncated" in str(exc) else "corrupt"
         return None, size, status, f"{type(exc).__name__}: {exc}"
+
+
+def _not_image_reason(data: bytes) -> str:
+    if not data:
+        return "empty file"
+    head = data[:64].lstrip().lower()
+    if head.startswith((b"<svg", b"<?xml")):
+        return "SVG/XML, not a raster image"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "an HTML page, not an image"
+    return "no image decoder recognises the data"
 
 
 def _orientation(im: Image.Image) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,8 @@ class Columns:
 
 
 def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) -> list[Shard]:
-    """Resolve files, directories and globs into shards; the same clean/ name twice is an error.
+    """Resolve files, directories and globs into shards, each file once (inputs that overlap, links);
+    two files with the same clean/ name is an error.
 
     ``exclude`` (the run's output directory) is skipped when a directory or glob is walked, so
     ``scan d/ -o d/out`` never scans its own earlier outputs.
@@ -53,6 +55,8 @@ def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) 
     skip = exclude.resolve() if exclude is not None else None
 
     def walked(p: Path) -> bool:
+        if _special(p):
+            raise ShardError(str(p), f"not a regular file ({_file_type(p)}): a shard is a parquet file")
         return p.is_file() and not (skip is not None and p.resolve().is_relative_to(skip))
 
     shards: list[Shard] = []
@@ -61,11 +65,13 @@ def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) 
         path = Path(text)
         if path.is_dir():
             inside = skip is not None and path.resolve().is_relative_to(skip)  # scanning OUT itself: no skip
-            found = sorted(p for p in path.rglob("*.parquet") if (p.is_file() if inside else walked(p)))
+            found = sorted(p for p in path.rglob("*.parquet") if (p.is_file() if inside else walked(p)))  # dirs: Spark's x.parquet/
             if not found:
                 raise ShardError(text, "directory contains no *.parquet file")
             shards += [Shard(p, str(p), p.relative_to(path).as_posix()) for p in found]
         elif path.exists():
+            if _special(path):  # a FIFO blocks the open (SIGTERM cannot end it), a device never ends
+                raise ShardError(text, f"not a regular file ({_file_type(path)}): a shard is a parquet file")
             shards.append(Shard(path, text, path.name))
         elif glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))
@@ -76,6 +82,7 @@ def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) 
             raise ShardError(text, "no such file or directory")
     if not shards:
         raise ConfigError("no shards given")
+    shards = _once_each(shards)
     seen: dict[str, str] = {}
     for shard in shards:
         if shard.relative in seen:
@@ -85,6 +92,36 @@ def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) 
             )
         seen[shard.relative] = shard.given
     return shards
+
+
+def _once_each(shards: list[Shard]) -> list[Shard]:
+    """Each file once, by identity (device, inode), the first way it was named winning: ``scan in in/sub``
+    or two overlapping globs name a file twice, and scanning it twice counted its rows twice."""
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for shard in shards:
+        try:
+            st = shard.path.stat()
+        except OSError as exc:
+            raise ShardError(shard.given, f"cannot read: {exc.strerror or exc}") from exc
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            unique.append(shard)
+    return unique
+
+
+def _special(path: Path) -> bool:
+    """A FIFO, socket or device: neither a regular file nor a directory."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _file_type(path: Path) -> str:
+    mode = path.stat().st_mode
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def read_schema(shard: Shard) -> pa.Schema:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from provscan.config import ListSpec
 from provscan.errors import ConfigError
-from provscan.kinds import ACTIONS, ALL_KINDS, unknown_kind
+from provscan.kinds import ACTIONS, ALL_KINDS, LIST_SETTINGS, unknown_kind, unknown_setting
 from provscan.lists.files import parse_list_arg
 
-LIST_OPTIONS = ("kind", "name", "action", "max_distance")
+LIST_OPTIONS = LIST_SETTINGS
 _OPTION = re.compile(r";([A-Za-z_][A-Za-z0-9_]*)=([^;]*)$")
 
 
@@ -32,7 +32,7 @@ def parse_list_option(arg: str) -> ListSpec:
     while (m := _OPTION.search(rest)) is not None:
         key, value = m.group(1), m.group(2)
         if key not in LIST_OPTIONS:
-            raise ConfigError(f"{arg!r}: unknown list option {key!r} (options: {', '.join(LIST_OPTIONS)})")
+            raise ConfigError(f"{arg!r}: {unknown_setting(key)}")
         if key in options:
             raise ConfigError(f"{arg!r}: {key}= given twice")
         if not value:

@@ -1,7 +1,7 @@
 """List files: reading, the ``# provscan-list:`` header, naming and writing.
 
 The file format is a contract with users (``blocklists/README.md``): UTF-8 text, one entry per line, ``#``
-comments, an optional first-line header ``# provscan-list: kind=K name=N action=drop|flag key=value...``.
+comments, an optional first-line header ``# provscan-list: kind=K name=N action=drop|flag [max_distance=D]``.
 Settings resolve as explicit arguments (``-b KIND:PATH``, config) > header > defaults, so a shared list
 can carry its own kind and a user can still override it. A malformed line is an error, never a skip: a
 dropped hash is a missed match. Only Adblock rules no entry can express are skipped, and counted.
@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from provscan.io.atomic import write_text
 from provscan.errors import ConfigError, ListError, OutputError
-from provscan.kinds import ACTIONS, ALL_KINDS, ALLOW_KINDS, PERCEPTUAL_KINDS, REGISTRY_KINDS, unknown_kind
+from provscan.kinds import ACTIONS, ALL_KINDS, ALLOW_KINDS, LIST_SETTINGS, PERCEPTUAL_KINDS, REGISTRY_KINDS, unknown_kind, unknown_setting
 from provscan.lists.compression import decompress, strip_compression
 from provscan.lists.formats import dedupe, parse_lines
 from provscan.lists.registry import parse_registry
@@ -244,6 +244,8 @@ def _header(p: Path, text: str) -> dict[str, str]:
             raise ListError(p, f"header: expected key=value, got {token!r}", line=1)
         if key in fields:
             raise ListError(p, f"header: {key}= given twice", line=1)
+        if key not in LIST_SETTINGS:
+            raise ListError(p, f"header: {unknown_setting(key)}", line=1)
         fields[key] = value
     return fields
 
@@ -253,7 +255,11 @@ def _param_str(value: object) -> str:
 
 
 def _check_params(p: Path, kind: str, params: dict[str, str]) -> dict[str, str]:
-    """Validate the parameters provscan itself reads; others pass through for later stages."""
+    """Validate the parameters beyond kind/name/action (header, config, ``-b``, API): an unknown key is an
+    error naming the nearest setting, never passed through (``max_distanse=2`` left the default radius)."""
+    for key in params:
+        if key not in LIST_SETTINGS:
+            raise ListError(p, unknown_setting(key))
     if "max_distance" in params:
         if kind not in PERCEPTUAL_KINDS:
             raise ListError(p, f"max_distance applies to perceptual hash kinds, not {kind!r}")

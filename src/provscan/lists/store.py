@@ -29,6 +29,10 @@ from provscan.lists.files import LoadedList, default_name, load_list
 
 _FORMAT = 2
 
+_RULES = 2
+"""What :func:`load_list` accepts, in the cache key: a cached parse must not let through a list today's rules
+refuse (2: an unknown header setting such as ``acton=flag`` is an error, issue 16)."""
+
 
 def cache_dir() -> Path:
     if env := os.environ.get("PROVSCAN_CACHE_DIR"):
@@ -81,7 +85,7 @@ def cache_key(spec: ListSpec, file_sha256: str) -> str:
     """Keyed by content *and* the name the list will carry: two files with the same lines but different
     names (``a.txt``, ``d.txt``) are two lists, and a hit must never rename one as the other."""
     name = spec.name or default_name(spec.path)
-    settings = {"v": __version__, "format": _FORMAT, "sha256": file_sha256, "kind": spec.kind, "name": name,
+    settings = {"v": __version__, "format": _FORMAT, "rules": _RULES, "sha256": file_sha256, "kind": spec.kind, "name": name,
                 "action": spec.action, "params": {str(k): str(v) for k, v in sorted(spec.params.items())}}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 

@@ -151,6 +151,12 @@ class Run:
         return OutputDir(out, part=self.part[0] if self.part else None, inputs=[(t.shard.given, t.shard.path) for t in self.tasks],
                          writes=[out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in self.tasks])
 
+    def committed(self) -> int:
+        """Selected shards committed under this run's fingerprint, counted on disk: a worker's commit
+        the driver has not heard of yet counts, as it does for ``--resume``."""
+        found = (read_commit(self.out, t.index) for t in self.selected)
+        return sum(1 for c in found if c is not None and c.fingerprint == self.fingerprint)
+
     def claim(self, outdir: OutputDir, *, resume: bool) -> None:
         """In the checked OUT (:meth:`output_dir`): commits kept or reset, run.json saved."""
         out = self.out
@@ -205,7 +211,7 @@ def _as_interrupt(run: Run) -> Iterator[None]:
         yield
     except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
         if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
-            raise RunInterrupted(run.done, len(run.selected), signals.received() or signal.SIGINT) from None
+            raise RunInterrupted(run.committed(), len(run.selected), signals.received() or signal.SIGINT) from None
         raise
 
 
@@ -218,13 +224,18 @@ def merge_run(out: str | Path) -> ScanResult:
     if planned is None:
         raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
     inputs = [(str(s.get("path")), Path(str(s.get("path")))) for s in planned.shards if isinstance(s, dict)]
-    with OutputDir(out, inputs=inputs, writes=[out / name for name in FINAL_OUTPUTS]) as outdir:
-        state = RunState.load(out)
-        if state is None:
-            raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
-        outdir.remove_leftovers(keep=_committed_outputs(out, state))
-        with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
-            manifest, summary = merge(out, state, db)
+    try:
+        with OutputDir(out, inputs=inputs, writes=[out / name for name in FINAL_OUTPUTS]) as outdir:
+            state = RunState.load(out)
+            if state is None:
+                raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
+            outdir.remove_leftovers(keep=_committed_outputs(out, state))
+            with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
+                manifest, summary = merge(out, state, db)
+    except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
+        if isinstance(exc, KeyboardInterrupt) or signals.received() is not None:
+            raise RunInterrupted(None, None, signals.received() or signal.SIGINT, merging=str(out)) from None
+        raise
     return ScanResult(out, manifest, summary)
 
 
@@ -254,7 +265,7 @@ entries of two shapes under one version number. 2: ``rows_matched`` (any finding
 def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
     """What makes two runs' per-shard results interchangeable: version, settings, exact list bytes."""
     settings = config.to_dict()
-    for key in ("output", "workers", "source"):
+    for key in ("output", "workers", "source", "release"):  # [release] text changes no row
         settings.pop(key, None)
     lists = [{k: lst[k] for k in ("name", "kind", "action", "sha256", "params")} for lst in compiled.manifest()]
     blob = json.dumps({"version": __version__, "entry": ENTRY_FORMAT, "config": settings, "lists": lists},

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import shlex
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,10 +32,10 @@ from provscan.io.db import Database
 from provscan.io.shards import file_sha256
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files, remove_temp_files
+from provscan.sinks.attestation import write_release
 from provscan.sinks.report import write_reports_then_manifest
 from provscan.sinks.flagged import FINDINGS_SCHEMA, FlaggedWriter, ParquetSink, write_removals
 from provscan.sinks.summary import Summary
-from provscan.consent.policy import signal_sources
 from provscan.stages import plan
 from provscan.urls import native
 
@@ -195,9 +197,10 @@ class MergeStream:
             "lists": state.lists,
             "shards": entries,
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
-            "consent_sources": signal_sources("consent" in state.stages, "embedded-license" in state.stages),
+            **plan.manifest_fields(state.stages),  # e.g. which consent-signal sources ran
         }
-        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")}
+        hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json: before the reports, which name them
+        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")} | hashed  # digests already computed
 
         def files() -> dict[str, str]:
             remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
@@ -215,16 +218,24 @@ def _valid_commit(out: Path, state: RunState, shard: dict[str, Any]) -> Commit |
     return found
 
 
+NO_ROOM = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+           errno.EFBIG: "file too large for the file system or the process's file size limit (ulimit -f)"}
+"""Write errors that more room fixes: the merge can then be run again from the commits."""
+
+
 @contextmanager
 def _disk_full_hint(out: Path) -> Iterator[None]:
-    """A full disk during the merge is one line that says what to do: the commits are all kept."""
+    """A full disk (or quota, or file size limit) during the merge is one line that says what to do:
+    the commits are all kept. pyarrow reports these as ``OSError`` with the errno in its text."""
     try:
         yield
     except (OSError, ProvscanError) as exc:
         text = str(exc)
-        if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in text or "ENOSPC" in text:
-            raise OutputError(out, "disk full while merging the committed shards; free space, then run "
-                                   f"'provscan merge {out}' (or the scan again with --resume)") from None
+        code = next((c for c in NO_ROOM if getattr(exc, "errno", None) == c or f"[errno {c}]" in text.lower()
+                     or os.strerror(c) in text), None)
+        if code is not None:
+            raise OutputError(out, f"{NO_ROOM[code]} while merging the committed shards (all kept); make room, "
+                                   f"then run the scan again with --resume, or: provscan merge {shlex.quote(str(out))}") from None
         raise
 
 

@@ -14,32 +14,30 @@ node (by node id: two nodes may share an address) must see the paths before the 
 Each task is scheduled with ``--ray-cpus-per-task`` CPUs and sizes DuckDB and pyarrow to them; the
 fetch limits are split among the task slots of a node, so a host sees ``--per-host`` per node at
 most. A worker that dies is retried (``max_retries``); a task that raises ends the run with that
-shard's error. Ray's own log lines go to ``OUT/.provscan/ray.log``, not the user's terminal, and
-SIGINT/SIGTERM keep provscan's meaning (the run stops, commits kept, 130/143). Without an address a
+shard's error. Ray's own output goes to ``OUT/.provscan/ray.log`` (:mod:`provscan.pipeline.raylog`),
+not the user's terminal, and SIGINT/SIGTERM keep provscan's meaning (the run stops, commits kept, 130/143). Without an address a
 local Ray is started and stopped here; with one, provscan joins the cluster and never stops it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from provscan.config import ScanConfig
 from provscan.errors import ConfigError, MissingDependency, ProvscanError
+from provscan.pipeline.raylog import ray_log
 from provscan.pipeline.session import RunSpec, Session, run_task
 from provscan.pipeline.shard import ShardTask
 
 MAX_RETRIES = 3
 FOOTER_BYTES = 1 << 16  # the parquet footer (schema, row groups, statistics) and the data just before it
-LOG_NAME = "ray.log"
 _SESSIONS: dict[str, Session] = {}
 
 
@@ -120,7 +118,7 @@ def run_ray(spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callable[[dict
         raise ConfigError(f"--ray-cpus-per-task must be >= 1, got {cpus_per_task}")
     spec, shipped = absolute(spec, tasks)
     started_here = not ray.is_initialized()
-    with _ray_log(spec.out):
+    with ray_log(spec.out, terminal=started_here):
         if started_here:
             _init(ray, address)
         try:
@@ -191,23 +189,6 @@ def _init(ray: Any, address: str | None) -> None:
                 signal.signal(sig, handler)
 
 
-@contextmanager
-def _ray_log(out: Path) -> Iterator[None]:
-    """Ray's Python log lines go to OUT/.provscan/ray.log for the run, not the terminal."""
-    from provscan.pipeline.commit import STATE_DIR
-
-    logger = logging.getLogger("ray")
-    handler = logging.FileHandler(out / STATE_DIR / LOG_NAME, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    saved = logger.handlers[:], logger.propagate
-    logger.handlers, logger.propagate = [handler], False
-    try:
-        yield
-    finally:
-        logger.handlers, logger.propagate = saved
-        handler.close()
-
-
 def _probe(address: str) -> None:
     """Fail in seconds on an address nothing listens at: Ray itself retries for minutes."""
     target = address.removeprefix("ray://")
@@ -255,7 +236,10 @@ def _check_shared_paths(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask]) -> 
         for n in _alive(ray)
     }
     for (node_id, address), ref in refs.items():
-        missing = ray.get(ref)
+        try:
+            missing = ray.get(ref)
+        except (ray.exceptions.TaskUnschedulableError, ray.exceptions.NodeDiedError):
+            continue  # the node left after it was listed: it runs no task of this run
         if missing:
             raise ConfigError(
                 f"Ray node {node_id[:12]} ({address}) cannot see {missing[0]}"

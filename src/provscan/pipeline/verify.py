@@ -30,7 +30,8 @@ from provscan.io.shards import file_sha256
 from provscan.pipeline.outdir import output_files
 
 MANIFEST = "manifest.json"
-KNOWN_OUTPUTS = ("flagged.parquet", "summary.json", "removals.sha256.txt", "fetch.parquet", "report.html", "datacard.md")
+KNOWN_OUTPUTS = ("flagged.parquet", "summary.json", "removals.sha256.txt", "fetch.parquet", "report.html", "datacard.md",
+                 "croissant.json", "provenance.intoto.json")
 """What a run writes besides clean/: the listing used when a manifest has no ``files`` map."""
 ROW_KEYS = ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out")
 
@@ -88,8 +89,9 @@ def check_kind(check: Check) -> str:
     return f"output files: {name}" if name in ("sha256", "listed in manifest") else f"{check.file}: {name}"
 
 
-def verify_output(out: str | Path, *, inputs: bool = False) -> Verification:
-    """Every check of OUT against its manifest (see the module docstring)."""
+def verify_output(out: str | Path, *, inputs: bool = False, attestation: bool = False) -> Verification:
+    """Every check of OUT against its manifest (see the module docstring); ``attestation=True`` also
+    checks provenance.intoto.json and croissant.json against the files and the manifest."""
     out = Path(out)
     manifest = _load_manifest(out)
     result = Verification(out)
@@ -110,6 +112,12 @@ def verify_output(out: str | Path, *, inputs: bool = False) -> Verification:
             result.add(rel, "sha256", sha, _sha_or_missing(out / rel))
     for rel in sorted(_listing(out) - listed.keys()):
         result.add(rel, "listed in manifest", "yes", "no")
+    if attestation:
+        from provscan.sinks.attestation import check_attestation, check_croissant
+
+        hashed = {c.file: c.actual for c in result.checks if c.check == "sha256" and c.ok}
+        check_attestation(out, manifest, result.add, hashed)
+        check_croissant(out, manifest, result.add, hashed)
     return result
 
 

@@ -54,11 +54,20 @@ def resolve_sources(items: Sequence[str | Path]) -> list[Source]:
         raise ConfigError("no sources given")
     seen: dict[str, str] = {}
     for source in out:
-        key = source.location if source.remote else str(Path(source.location).resolve())
+        key = source.location if source.remote else _identity(Path(source.location))
         if key in seen:
             raise ConfigError(f"{source.name}: given twice (also as {seen[key]}); its rows would be sampled twice")
         seen[key] = source.name
     return out
+
+
+def _identity(path: Path) -> str:
+    """A local file by identity (device, inode): a hard link or an overlapping input is the same file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path.resolve())
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 def _list_file(path: Path) -> list[str]:

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from provscan.consent.policy import describe_sources
+from provscan.sinks.manifest import Manifest
 from provscan.sinks.redact import Redactor
 from provscan.sinks.svg import num, pct
 
@@ -31,16 +32,15 @@ def _table(header: tuple[str, ...], rows: list[tuple[object, ...]], red: Redacto
 
 
 def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, estimates: dict[str, Any] | None = None) -> str:
-    config = manifest.get("config") or {}
-    red = Redactor(bool(config.get("redact_urls")))
-    t = manifest.get("totals") or {}
+    m = Manifest.read(manifest)
+    settings, t = m.settings, m.totals
+    red = Redactor(settings.redact_urls)
     rows_in, dropped = int(t.get("rows_in", 0)), int(t.get("rows_dropped", 0))
-    lists = manifest.get("lists") or []
     lines = [
         "## Data cleaning statement",
         "",
-        f"Scanned with provscan {manifest.get('provscan_version', '?')} (run finished {manifest.get('finished', '?')}): "
-        f"{num(int(t.get('shards', len(manifest.get('shards') or []))))} parquet shards, {num(rows_in)} rows. "
+        f"Scanned with provscan {m.version or '?'} (run finished {m.finished or '?'}): "
+        f"{num(int(t.get('shards', len(m.shards))))} parquet shards, {num(rows_in)} rows. "
         f"**{num(dropped)} rows were removed** ({pct(dropped / rows_in) if rows_in else '0.00%'}), "
         f"{num(int(t.get('rows_out', 0)))} rows kept. {num(int(t.get('rows_matched', 0)))} rows matched a list or policy; "
         f"of the kept rows, {num(int(t.get('rows_flagged', 0)))} were flagged (reported, not removed)"
@@ -49,17 +49,15 @@ def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: A
         "### Lists and policies",
         "",
         *_table(("list", "kind", "action", "entries", "SHA-256"),
-                [(lst["name"], lst["kind"], lst["action"], int(lst.get("entries") or 0), f"`{lst.get('sha256', '')}`") for lst in lists], red),
+                [(lst.name, lst.kind, lst.action, lst.entries, f"`{lst.sha256}`") for lst in m.lists], red),
     ]
-    lic = config.get("licenses") or {}
-    if lic.get("drop") or lic.get("flag"):
-        lines += ["", f"Licence policy: drop {_globs(lic.get('drop'))}; flag {_globs(lic.get('flag'))} (drop wins)."]
-    consent = config.get("consent") or {}
+    if settings.licence_drop or settings.licence_flag:
+        lines += ["", f"Licence policy: drop {_globs(settings.licence_drop)}; flag {_globs(settings.licence_flag)} (drop wins)."]
     signals = summary.get("consent_signals") or {}
-    if consent.get("check"):
+    if settings.consent_check:
         lines += ["", f"Consent signals checked (X-Robots-Tag, TDMRep, robots.txt, AIPREF, Content-Signal, ai.txt); directives "
-                      f"{_globs(consent.get('directives'))}, action {consent.get('action', 'drop')}."]
-    if sources := describe_sources(manifest.get("consent_sources"), signals):
+                      f"{_globs(settings.consent_directives)}, action {settings.consent_action}."]
+    if sources := describe_sources(m.consent_sources, signals):
         lines += ["", sources]
     if signals:
         lines += ["", "### Consent signals", "", "Every signal read, counted per row (opt-outs become findings as the `[consent]` policy says):", ""]
@@ -91,10 +89,21 @@ def render_datacard(manifest: dict[str, Any], summary: dict[str, Any], extras: A
                   "```sh", "provscan scan copy/ -b url-sha256:removals.sha256.txt", "```"]
     else:
         lines.append("No removal list was written with this output.")
-    target = shlex.quote(red.text(config.get("output", "OUT")))
+    target = shlex.quote(red.text(settings.output if settings.output is not None else "OUT"))
     lines += ["", "### Verify", "",
               "The release's manifest.json records the SHA-256 of every input shard, list and output file. Check them with:", "",
               "```sh", f"provscan verify {target} --inputs", "```", ""]
+    release = getattr(extras, "release", ())
+    if release:
+        lines += ["### Croissant metadata and provenance", ""]
+        if "croissant.json" in release:
+            lines += ["`croissant.json` describes the cleaned shards in MLCommons Croissant 1.0 (files with SHA-256, the record "
+                      "fields, and this cleaning statement in its Responsible-AI fields); `mlcroissant` loads it.", ""]
+        if "provenance.intoto.json" in release:
+            lines += ["`provenance.intoto.json` is an in-toto Statement with SLSA Provenance: every released file by SHA-256, made by "
+                      "provscan from every input shard and list. Sign it with `cosign sign-blob`; anyone checks it, and the "
+                      "Croissant file, against the files with:", "",
+                      "```sh", f"provscan verify {target} --attestation", "```", ""]
     return red.text("\n".join(lines))
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from provscan.errors import ConfigError, OutputError, ProvscanError
+from provscan.errors import ConfigError, IntegrityError, OutputError, ProvscanError
 from provscan.io.db import Database, sql_literal
 from provscan.sinks.flagged import FINDINGS_SCHEMA
+from provscan.sinks.manifest import Manifest
 
 FLAGGED = "flagged.parquet"
 COLUMNS = ("shard", "row", "url", "list", "entry", "action")
@@ -112,12 +113,11 @@ def _in_effect(out: Path) -> dict[str, list[str]]:
     """The lists and shards the manifest names (a list that matched nothing is still a list); an
     unreadable manifest names nothing, the findings alone then say what exists."""
     try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-        return {"list": [str(lst["name"]) for lst in manifest.get("lists") or []],
-                "kind": [str(lst["kind"]) for lst in manifest.get("lists") or []],
-                "shard": [str(s["path"]) for s in manifest.get("shards") or []]}
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        manifest = Manifest.read(json.loads((out / "manifest.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, IntegrityError):
         return {}
+    return {"list": [lst.name for lst in manifest.lists], "kind": [lst.kind for lst in manifest.lists],
+            "shard": [str(s.get("path")) for s in manifest.shards if s.get("path") is not None]}
 
 
 def _some(values: Sequence[str], most: int = 12) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from provscan.consent.policy import describe_sources
 from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
+from provscan.sinks.manifest import Manifest
 from provscan.sinks.page import CSP, CSS, SCRIPT, SHARD_PAGE
 from provscan.sinks.redact import Redactor
 from provscan.sinks.svg import COLORS, bar_chart, histogram, interval_chart, num, pct
@@ -27,17 +28,17 @@ from provscan.sinks.svg import COLORS, bar_chart, histogram, interval_chart, num
 
 def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, estimates: dict[str, Any] | None = None) -> str:
     """The whole page as one string. ``extras`` is a :class:`~provscan.sinks.report.Extras`."""
-    config = manifest.get("config") or {}
-    red = Redactor(bool(config.get("redact_urls")))
+    m = Manifest.read(manifest)
+    red = Redactor(m.settings.redact_urls)
     parts = [
-        _overview(manifest, summary, red),
-        _findings(manifest, summary, red),
+        _overview(m, summary, red),
+        _findings(m, summary, red),
         _finding_list(extras, red),
-        _distances(manifest, extras),
-        _breakdowns(summary, red, describe_sources(manifest.get("consent_sources"), summary.get("consent_signals"))),
+        _distances(m, extras),
+        _breakdowns(summary, red, describe_sources(m.consent_sources, summary.get("consent_signals"))),
         _estimates(estimates, red) if estimates else "",
-        _shards(manifest, red),
-        _provenance(manifest, extras, red),
+        _shards(m, red),
+        _provenance(m, extras, red),
     ]
     title = "provscan report" + (" (sample)" if estimates else "")
     page = (
@@ -71,29 +72,27 @@ def duration(started: str | None, finished: str | None) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s" if m else f"{s} s"
 
 
-def _overview(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) -> str:
-    t = manifest.get("totals") or {}
-    config = manifest.get("config") or {}
-    lists = manifest.get("lists") or []
-    started, finished = manifest.get("started"), manifest.get("finished")
+def _overview(m: Manifest, summary: dict[str, Any], red: Redactor) -> str:
+    t, lists, output = m.totals, m.lists, m.settings.output
+    started, finished = m.started, m.finished
     cards = [
         _card("rows-in", t.get("rows_in", 0), "rows scanned"),
         _card("rows-matched", t.get("rows_matched", 0), "rows matched"),
         _card("rows-dropped", t.get("rows_dropped", 0), "rows dropped", "drop"),
         _card("rows-flagged", t.get("rows_flagged", 0), "rows flagged (kept)", "flag"),
         _card("rows-out", t.get("rows_out", 0), "rows kept", "keep"),
-        _card("shards", t.get("shards", len(manifest.get("shards") or [])), "shards"),
+        _card("shards", t.get("shards", len(m.shards)), "shards"),
         _card("lists", len(lists), "lists in effect"),
         _card("removals", t.get("removals", 0), "removal hashes"),
         _card("run-time", duration(started, finished), "run time"),
     ]
-    names = ", ".join(f"{escape(lst['name'])} ({escape(lst['kind'])}, {escape(lst['action'])})" for lst in lists) or "none"
+    names = ", ".join(f"{escape(lst.name)} ({escape(lst.kind)}, {escape(lst.action)})" for lst in lists) or "none"
     redacted = ('<p class="note" id="redacted">URLs redacted (--redact-urls): hosts appear as SHA-256 prefixes, '
                 "and no URL or host of a row appears in this report.</p>") if red.enabled else ""
     return (
         "<h1>provscan report</h1>"
-        f'<p class="meta">provscan <span id="version">{escape(str(manifest.get("provscan_version", "?")))}</span>'
-        f" &middot; output <code>{_e(red, config.get('output', '?'))}</code>"
+        f'<p class="meta">provscan <span id="version">{escape(m.version if m.version is not None else "?")}</span>'
+        f" &middot; output <code>{_e(red, output if output is not None else '?')}</code>"
         f" &middot; started {escape(str(started))} &middot; finished {escape(str(finished))}</p>{redacted}"
         f'<h2 id="overview">Overview</h2><div class="cards">{"".join(cards)}</div>'
         f'<p class="note">Lists in effect: {names}. Every row in is either kept or dropped '
@@ -103,8 +102,8 @@ def _overview(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) 
     )
 
 
-def _findings(manifest: dict[str, Any], summary: dict[str, Any], red: Redactor) -> str:
-    actions = {lst["name"]: lst["action"] for lst in manifest.get("lists") or []}
+def _findings(m: Manifest, summary: dict[str, Any], red: Redactor) -> str:
+    actions = {lst.name: lst.action for lst in m.lists}
     by_list = summary.get("findings_by_list") or {}
     rows_by_list = summary.get("rows_by_list") or {}
     if not by_list:
@@ -185,20 +184,20 @@ def _finding_list(extras: Any, red: Redactor) -> str:
     return "".join(out)
 
 
-def _distances(manifest: dict[str, Any], extras: Any) -> str:
-    perceptual = [lst for lst in manifest.get("lists") or [] if lst["name"] in extras.max_distance]
+def _distances(m: Manifest, extras: Any) -> str:
+    perceptual = [lst for lst in m.lists if lst.name in extras.max_distance]
     if not perceptual:
         return ""
     out = ['<h2 id="distances">Image match distances</h2><p class="note">Hamming distance between each matched image '
            "hash and the list entry it matched; the dashed line is the list's <code>max_distance</code>.</p>"]
     for lst in perceptual:
-        counts = extras.distances.get(lst["name"], {})
-        limit = extras.max_distance[lst["name"]]
+        counts = extras.distances.get(lst.name, {})
+        limit = extras.max_distance[lst.name]
         total = sum(counts.values())
-        out.append(f'<h3>{escape(lst["name"])} ({escape(lst["kind"])}) &middot; '
-                   f'<span class="dist" data-list="{escape(lst["name"])}" data-matches="{total}" data-max="{limit}">'
+        out.append(f'<h3>{escape(lst.name)} ({escape(lst.kind)}) &middot; '
+                   f'<span class="dist" data-list="{escape(lst.name)}" data-matches="{total}" data-max="{limit}">'
                    f"{num(total)} matches, max_distance {limit}</span></h3>")
-        out.append(histogram(f"Match distances, {lst['name']}", counts, limit, x_label="Hamming distance", y_label="matches"))
+        out.append(histogram(f"Match distances, {lst.name}", counts, limit, x_label="Hamming distance", y_label="matches"))
     return "".join(out)
 
 
@@ -277,8 +276,8 @@ def _common_prefix(paths: list[str]) -> str:
     return first[:i].rpartition("/")[0] + "/" if "/" in first[:i] else ""
 
 
-def _shards(manifest: dict[str, Any], red: Redactor) -> str:
-    shards = manifest.get("shards") or []
+def _shards(m: Manifest, red: Redactor) -> str:
+    shards = list(m.shards)
     if not shards:
         return '<h2 id="shards-h">Shards</h2><p>No shards.</p>'
     prefix = _common_prefix([str(s.get("path", "")) for s in shards])
@@ -300,17 +299,16 @@ def _sortable(head: str) -> str:
     return re.sub(r"(<th(?:\s[^>]*)?>)(.*?)</th>", r'\1<button type="button">\2</button></th>', head)
 
 
-def _provenance(manifest: dict[str, Any], extras: Any, red: Redactor) -> str:
-    config = manifest.get("config") or {}
-    t = manifest.get("totals") or {}
+def _provenance(m: Manifest, extras: Any, red: Redactor) -> str:
+    settings, t = m.settings, m.totals
     out = ['<h2 id="provenance">Provenance</h2><h3>Lists</h3><table id="lists-table"><thead><tr><th>name</th><th>kind</th>'
            '<th>action</th><th class="r">entries</th><th>SHA-256</th><th>parameters</th><th>path</th></tr></thead><tbody>']
-    for lst in manifest.get("lists") or []:
-        params = ", ".join(f"{k}={v}" for k, v in sorted((lst.get("params") or {}).items()))
-        out.append(f'<tr data-list="{escape(lst["name"])}"><td>{escape(lst["name"])}</td><td>{escape(lst["kind"])}</td>'
-                   f'<td>{escape(lst["action"])}</td><td class="r" data-value="{lst.get("entries", 0)}">{num(int(lst.get("entries") or 0))}</td>'
-                   f'<td><code class="sha">{escape(str(lst.get("sha256", "")))}</code></td><td>{_e(red, params)}</td>'
-                   f'<td class="p">{_e(red, lst.get("path", ""))}</td></tr>')
+    for lst in m.lists:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(lst.params.items()))
+        out.append(f'<tr data-list="{escape(lst.name)}"><td>{escape(lst.name)}</td><td>{escape(lst.kind)}</td>'
+                   f'<td>{escape(lst.action)}</td><td class="r" data-value="{lst.entries}">{num(lst.entries)}</td>'
+                   f'<td><code class="sha">{escape(lst.sha256)}</code></td><td>{_e(red, params)}</td>'
+                   f'<td class="p">{_e(red, lst.path)}</td></tr>')
     out.append('</tbody></table><h3>Totals</h3><table id="totals-table"><tbody>')
     for key in sorted(t):
         value = t[key]
@@ -320,8 +318,15 @@ def _provenance(manifest: dict[str, Any], extras: Any, red: Redactor) -> str:
     if extras.removals_sha256:
         out.append(f'<p>Removal list <code>removals.sha256.txt</code> SHA-256 <code id="removals-sha256">{extras.removals_sha256}</code>; '
                    "a derivative dataset applies it with <code>provscan scan copy/ -b url-sha256:removals.sha256.txt</code>.</p>")
-    target = shlex.quote(red.text(config.get("output", "OUT")))
+    target = shlex.quote(red.text(settings.output if settings.output is not None else "OUT"))
     out.append(f'<h3>Verify</h3><p>Check this output against its manifest and the input shards:</p>'
                f'<p><code class="cmd" id="verify">provscan verify {escape(target)} --inputs</code></p>')
-    out.append(f'<h3>Configuration</h3><pre id="config">{_e(red, json.dumps(config, indent=2, sort_keys=True, default=str))}</pre>')
+    release = getattr(extras, "release", ())
+    if release:
+        links = " and ".join(f"<code>{escape(name)}</code>" for name in release)  # names beside this page, no href: the page makes no request
+        out.append(f'<h3>Croissant metadata and provenance</h3><p id="release-files">{links}: the cleaned shards as MLCommons Croissant '
+                   "metadata, and an in-toto / SLSA provenance statement naming every released file by SHA-256 (sign it with "
+                   "<code>cosign sign-blob</code>). Check them against the files:</p>"
+                   f'<p><code class="cmd" id="verify-attestation">provscan verify {escape(target)} --attestation</code></p>')
+    out.append(f'<h3>Configuration</h3><pre id="config">{_e(red, json.dumps(settings.recorded, indent=2, sort_keys=True, default=str))}</pre>')
     return "".join(out)

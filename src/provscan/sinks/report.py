@@ -25,8 +25,10 @@ from provscan.errors import OutputError
 from provscan.io.atomic import write_json, write_text
 from provscan.kinds import PERCEPTUAL_KINDS
 from provscan.sinks.findings import read_findings
+from provscan.sinks.manifest import ListInfo, Manifest
 
 REPORT, DATACARD = "report.html", "datacard.md"
+RELEASE_FILES = ("croissant.json", "provenance.intoto.json")  # sinks/croissant.py, sinks/attestation.py
 FINDINGS_SHOWN = 1000
 """Findings listed in report.html's searchable table (``provscan show`` prints them all)."""
 
@@ -41,6 +43,7 @@ class Extras:
     removals_sha256: str | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)  # the first FINDINGS_SHOWN of flagged.parquet
     findings_total: int = 0  # findings in flagged.parquet
+    release: tuple[str, ...] = ()  # croissant.json, provenance.intoto.json: those OUT holds (written before the reports)
 
 
 def write_reports(
@@ -133,12 +136,11 @@ def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) ->
     A list has one action, so the rows a drop list removed are its ``rows_by_list`` in the summary;
     only policies (licences, consent), whose action depends on the row, are counted from flagged.parquet.
     """
-    lists = manifest.get("lists") or []
-    perceptual = {lst["name"]: lst for lst in lists if lst.get("kind") in PERCEPTUAL_KINDS}
+    lists = Manifest.read(manifest).lists
+    perceptual = {lst.name: lst for lst in lists if lst.kind in PERCEPTUAL_KINDS}
     max_distance = {name: _max_distance(lst) for name, lst in sorted(perceptual.items())}
     rows_by_list = summary.get("rows_by_list") or {}
-    dropped = {lst["name"]: (lst["kind"], int(rows_by_list[lst["name"]]))
-               for lst in lists if lst.get("action") == "drop" and rows_by_list.get(lst["name"])}
+    dropped = {lst.name: (lst.kind, int(rows_by_list[lst.name])) for lst in lists if lst.action == "drop" and rows_by_list.get(lst.name)}
     flagged = out / "flagged.parquet"
     distances = {}
     findings: list[dict[str, Any]] = []
@@ -147,23 +149,24 @@ def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) ->
         try:
             if perceptual:
                 distances = _distances(flagged)
-            dropped.update(_dropped(flagged, exclude=[lst["name"] for lst in lists]))
+            dropped.update(_dropped(flagged, exclude=[lst.name for lst in lists]))
         except (OSError, pa.ArrowException) as exc:
             raise OutputError(flagged, f"cannot read: {exc}") from exc
         first = read_findings(out, limit=FINDINGS_SHOWN, count_rows=False)
         findings, total = first.table.select(["shard", "row", "url", "url_sha256", "list", "kind", "entry", "action"]).to_pylist(), first.total
     dropped = dict(sorted(dropped.items()))
     removals = out / "removals.sha256.txt"
-    return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None, findings, total)
+    release = tuple(name for name in RELEASE_FILES if (out / name).is_file())
+    return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None, findings, total, release)
 
 
-def _max_distance(lst: dict[str, Any]) -> int:
-    value = (lst.get("params") or {}).get("max_distance")
+def _max_distance(lst: ListInfo) -> int:
+    value = lst.params.get("max_distance")
     if value is not None:
         return int(value)
     from provscan.images.hashing import DEFAULT_MAX_DISTANCE  # the default the image stage applied
 
-    return DEFAULT_MAX_DISTANCE[lst["kind"]]
+    return DEFAULT_MAX_DISTANCE[lst.kind]
 
 
 def _distances(flagged: Path) -> dict[str, dict[int, int]]:

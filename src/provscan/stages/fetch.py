@@ -71,7 +71,7 @@ class FetchStage(BaseStage):
     """Fetches rows without hashes into ``img``; hands status rows and consent headers on as tables."""
 
     name = "fetch"
-    reads = ("raw", "hits", "img")
+    reads = ("raw", "hits", "img", "emb_rows")
     writes = ("img", "fetch_log", "fetch_headers", "hits", "emb_lic")
     temp = ("fetch_headers",)  # for the consent stage
     outputs = (Output("fetch.parquet", "fetch_log", FETCH_SCHEMA),)
@@ -162,7 +162,9 @@ class FetchStage(BaseStage):
             "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
             "signals": [signals[r] for r in rows],
         }, schema=FETCH_SCHEMA))
-        record_embedded(ctx, signals, licenses, self.consent)
+        local = {r for (r,) in ctx.db.rows("SELECT row FROM emb_rows")}  # read from --images already: counted once
+        record_embedded(ctx, {r: v for r, v in signals.items() if r not in local},
+                        {r: v for r, v in licenses.items() if r not in local}, self.consent)
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats.add("fetch", statuses)
         record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows}, self.unchecked)

@@ -25,6 +25,7 @@ from provscan.stages.localimages import read_local_images, record_local_embedded
 
 IMG_DDL = "CREATE OR REPLACE TEMP TABLE img (row BIGINT, kind VARCHAR, hash VARCHAR, source VARCHAR)"
 EMB_LIC_DDL = "CREATE OR REPLACE TEMP TABLE emb_lic (row BIGINT, value VARCHAR)"  # licences read inside images
+EMB_ROWS_DDL = "CREATE OR REPLACE TEMP TABLE emb_rows (row BIGINT)"  # rows whose local image's signals are recorded
 _BITS = {k: n * 4 for k, n in {**EXACT_IMAGE_KINDS, **PERCEPTUAL_KINDS}.items()}
 
 
@@ -50,8 +51,8 @@ class ImageHashesStage(BaseStage):
 
     name = "image-hashes"
     reads: tuple[str, ...] = ("raw",)
-    writes = ("img", "emb_lic")
-    temp = ("img", "emb_lic")  # read by the fetch, image-match and embedded-license stages, dropped after the shard
+    writes = ("img", "emb_lic", "emb_rows")
+    temp = ("img", "emb_lic", "emb_rows")  # read by the fetch, image-match and embedded-license stages, dropped after the shard
     stats = ("invalid_image_hashes",)
 
     @classmethod
@@ -75,6 +76,7 @@ class ImageHashesStage(BaseStage):
         db = ctx.db
         db.execute(IMG_DDL)
         db.execute(EMB_LIC_DDL)
+        db.execute(EMB_ROWS_DDL)
         invalid = 0
         for kind, column in sorted(ctx.columns.hashes.items()):
             if kind not in self.kinds:

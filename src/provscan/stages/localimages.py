@@ -55,3 +55,4 @@ def record_local_embedded(ctx: ShardContext, consent: ConsentConfig) -> None:
     signals = {row: list(dict.fromkeys(s)) for row, s in zip(found["row"], found["signals"])}
     licenses = {row: lic for row, lic in zip(found["row"], found["license"]) if lic is not None}
     record_embedded(ctx, signals, licenses, consent)
+    ctx.db.append("emb_rows", pa.table({"row": pa.array(found["row"], pa.int64())}))  # the fetch does not count them again

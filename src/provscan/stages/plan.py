@@ -93,6 +93,14 @@ def preflight(config: ScanConfig, lists: Any) -> None:
         step.load().preflight(config, lists)
 
 
+def manifest_fields(names: Sequence[str]) -> dict[str, Any]:
+    """What the manifest records about the plan beyond the stages' counters, so the runner adds it
+    without naming a stage: which consent-signal sources the run read (``consent_sources``)."""
+    from provscan.consent.policy import signal_sources
+
+    return {"consent_sources": signal_sources("consent" in names, "embedded-license" in names)}
+
+
 def steps(names: Sequence[str]) -> list[Step]:
     """The steps named in a run's state (untrusted: an unknown name is refused, not imported)."""
     known = {step.name: step for step in PLAN}
