@@ -142,29 +142,66 @@ def test_every_listed_file_is_rehashed_from_any_directory(run: Path, tmp_path: P
         os.chdir(cwd)
 
 
-@pytest.mark.parametrize("absolute", [False, True])
-def test_manifests_without_a_files_map_and_with_outputs_as_the_scan_wrote_them(
-    tmp_path: Path, make_shard, make_list, absolute: bool
-) -> None:
-    """Manifests from before issue 8: ``output`` as the scan wrote it (relative to the scan's working
-    directory, or absolute) and no ``files`` map; verify still checks what they record."""
-    shard = make_shard("a.parquet", url=["http://bad.example/1", "http://ok.example/"])
-    lst = make_list("d.txt", "# provscan-list: kind=domain\nbad.example\n")
-    out = tmp_path / "rel-out"
-    scan([shard], lists=(ListSpec(lst),), output=out)
+def _rewrite(out: Path, edit) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["config"]["output"] = str(out) if absolute else "rel-out"
-    for entry in manifest["shards"]:
-        entry["output"] = str(out / entry["output"]) if absolute else f"rel-out/{entry['output']}"
-    del manifest["files"]
+    edit(manifest)
     (out / "manifest.json").write_text(json.dumps(manifest))
-    result = verify(out, "--verbose")
-    assert result.exit_code == 0, result.output
-    assert any(line.startswith("clean/a.parquet") and " sha256 " in line for line in result.output.splitlines())
-    (out / "clean" / "a.parquet").write_bytes(b"PAR1")
-    failed(verify(out), "clean/a.parquet")
-    (out / "notes.txt").write_text("not from the scan")
-    failed(verify(out), "clean/a.parquet", "notes.txt")
+
+
+TAMPERED = {
+    "files null": lambda m: m.update(files=None),
+    "files deleted": lambda m: m.pop("files"),
+    "a files entry null": lambda m: m["files"].update({"report.html": None}),
+    "no manifest_format": lambda m: m.pop("manifest_format"),
+    "manifest_format 2": lambda m: m.update(manifest_format=2),
+    "rows_out a string": lambda m: m["shards"][0].update(rows_out="3"),
+    "shards null": lambda m: m.update(shards=None),
+    "output outside": lambda m: m["shards"][0].update(output="../a.parquet"),
+    "output absolute": lambda m: m["shards"][0].update(output="/etc/hostname"),
+    "files key absolute": lambda m: m["files"].update({"/etc/hostname": "0" * 64}),
+    "totals.removals null": lambda m: m["totals"].update(removals=None),
+}
+
+
+@pytest.mark.parametrize("how", sorted(TAMPERED))
+def test_a_manifest_of_the_wrong_shape_fails_before_any_check(run: Path, how: str) -> None:
+    """Issue 16.9: files set to null or deleted silently turned the hash checks off ("all 38 checks
+    passed" for a tampered report.html). The manifest is validated against its format first."""
+    (run / "report.html").write_text("<p>tampered</p>")
+    _rewrite(run, TAMPERED[how])
+    result = verify(run)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {run / 'manifest.json'}: does not match manifest format 1: "), lines
+    assert "checks passed" not in result.output
+
+
+def test_the_manifest_names_its_format(run: Path) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["manifest_format"] == 1
+    assert verify_output(run).ok
+
+
+def test_fewer_checks_than_the_manifest_implies_fail(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provscan.pipeline import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "_check_removals", lambda *args: None)  # a check lost to a bug
+    result = verify_output(run)
+    assert not result.ok
+    assert [(c.file, c.check) for c in result.failures] == [
+        ("removals.sha256.txt", "entries (implied by the manifest)"),
+        ("manifest.json", "checks implied by the manifest, all run"),
+    ]
+
+
+def test_a_listed_file_linked_out_of_out_is_not_read(run: Path, tmp_path: Path) -> None:
+    """report.html replaced by a link to identical bytes elsewhere: not the release's file, a failure."""
+    outside = tmp_path / "elsewhere.html"
+    outside.write_bytes((run / "report.html").read_bytes())
+    (run / "report.html").unlink()
+    (run / "report.html").symlink_to(outside)
+    result = verify_output(run)
+    assert [(c.file, c.actual) for c in result.failures] == [("report.html", "outside OUT (not read)")]
 
 
 def test_no_manifest_is_one_line(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from provscan.errors import IntegrityError, OutputError, ProvscanError
 from provscan.io.atomic import is_temp, write_json
 from provscan.io.db import Database
 from provscan.io.shards import file_sha256
+from provscan.pipeline.manifest_format import MANIFEST_FORMAT
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files, remove_temp_files
 from provscan.sinks.attestation import write_release
@@ -189,6 +190,7 @@ class MergeStream:
         write_json(out / "summary.json", summary_data)
         entries = [c.entry for c in self.commits]
         manifest = {
+            "manifest_format": MANIFEST_FORMAT,  # the layout provscan verify validates (pipeline/manifest_format.py)
             "provscan_version": __version__,
             "url_fast_path": native.status(),  # which canonicalizer served the simple URLs (same results either way)
             "started": state.started,

@@ -6,11 +6,13 @@ re-counts rows from the clean shards' footers and from flagged.parquet, checks r
 rows dropped per shard and in the totals, cross-checks summary.json and removals.sha256.txt against
 them, and refuses files under OUT that the manifest does not account for. ``inputs=True`` also
 re-hashes and re-counts the input shards. Every check is a row of the result; nothing raises for a
-mismatch (only for a directory that holds no manifest at all).
+mismatch.
 
-Manifests written before the ``files`` map existed are accepted: ``output`` paths may be relative to
-OUT (current contract) or as the scan wrote them (absolute or relative to its working directory),
-and without ``files`` the known output names stand in for the listing.
+The manifest decides what is checked, so it is validated first against its versioned format
+(:mod:`provscan.pipeline.manifest_format`): a ``files`` map set to null or removed, a count that is a
+string, a path outside OUT, or no ``manifest_format`` is an error, never fewer checks. Then every
+check the manifest implies must have run (a check lost to a bug fails the verification), and a path
+that resolves outside OUT (a link) is a failed check, never read.
 """
 
 from __future__ import annotations
@@ -27,12 +29,10 @@ from provscan.errors import InputError, ProvscanError
 from provscan.io.db import Database, sql_literal
 from provscan.io.export import count_rows
 from provscan.io.shards import file_sha256
+from provscan.pipeline.manifest_format import MANIFEST_FORMAT, problems
 from provscan.pipeline.outdir import output_files
 
 MANIFEST = "manifest.json"
-KNOWN_OUTPUTS = ("flagged.parquet", "summary.json", "removals.sha256.txt", "fetch.parquet", "report.html", "datacard.md",
-                 "croissant.json", "provenance.intoto.json")
-"""What a run writes besides clean/: the listing used when a manifest has no ``files`` map."""
 ROW_KEYS = ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out")
 
 
@@ -95,11 +95,10 @@ def verify_output(out: str | Path, *, inputs: bool = False, attestation: bool = 
     out = Path(out)
     manifest = _load_manifest(out)
     result = Verification(out)
-    shards: list[dict[str, Any]] = manifest.get("shards", [])
-    listed: dict[str, str | None] = {name: None for name in KNOWN_OUTPUTS} if "files" not in manifest else {}
-    listed.update(manifest.get("files", {}))
+    shards: list[dict[str, Any]] = manifest["shards"]
+    listed: dict[str, str | None] = dict(manifest["files"])
     for entry in shards:
-        _check_shard(result, manifest, entry, listed, inputs)
+        _check_shard(result, entry, listed, inputs)
     _check_totals(result, manifest, shards)
     flagged = _flagged_counts(result, out / "flagged.parquet")
     if flagged is not None:
@@ -109,7 +108,7 @@ def verify_output(out: str | Path, *, inputs: bool = False, attestation: bool = 
     hashed = {c.file: c.expected for c in result.checks if c.check == "sha256"}  # clean shards, re-hashed above
     for rel, sha in sorted(listed.items()):
         if sha is not None and hashed.get(rel) != sha:
-            result.add(rel, "sha256", sha, _sha_or_missing(out / rel))
+            result.add(rel, "sha256", sha, _sha_or_missing(_inside(out, rel)))
     for rel in sorted(_listing(out) - listed.keys()):
         result.add(rel, "listed in manifest", "yes", "no")
     if attestation:
@@ -118,7 +117,31 @@ def verify_output(out: str | Path, *, inputs: bool = False, attestation: bool = 
         hashed = {c.file: c.actual for c in result.checks if c.check == "sha256" and c.ok}
         check_attestation(out, manifest, result.add, hashed)
         check_croissant(out, manifest, result.add, hashed)
+    _check_all_ran(result, manifest, inputs)
     return result
+
+
+def implied_checks(manifest: dict[str, Any], *, inputs: bool = False) -> set[tuple[str, str]]:
+    """(file, check) pairs a valid manifest implies: each must be among the checks run."""
+    implied = {(rel, "sha256") for rel in manifest["files"]}
+    implied |= {(MANIFEST, f"totals.{key} = sum of shards") for key in ROW_KEYS}
+    implied |= {(MANIFEST, "totals.shards"), ("removals.sha256.txt", "entries")}
+    for entry in manifest["shards"]:
+        implied.add((entry["path"], "rows in = out + dropped"))
+        if "output" in entry:
+            implied |= {(entry["output"], "sha256"), (entry["output"], "rows")}
+        if inputs:
+            implied |= {(entry["path"], "input sha256"), (entry["path"], "input rows")}
+    return implied
+
+
+def _check_all_ran(result: Verification, manifest: dict[str, Any], inputs: bool) -> None:
+    """Fewer checks than the manifest implies is a failure, named per missing check."""
+    implied = implied_checks(manifest, inputs=inputs)
+    missing = implied - {(c.file, c.check) for c in result.checks}
+    for file, check in sorted(missing):
+        result.add(file, f"{check} (implied by the manifest)", "checked", "not checked")
+    result.add(MANIFEST, "checks implied by the manifest, all run", len(implied), len(implied) - len(missing))
 
 
 def _load_manifest(out: Path) -> dict[str, Any]:
@@ -129,39 +152,27 @@ def _load_manifest(out: Path) -> dict[str, Any]:
         raise InputError(path, "no manifest: not the output of a finished provscan run") from exc
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a readable manifest ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("shards"), list):
-        raise InputError(path, "not a provscan manifest (no shards list)")
+    if isinstance(data, dict) and data.get("command") == "sample":
+        raise InputError(path, "the manifest of a provscan sample: verify checks the outputs of provscan scan")
+    found = problems(data)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise InputError(path, f"does not match manifest format {MANIFEST_FORMAT}: {found[0]}{more}")
     return data
 
 
-def _check_shard(result: Verification, manifest: dict, entry: dict, listed: dict, inputs: bool) -> None:
-    name = entry.get("path", "?")
+def _check_shard(result: Verification, entry: dict, listed: dict, inputs: bool) -> None:
+    name = entry["path"]
     result.add(name, "rows in = out + dropped", entry.get("rows_in"), _sum(entry, "rows_out", "rows_dropped"))
     if "output" in entry:
-        rel = _output_rel(result.out, manifest, entry["output"])
+        rel = entry["output"]
         listed.setdefault(rel, None)
-        path = result.out / rel
-        result.add(rel, "sha256", entry.get("output_sha256"), _sha_or_missing(path))
-        result.add(rel, "rows", entry.get("rows_out"), _rows_or_missing(path))
+        result.add(rel, "sha256", entry.get("output_sha256"), _sha_or_missing(_inside(result.out, rel)))
+        result.add(rel, "rows", entry.get("rows_out"), _rows_or_missing(_inside(result.out, rel)))
     if inputs:
         source = Path(name)
         result.add(name, "input sha256", entry.get("sha256"), _sha_or_missing(source))
         result.add(name, "input rows", entry.get("rows_in"), _rows_or_missing(source))
-
-
-def _output_rel(out: Path, manifest: dict, output: str) -> str:
-    """An ``output`` path as a path relative to OUT: relative to OUT already (current contract), or
-    as the scan wrote it, under the ``config.output`` it ran with (earlier manifests)."""
-    path = Path(output)
-    if not path.is_absolute() and (out / path).is_file():
-        return path.as_posix()
-    written_out = Path(str(manifest.get("config", {}).get("output", "")))
-    for base in (written_out, written_out.resolve(), out.resolve()):
-        try:
-            return path.relative_to(base).as_posix()
-        except ValueError:
-            continue
-    return path.as_posix()  # outside OUT: reported as missing or unlisted by the checks
 
 
 def _check_totals(result: Verification, manifest: dict, shards: list[dict]) -> None:
@@ -252,11 +263,21 @@ def _listing(out: Path) -> set[str]:
     return {p.relative_to(out).as_posix() for p in output_files(out)}
 
 
-def _sha_or_missing(path: Path) -> str:
+def _inside(base: Path, rel: str) -> Path | None:
+    """``base / rel`` when it resolves (links followed) inside ``base``; None when it escapes."""
+    path = base / rel
+    return path if base.resolve() in path.resolve().parents else None
+
+
+def _sha_or_missing(path: Path | None) -> str:
+    if path is None:
+        return "outside OUT (not read)"
     return file_sha256(path) if path.is_file() else "missing"
 
 
-def _rows_or_missing(path: Path) -> int | str:
+def _rows_or_missing(path: Path | None) -> int | str:
+    if path is None:
+        return "outside OUT (not read)"
     if not path.is_file():
         return "missing"
     try:
