@@ -38,7 +38,7 @@ from provscan.pipeline.commit import STATE_DIR, confined, owned_outputs
 
 CACHE_DIR = "cache"
 FINAL_OUTPUTS = ("manifest.json", "summary.json", "flagged.parquet", "removals.sha256.txt", "fetch.parquet",
-                 "report.html", "datacard.md", "estimates.json", "sample.parquet")
+                 "report.html", "datacard.md", "estimates.json", "sample.parquet", "croissant.json", "provenance.intoto.json")
 """Names a provscan run writes at the top of OUT (scan and sample)."""
 
 
