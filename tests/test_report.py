@@ -18,7 +18,8 @@ from provscan.cli import cli
 from provscan.errors import OutputError
 from provscan.sinks.page import CSP, SHARD_PAGE
 from provscan.sinks.redact import Redactor
-from provscan.sinks.report import regenerate, write_reports
+from provscan.pipeline.rerender import regenerate
+from provscan.sinks.report import write_reports
 from provscan.sinks.svg import bar_chart, histogram, interval_chart
 
 from report_data import DISTANCES, ESTIMATES, EXPECTED, Elements, build_inputs, input_strings, load, run_scan, synthetic

@@ -22,7 +22,8 @@ def report(out: str, output: str | None) -> None:
         provscan report provscan-out/
         provscan report provscan-out/ -o /tmp/scan-report.html
     """
-    from provscan.sinks.report import differs_from_manifest, regenerate
+    from provscan.pipeline.rerender import regenerate
+    from provscan.sinks.report import differs_from_manifest
 
     try:
         paths = regenerate(Path(out), Path(output) if output else None)

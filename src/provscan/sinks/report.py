@@ -2,7 +2,8 @@
 
 :func:`write_reports_then_manifest` is the last step of ``scan``, ``provscan merge`` and ``sample``:
 the reports, then the file list (which includes them), then manifest.json. ``provscan report OUT``
-re-renders through :func:`regenerate`. Rendering reads only the manifest (without its ``files`` section), the summary,
+re-renders through :func:`provscan.pipeline.rerender.regenerate`
+(under OUT's checks, which live a floor above). Rendering reads only the manifest (without its ``files`` section), the summary,
 the estimates and a few columns of flagged.parquet, so regenerating a finished OUT reproduces the
 bytes its manifest recorded.
 """
@@ -79,29 +80,8 @@ def write_reports_then_manifest(out: Path, manifest: dict[str, Any], summary: di
     return manifest
 
 
-def regenerate(out: Path, report: Path | None = None) -> list[Path]:
-    """``provscan report``: re-render a finished OUT; an OUT without manifest.json is an error.
-
-    Without ``report``: OUT's report.html and datacard.md, under OUT's lock and checks like any
-    command that writes OUT. With ``report``: that one file and nothing else (a datacard.md beside
-    it may be the maintainers' own card); a file inside OUT only as OUT/report.html."""
-    from provscan.pipeline.outdir import OutputDir
-
-    out = Path(out)
-    _load(out, "manifest.json", required=True)  # the clear error first, before any lock is taken
-    html = out / REPORT if report is None else Path(report)
-    inside = out.resolve() in html.resolve().parents
-    if not inside:
-        return write_reports(out, *_documents(out), report=html, datacard=False)
-    if html.resolve() != (out / REPORT).resolve():
-        raise OutputError(html, f"is inside the output directory {out}: provscan report writes only {REPORT} and "
-                                f"{DATACARD} there (give -o a path outside it)")
-    with OutputDir(out, writes=[out / REPORT, out / DATACARD], transient=True):
-        return write_reports(out, *_documents(out), datacard=report is None)
-
-
-def _documents(out: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
-    """(manifest, summary, estimates) of a finished OUT."""
+def read_documents(out: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """(manifest, summary, estimates) of a finished OUT; no manifest.json is an error naming it."""
     manifest = _load(out, "manifest.json", required=True)
     estimates = _load(out, "estimates.json", required=False)
     summary = _load(out, "summary.json", required=estimates is None) or {}  # a sample OUT may have none
