@@ -10,11 +10,8 @@ and the merge reads commits in plan order, whichever executor ran them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -22,7 +19,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from provscan._version import __version__
 from provscan.config import ScanConfig, apply_overrides
 from provscan.errors import ConfigError, RunInterrupted
 from provscan.io.db import DEFAULT_MEMORY_LIMIT, Database
@@ -31,9 +27,10 @@ from provscan.io.shards import detect_columns, expand_shards, read_schema
 from provscan.lists.compiled import CompiledLists, compile_lists, require_url_column
 from provscan.lists.store import save_lists
 from provscan.pipeline import signals
-from provscan.pipeline.commit import STATE_DIR, confined, discard, read_commit, still_valid
+from provscan.pipeline.commit import STATE_DIR, read_commit
 from provscan.pipeline.merge import MergeStream, RunState, merge
 from provscan.pipeline.outdir import FINAL_OUTPUTS, OutputDir
+from provscan.pipeline.resume import committed_outputs, keep_or_reset, run_fingerprint
 from provscan.pipeline.session import RunSpec
 from provscan.pipeline.shard import ShardTask
 from provscan.progress import NullProgress, Progress
@@ -161,7 +158,7 @@ class Run:
         """In the checked OUT (:meth:`output_dir`): commits kept or reset, run.json saved."""
         out = self.out
         self.lock_fds = outdir.lock_fds
-        self.kept, self.redone = _keep_or_reset(outdir, self.selected, self.fingerprint, resume=resume or self.part is not None)
+        self.kept, self.redone = keep_or_reset(outdir, self.selected, self.fingerprint, resume=resume or self.part is not None)
         self.done = len(self.kept)
         earlier = RunState.load(out)
         if self.part is not None and earlier is not None and earlier.fingerprint == self.fingerprint:
@@ -229,7 +226,7 @@ def merge_run(out: str | Path) -> ScanResult:
             state = RunState.load(out)
             if state is None:
                 raise ConfigError(f"{out}: the run was started by another provscan version; run the parts again")
-            outdir.remove_leftovers(keep=_committed_outputs(out, state))
+            outdir.remove_leftovers(keep=committed_outputs(out, state))
             with Database(temp_dir=out / STATE_DIR / "tmp" / "merge") as db:
                 manifest, summary = merge(out, state, db)
     except BaseException as exc:  # a signal may surface wrapped in a DuckDB or pyarrow error
@@ -254,58 +251,6 @@ def plan(shards: Sequence[str | Path] | str | Path, config: ScanConfig, out: Pat
         )
         tasks.append(ShardTask(index, shard, columns))
     return tasks
-
-
-ENTRY_FORMAT = 2
-"""The shape of a shard's manifest entry; part of the fingerprint, so ``--resume`` and ``merge`` never mix
-entries of two shapes under one version number. 2: ``rows_matched`` (any finding) and ``rows_flagged``
-(kept with a flag finding) counted apart (issue 20); 1 counted matched rows as ``rows_flagged``."""
-
-
-def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
-    """What makes two runs' per-shard results interchangeable: version, settings, exact list bytes."""
-    settings = config.to_dict()
-    for key in ("output", "workers", "source", "release"):  # [release] text changes no row
-        settings.pop(key, None)
-    lists = [{k: lst[k] for k in ("name", "kind", "action", "sha256", "params")} for lst in compiled.manifest()]
-    blob = json.dumps({"version": __version__, "entry": ENTRY_FORMAT, "config": settings, "lists": lists},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _keep_or_reset(outdir: OutputDir, tasks: list[ShardTask], fingerprint: str, *,
-                   resume: bool) -> tuple[set[int], dict[str, int]]:
-    """With ``resume``, the shards whose commits still hold; otherwise start from nothing."""
-    out = outdir.out
-    (out / "manifest.json").unlink(missing_ok=True)  # from here on, OUT does not look complete
-    kept: set[int] = set()
-    keep_files: set[Path] = set()
-    redone: Counter[str] = Counter()
-    for task in tasks if resume else ():
-        found = read_commit(out, task.index)
-        why = "not committed" if found is None else still_valid(found, task, fingerprint, out)
-        if found is not None and why is None:
-            kept.add(task.index)
-            if found.entry.get("output") is not None:
-                keep_files.add(confined(out, found.entry["output"], found.directory / "commit.json", "entry.output"))
-        else:
-            redone[str(why)] += 1
-    if outdir.part is None:
-        outdir.remove_leftovers(keep=keep_files)
-        outdir.reset_state(keep_commits=resume)
-    for task in tasks:
-        if task.index not in kept:
-            discard(out, task.index)
-    return kept, dict(sorted(redone.items()))
-
-
-def _committed_outputs(out: Path, state: RunState) -> set[Path]:
-    outputs = set()
-    for shard in state.shards:
-        found = read_commit(out, shard["index"])
-        if found is not None and found.entry.get("output") is not None:
-            outputs.add(confined(out, found.entry["output"], found.directory / "commit.json", "entry.output"))
-    return outputs
 
 
 def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,

@@ -10,7 +10,6 @@ Content-Security-Policy that forbids every request, so the page works offline an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
@@ -19,7 +18,7 @@ from html import escape
 from typing import Any
 
 from provscan.consent.policy import describe_sources
-from provscan.kinds import EXACT_IMAGE_KINDS, PERCEPTUAL_KINDS
+from provscan.sinks.htmlfindings import cell, common_prefix, finding_list, text_cell
 from provscan.sinks.manifest import Manifest
 from provscan.sinks.page import CSP, CSS, SCRIPT, SHARD_PAGE
 from provscan.sinks.redact import Redactor
@@ -33,7 +32,7 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
     parts = [
         _overview(m, summary, red),
         _findings(m, summary, red),
-        _finding_list(extras, red),
+        finding_list(extras, red),
         _distances(m, extras),
         _breakdowns(summary, red, describe_sources(m.consent_sources, summary.get("consent_signals"))),
         _estimates(estimates, red) if estimates else "",
@@ -50,10 +49,6 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
         + f"\n</main><script>{SCRIPT}</script></body></html>\n"
     )
     return red.text(page)  # under --redact-urls, a last pass: no URL-like string in any field survives
-
-
-def _e(red: Redactor, value: object) -> str:
-    return escape(red.text(value))
 
 
 def _card(key: str, value: int | str, label: str, cls: str = "") -> str:
@@ -92,7 +87,7 @@ def _overview(m: Manifest, summary: dict[str, Any], red: Redactor) -> str:
     return (
         "<h1>provscan report</h1>"
         f'<p class="meta">provscan <span id="version">{escape(m.version if m.version is not None else "?")}</span>'
-        f" &middot; output <code>{_e(red, output if output is not None else '?')}</code>"
+        f" &middot; output <code>{cell(red, output if output is not None else '?')}</code>"
         f" &middot; started {escape(str(started))} &middot; finished {escape(str(finished))}</p>{redacted}"
         f'<h2 id="overview">Overview</h2><div class="cards">{"".join(cards)}</div>'
         f'<p class="note">Lists in effect: {names}. Every row in is either kept or dropped '
@@ -133,57 +128,6 @@ def _findings(m: Manifest, summary: dict[str, Any], red: Redactor) -> str:
     return "".join(out)
 
 
-_SAFE_ENTRY_KINDS = {"url-sha256", *EXACT_IMAGE_KINDS, *PERCEPTUAL_KINDS, "license", "consent", "ai-generated", "unchecked"}
-"""Entries that cannot name a row's host or URL: shown as they are under --redact-urls; others are hashed."""
-
-
-def _text_cell(red: Redactor, value: object) -> str:
-    """Escaped text whose ``:`` is a character reference: a row's URL is shown, yet the page's source
-    holds no ``://`` (the self-containment test's guarantee that nothing in it is a link to load)."""
-    return _e(red, value).replace(":", "&#58;")
-
-
-def _finding_list(extras: Any, red: Redactor) -> str:
-    """The first findings as a table a person can search and filter in the page (no request, no library)."""
-    rows = extras.findings
-    if not rows:
-        return ""
-    prefix = _common_prefix(sorted({str(r["shard"]) for r in rows}))
-    lists = sorted({str(r["list"]) for r in rows})
-    actions = [a for a in ("drop", "flag", "allow") if any(r["action"] == a for r in rows)]
-    hashed = "sha256&#58;{}&hellip;"
-    which = (f"All {num(len(rows))} findings" if len(rows) == extras.findings_total
-             else f"The first {num(len(rows))} of {num(extras.findings_total)} findings")
-    out = [f'<h3 id="findings-rows-h">Findings, row by row</h3><p class="note">{which} in <code>flagged.parquet</code> order'
-           + (f", shards under <code>{_text_cell(red, prefix)}</code>" if prefix else "")
-           + '. Type to search every column; <code>provscan show OUT</code> prints them all.</p>'
-           '<div class="filters"><input type="search" id="findings-search" placeholder="search URL, list, entry..." '
-           'aria-label="search the findings" autocomplete="off">'
-           '<select id="findings-list" aria-label="list"><option value="">every list</option>'
-           + "".join(f'<option value="{escape(n)}">{escape(n)}</option>' for n in lists)
-           + '</select><select id="findings-action" aria-label="action"><option value="">every action</option>'
-           + "".join(f'<option value="{a}">{a}</option>' for a in actions)
-           + f'</select> <span id="findings-count" data-total="{len(rows)}">{num(len(rows))} of {num(len(rows))} shown</span></div>'
-           '<div class="scroll"><table id="findings-table"><thead><tr><th>shard</th><th class="r">row</th><th>URL</th>'
-           "<th>list</th><th>entry</th><th>action</th></tr></thead><tbody>"]
-    for r in rows:
-        if r["url"] is not None:
-            url = _text_cell(red, r["url"])
-        else:
-            url = hashed.format(escape(str(r["url_sha256"])[:16])) if r["url_sha256"] else "-"
-        entry = r["entry"] or "-"
-        if red.enabled and r["kind"] not in _SAFE_ENTRY_KINDS:
-            entry_cell = hashed.format(hashlib.sha256(entry.encode("utf-8")).hexdigest()[:16])
-        else:
-            entry_cell = _text_cell(red, entry)
-        out.append(f'<tr data-list="{escape(str(r["list"]))}" data-act="{escape(str(r["action"]))}">'
-                   f'<td class="p">{_text_cell(red, str(r["shard"])[len(prefix):])}</td><td class="r">{r["row"]}</td>'
-                   f'<td class="p">{url}</td><td>{escape(str(r["list"]))}</td><td class="p">{entry_cell}</td>'
-                   f'<td>{escape(str(r["action"]))}</td></tr>')
-    out.append("</tbody></table></div>")
-    return "".join(out)
-
-
 def _distances(m: Manifest, extras: Any) -> str:
     perceptual = [lst for lst in m.lists if lst.name in extras.max_distance]
     if not perceptual:
@@ -211,7 +155,7 @@ def _breakdowns(summary: dict[str, Any], red: Redactor, sources: str) -> str:
             continue
         pairs = sorted(((red.text(k), v) for k, v in data.items()), key=lambda kv: (-kv[1], kv[0]))
         rows = "".join(f'<tr><td>{escape(k)}</td><td class="r" data-value="{v}">{num(v)}</td></tr>' for k, v in pairs)
-        note = f'<p id="consent-sources">{_text_cell(red, sources)}</p>' if key == "consent_signals" and sources else ""
+        note = f'<p id="consent-sources">{text_cell(red, sources)}</p>' if key == "consent_signals" and sources else ""
         out.append(f'<h3 id="{key}">{escape(title)}</h3>' + note + bar_chart(title, pairs, unit=unit)
                    + f'<table class="{key}"><thead><tr><th>value</th><th class="r">{unit}</th></tr></thead><tbody>{rows}</tbody></table>')
     return ('<h2 id="licences">Licences, consent and fetches</h2>' + "".join(out)) if out else ""
@@ -237,16 +181,16 @@ def _estimates(est: dict[str, Any], red: Redactor) -> str:
                '<th class="r">rows interval</th><th>method</th></tr></thead><tbody>')
     for r in sorted(rows, key=lambda r: (r["dimension"], r["value"])):
         out.append(
-            f'<tr data-dimension="{escape(r["dimension"])}" data-value="{_e(red, r["value"])}" data-share="{r["share"]!r}" '
-            f'data-low="{r["share_low"]!r}" data-high="{r["share_high"]!r}"><td>{escape(r["dimension"])}</td><td>{_e(red, r["value"])}</td>'
+            f'<tr data-dimension="{escape(r["dimension"])}" data-value="{cell(red, r["value"])}" data-share="{r["share"]!r}" '
+            f'data-low="{r["share_low"]!r}" data-high="{r["share_high"]!r}"><td>{escape(r["dimension"])}</td><td>{cell(red, r["value"])}</td>'
             f'<td class="r">{num(r["sampled"])}</td><td class="r">{pct(r["share"])}</td>'
             f'<td class="r">{pct(r["share_low"])} &ndash; {pct(r["share_high"])}</td><td class="r">{num(r["rows"])}</td>'
             f'<td class="r">{num(r["rows_low"])} &ndash; {num(r["rows_high"])}</td><td>{escape(str(r.get("method", "")))}</td></tr>')
     out.append('</tbody></table><h3>Sources</h3><table id="sources"><thead><tr><th>source</th><th class="r">size</th>'
                '<th class="r">rows</th><th class="r">row groups</th><th class="r">bytes read</th><th>etag</th><th>last modified</th></tr></thead><tbody>')
     for s in est.get("sources") or []:
-        cells = [_e(red, s.get("source", "")), *(num(s[k]) if isinstance(s.get(k), int) else "" for k in ("size", "rows", "row_groups", "bytes_read")),
-                 _e(red, s.get("etag") or ""), _e(red, s.get("last_modified") or "")]
+        cells = [cell(red, s.get("source", "")), *(num(s[k]) if isinstance(s.get(k), int) else "" for k in ("size", "rows", "row_groups", "bytes_read")),
+                 cell(red, s.get("etag") or ""), cell(red, s.get("last_modified") or "")]
         out.append("<tr>" + "".join(f'<td{" class=r" if 0 < i < 5 else ""}>{c}</td>' for i, c in enumerate(cells)) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -260,32 +204,22 @@ def _shard_rows(shards: list[dict[str, Any]], prefix: str, red: Redactor, start:
     for i, s in enumerate(shards, start):
         path = str(s.get("path", ""))[len(prefix):]
         nums = "".join(f'<td class="r">{num(int(s.get(k) or 0))}</td>' for k in _SHARD_COLS)
-        out.append(f'<tr data-i="{i}"><td class="r">{i + 1}</td><td class="p">{_e(red, path)}</td>{nums}'
+        out.append(f'<tr data-i="{i}"><td class="r">{i + 1}</td><td class="p">{cell(red, path)}</td>{nums}'
                    f'<td class="h"><code>{escape(str(s.get("sha256", "")))}</code></td>'
                    f'<td class="h"><code>{escape(str(s.get("output_sha256", "")))}</code></td></tr>')
     return "".join(out)
-
-
-def _common_prefix(paths: list[str]) -> str:
-    if len(paths) < 2:
-        return paths[0].rpartition("/")[0] + "/" if paths and "/" in paths[0] else ""
-    first, last = min(paths), max(paths)
-    i = 0
-    while i < min(len(first), len(last)) and first[i] == last[i]:
-        i += 1
-    return first[:i].rpartition("/")[0] + "/" if "/" in first[:i] else ""
 
 
 def _shards(m: Manifest, red: Redactor) -> str:
     shards = list(m.shards)
     if not shards:
         return '<h2 id="shards-h">Shards</h2><p>No shards.</p>'
-    prefix = _common_prefix([str(s.get("path", "")) for s in shards])
+    prefix = common_prefix([str(s.get("path", "")) for s in shards])
     head = ('<thead><tr><th class="r">#</th><th>shard</th><th class="r">rows in</th><th class="r">matched</th>'
             '<th class="r">dropped</th><th class="r">flagged</th><th class="r">rows out</th><th class="r">invalid URLs</th>'
             "<th>SHA-256 in</th><th>SHA-256 out</th></tr></thead>")
     out = ['<h2 id="shards-h">Shards</h2>',
-           f'<p class="note">{num(len(shards))} shards' + (f" under <code>{_e(red, prefix)}</code>" if prefix else "")
+           f'<p class="note">{num(len(shards))} shards' + (f" under <code>{cell(red, prefix)}</code>" if prefix else "")
            + ". Click a column to sort (hashes are shortened on screen; copy them for the full value).</p>",
            f'<table id="shard-table">{_sortable(head)}<tbody>{_shard_rows(shards[:SHARD_PAGE], prefix, red, 0)}</tbody></table>']
     if len(shards) > SHARD_PAGE:
@@ -307,12 +241,12 @@ def _provenance(m: Manifest, extras: Any, red: Redactor) -> str:
         params = ", ".join(f"{k}={v}" for k, v in sorted(lst.params.items()))
         out.append(f'<tr data-list="{escape(lst.name)}"><td>{escape(lst.name)}</td><td>{escape(lst.kind)}</td>'
                    f'<td>{escape(lst.action)}</td><td class="r" data-value="{lst.entries}">{num(lst.entries)}</td>'
-                   f'<td><code class="sha">{escape(lst.sha256)}</code></td><td>{_e(red, params)}</td>'
-                   f'<td class="p">{_e(red, lst.path)}</td></tr>')
+                   f'<td><code class="sha">{escape(lst.sha256)}</code></td><td>{cell(red, params)}</td>'
+                   f'<td class="p">{cell(red, lst.path)}</td></tr>')
     out.append('</tbody></table><h3>Totals</h3><table id="totals-table"><tbody>')
     for key in sorted(t):
         value = t[key]
-        shown = num(value) if isinstance(value, int) and not isinstance(value, bool) else _e(red, value)
+        shown = num(value) if isinstance(value, int) and not isinstance(value, bool) else cell(red, value)
         out.append(f'<tr><th>{escape(key)}</th><td class="r" data-key="{escape(key)}" data-value="{escape(str(value))}">{shown}</td></tr>')
     out.append("</tbody></table>")
     if extras.removals_sha256:
@@ -328,5 +262,5 @@ def _provenance(m: Manifest, extras: Any, red: Redactor) -> str:
                    "metadata, and an in-toto / SLSA provenance statement naming every released file by SHA-256 (sign it with "
                    "<code>cosign sign-blob</code>). Check them against the files:</p>"
                    f'<p><code class="cmd" id="verify-attestation">provscan verify {escape(target)} --attestation</code></p>')
-    out.append(f'<h3>Configuration</h3><pre id="config">{_e(red, json.dumps(settings.recorded, indent=2, sort_keys=True, default=str))}</pre>')
+    out.append(f'<h3>Configuration</h3><pre id="config">{cell(red, json.dumps(settings.recorded, indent=2, sort_keys=True, default=str))}</pre>')
     return "".join(out)
