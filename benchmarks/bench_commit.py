@@ -31,7 +31,9 @@ def make_shards(root: Path, shards: int, rows: int) -> Path:
     for s in range(shards):
         urls = [f"http://{'bad' if i % 5 == 0 else 'ok'}{i % 7}.example/{s}/{i}" for i in range(rows)]
         pq.write_table(pa.table({"url": urls, "caption": ["c"] * rows}), data / f"s{s:05d}.parquet")
-    (root / "l.txt").write_text("# provscan-list: kind=domain name=l\n" + "".join(f"bad{i}.example\n" for i in range(7)))
+    (root / "l.txt").write_text(
+        "# provscan-list: kind=domain name=l\n" + "".join(f"bad{i}.example\n" for i in range(7))
+    )
     return data
 
 

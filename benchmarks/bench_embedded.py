@@ -40,7 +40,10 @@ XMP = (
     '<Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture</Iptc4xmpExt:DigitalSourceType>'
     '<cc:license rdf:resource="https://creativecommons.org/licenses/by/4.0/"/>'
     '<xmpRights:UsageTerms><rdf:Alt><rdf:li xml:lang="x-default">Licensed under CC BY 4.0</rdf:li></rdf:Alt></xmpRights:UsageTerms>'
-    '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">' + "A photograph. " * 150 + "</rdf:li></rdf:Alt></dc:description>"
+    '<dc:description><rdf:Alt><rdf:li xml:lang="x-default">'
+    + "A photograph. "
+    * 150
+    + "</rdf:li></rdf:Alt></dc:description>"
     '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
 ).encode()
 
@@ -75,19 +78,25 @@ def main() -> None:
     tagged = [with_xmp(b) for b in plain]
     assert read_embedded(tagged[0]).signals[0] == "xmp:dmi-prohibited-aimltraining"
     found = sum(1 for b in plain if read_embedded(b).signals)
-    print(f"{len(paths)} JPEGs ({found} carry signals of their own), {n} images per figure, {rounds} rounds; XMP packet {len(XMP)} bytes")
+    print(
+        f"{len(paths)} JPEGs ({found} carry signals of their own), {n} images per figure, {rounds} rounds; XMP packet {len(XMP)} bytes"
+    )
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     cpu_per_1000(plain, True, 60)  # warm-up: imports, caches
     for name, images in (("as they are", plain), ("with XMP", tagged)):
         alone = min(embedded_alone_us(images, n * 10) for _ in range(rounds))
-        print(f"read_embedded alone, one core, {name:12s}: {alone:.1f} us per image (min of {rounds} rounds of {n * 10})")
+        print(
+            f"read_embedded alone, one core, {name:12s}: {alone:.1f} us per image (min of {rounds} rounds of {n * 10})"
+        )
     for name, images in (("as they are", plain), ("with XMP", tagged)):
         off, on = [], []
         for _ in range(rounds):
             off.append(cpu_per_1000(images, False, n))
             on.append(cpu_per_1000(images, True, n))
-        print(f"CPU-s per 1,000 images, one core, {name:12s}: decode+pHash {min(off):.3f} (median {statistics.median(off):.3f}), "
-              f"+ embedded {min(on):.3f} (median {statistics.median(on):.3f}): {min(on) / min(off) - 1:+.1%} (load {os.getloadavg()[0]:.2f})")
+        print(
+            f"CPU-s per 1,000 images, one core, {name:12s}: decode+pHash {min(off):.3f} (median {statistics.median(off):.3f}), "
+            f"+ embedded {min(on):.3f} (median {statistics.median(on):.3f}): {min(on) / min(off) - 1:+.1%} (load {os.getloadavg()[0]:.2f})"
+        )
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     with tempfile.TemporaryDirectory() as tmp:
         tagged_paths = []
@@ -107,9 +116,11 @@ def main() -> None:
                     rates[mode].append(rate)
             fetch_stage.read_embedded = read_embedded
             off, on = rates["off"], rates["on"]
-            print(f"fetch+pHash images/s, {name:12s}: off max {max(off):.0f} median {statistics.median(off):.0f}; "
-                  f"on max {max(on):.0f} median {statistics.median(on):.0f}; median change {statistics.median(on) / statistics.median(off) - 1:+.1%} "
-                  f"(rounds off {', '.join(f'{r:.0f}' for r in off)}; on {', '.join(f'{r:.0f}' for r in on)}; load {min(loads):.2f}-{max(loads):.2f})")
+            print(
+                f"fetch+pHash images/s, {name:12s}: off max {max(off):.0f} median {statistics.median(off):.0f}; "
+                f"on max {max(on):.0f} median {statistics.median(on):.0f}; median change {statistics.median(on) / statistics.median(off) - 1:+.1%} "
+                f"(rounds off {', '.join(f'{r:.0f}' for r in off)}; on {', '.join(f'{r:.0f}' for r in on)}; load {min(loads):.2f}-{max(loads):.2f})"
+            )
 
 
 if __name__ == "__main__":

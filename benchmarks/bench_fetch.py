@@ -99,12 +99,16 @@ def main() -> None:
     levels = [int(a) for a in sys.argv[2:]] or [8, 32, 64]
     paths = sorted(str(p) for p in IMAGES.rglob("*.jpg"))
     sizes = [os.path.getsize(p) for p in paths]
-    print(f"{len(paths)} JPEGs, mean {sum(sizes) / len(sizes) / 1e3:.0f} kB; {requests} requests per run; "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{len(paths)} JPEGs, mean {sum(sizes) / len(sizes) / 1e3:.0f} kB; {requests} requests per run; "
+        f"{os.cpu_count()} CPUs"
+    )
     for concurrency in levels:
         elapsed, cpu, total, statuses = run(requests, concurrency, paths)
-        print(f"concurrency {concurrency:3d}: {requests / elapsed:7,.0f} req/s  {total / elapsed / 1e6:7.1f} MB/s  "
-              f"client CPU {cpu / requests * 1e3:.2f} ms/req  ({elapsed:.2f} s, {statuses})")
+        print(
+            f"concurrency {concurrency:3d}: {requests / elapsed:7,.0f} req/s  {total / elapsed / 1e6:7.1f} MB/s  "
+            f"client CPU {cpu / requests * 1e3:.2f} ms/req  ({elapsed:.2f} s, {statuses})"
+        )
 
 
 if __name__ == "__main__":

@@ -62,9 +62,29 @@ def img2dataset_rate(port: int, n: int, resize: bool) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         urls = Path(tmp) / "urls.txt"
         urls.write_text("".join(f"http://127.0.0.1:{port}/img/{i}\n" for i in range(n)))
-        args = [I2D, "--url_list", str(urls), "--output_folder", f"{tmp}/out", "--input_format", "txt",
-                "--output_format", "files", "--processes_count", "2", "--thread_count", "32", "--retries", "0",
-                "--timeout", "30", "--enable_wandb", "False", "--number_sample_per_shard", "5000"]
+        args = [
+            I2D,
+            "--url_list",
+            str(urls),
+            "--output_folder",
+            f"{tmp}/out",
+            "--input_format",
+            "txt",
+            "--output_format",
+            "files",
+            "--processes_count",
+            "2",
+            "--thread_count",
+            "32",
+            "--retries",
+            "0",
+            "--timeout",
+            "30",
+            "--enable_wandb",
+            "False",
+            "--number_sample_per_shard",
+            "5000",
+        ]
         if not resize:
             args += ["--resize_mode", "no", "--disable_all_reencoding", "True"]
         start = time.perf_counter()
@@ -79,7 +99,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--urls", default="3000,15000")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--runs", default="floor,download,download-proc,phash,phash-proc,phash-proc2,i2d-noresize,i2d-default")
+    ap.add_argument(
+        "--runs", default="floor,download,download-proc,phash,phash-proc,phash-proc2,i2d-noresize,i2d-default"
+    )
     args = ap.parse_args()
     if not shutil.which("nginx"):
         raise SystemExit("nginx not installed: apt-get install -y nginx-light")
@@ -103,9 +125,11 @@ def main() -> None:
                     elif shutil.which(I2D) or Path(I2D).exists():
                         rates.append(img2dataset_rate(port, n, resize=run == "i2d-default"))
                 if rates:
-                    print(f"{n:6d} URLs  {run:13s} max {max(rates):7.1f}  median {statistics.median(rates):7.1f} images/s  "
-                          f"(rounds: {', '.join(f'{r:.0f}' for r in rates)}; load {min(loads):.2f}-{max(loads):.2f}, 2 cores shared)",
-                          flush=True)
+                    print(
+                        f"{n:6d} URLs  {run:13s} max {max(rates):7.1f}  median {statistics.median(rates):7.1f} images/s  "
+                        f"(rounds: {', '.join(f'{r:.0f}' for r in rates)}; load {min(loads):.2f}-{max(loads):.2f}, 2 cores shared)",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

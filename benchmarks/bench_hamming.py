@@ -60,9 +60,11 @@ def main() -> None:
     t, c = time.perf_counter(), time.process_time()
     r, l, dist = index.query(rows)
     q, qc = time.perf_counter() - t, time.process_time() - c
-    print(f"query {q:.2f} s wall = {a.rows / q / 1e6:.2f} M rows/s; {qc:.2f} s CPU = "
-          f"{a.rows / qc / 1e6:.2f} M rows per CPU-second (what a quiet core gives); {len(r):,} pairs, "
-          f"distance histogram {np.bincount(dist, minlength=a.d + 1).tolist()}")
+    print(
+        f"query {q:.2f} s wall = {a.rows / q / 1e6:.2f} M rows/s; {qc:.2f} s CPU = "
+        f"{a.rows / qc / 1e6:.2f} M rows per CPU-second (what a quiet core gives); {len(r):,} pairs, "
+        f"distance histogram {np.bincount(dist, minlength=a.d + 1).tolist()}"
+    )
     print(f"peak RSS {rss_mib():.0f} MiB")
 
     n = min(a.check_rows, a.rows)
@@ -72,8 +74,10 @@ def main() -> None:
         bt = time.perf_counter() - t
         m = r < n
         same = np.array_equal(r[m], br) and np.array_equal(l[m], bl) and np.array_equal(dist[m], bd)
-        print(f"brute force on {n:,} rows: {bt:.1f} s ({n * len(lst) / bt / 1e9:.2f} G pairs/s), "
-              f"{len(br):,} pairs, identical to the index: {same}")
+        print(
+            f"brute force on {n:,} rows: {bt:.1f} s ({n * len(lst) / bt / 1e9:.2f} G pairs/s), "
+            f"{len(br):,} pairs, identical to the index: {same}"
+        )
         if not same:
             raise SystemExit("MISMATCH against brute force")
 

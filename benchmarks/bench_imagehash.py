@@ -28,8 +28,7 @@ def rate(datas: list[bytes], kinds: list[str], seconds: float, **kw) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--eval-data", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared" / "eval-data")
+    ap.add_argument("--eval-data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval-data")
     a = ap.parse_args()
     img = a.eval_data / "images"
     sets = {
@@ -40,6 +39,7 @@ def main() -> None:
     kinds = [["phash"], ["dhash"], ["ahash"], ["whash"], ["phash", "dhash", "ahash", "whash"]]
     try:
         import pdqhash  # noqa: F401
+
         kinds.append(["pdq"])
     except ImportError:
         pass
@@ -52,8 +52,11 @@ def main() -> None:
             full = rate(datas, ks, a.seconds, draft=False)
             fast = rate(datas, ks, a.seconds)
             dih = rate(datas, ks, a.seconds, dihedral=True)
-            print(f"| {label} | {'+'.join(ks)} | {full:.0f} ({1e3 / full:.2f} ms) | {fast:.0f} ({1e3 / fast:.2f} ms)"
-                  f" | {dih:.0f} (+{1e3 / dih - 1e3 / fast:.2f} ms) |", flush=True)
+            print(
+                f"| {label} | {'+'.join(ks)} | {full:.0f} ({1e3 / full:.2f} ms) | {fast:.0f} ({1e3 / fast:.2f} ms)"
+                f" | {dih:.0f} (+{1e3 / dih - 1e3 / fast:.2f} ms) |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Compiled-list cache (issue 7): a 1 M-entry domain list parsed from text vs read back from the cache.
 
-    python benchmarks/bench_lists.py [--entries 1000000] [--rounds 5]
+python benchmarks/bench_lists.py [--entries 1000000] [--rounds 5]
 """
 
 from __future__ import annotations

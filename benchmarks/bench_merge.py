@@ -46,26 +46,59 @@ def build(out: Path, shards: int, findings: int, removals: int) -> RunState:
         name = f"part-{i:05d}.parquet"
         task = ShardTask(i, Shard(Path(name), name, name), Columns("url", None))
         rows = np.arange(findings, dtype=np.int64) * 7
-        table = pa.table({
-            "shard": [name] * findings, "row": rows, "id": [None] * findings,
-            "url": [f"http://bad{i % 97}.example/p{r}" for r in rows], "url_sha256": [None] * findings,
-            "list": ["blocklist"] * findings, "kind": ["domain"] * findings, "entry": [f"bad{i % 97}.example"] * findings,
-            "action": ["drop"] * findings, "distance": pa.nulls(findings, pa.int16()),
-            "image_hash": [None] * findings, "detail": [None] * findings,
-        }, schema=FINDINGS_SCHEMA)
+        table = pa.table(
+            {
+                "shard": [name] * findings,
+                "row": rows,
+                "id": [None] * findings,
+                "url": [f"http://bad{i % 97}.example/p{r}" for r in rows],
+                "url_sha256": [None] * findings,
+                "list": ["blocklist"] * findings,
+                "kind": ["domain"] * findings,
+                "entry": [f"bad{i % 97}.example"] * findings,
+                "action": ["drop"] * findings,
+                "distance": pa.nulls(findings, pa.int16()),
+                "image_hash": [None] * findings,
+                "detail": [None] * findings,
+            },
+            schema=FINDINGS_SCHEMA,
+        )
         hashes = sorted(hashlib.sha256(f"{i}/{k}".encode()).hexdigest() for k in range(removals))
-        entry = {"path": name, "sha256": "0" * 64, "rows_in": 600_000, "rows_matched": findings, "rows_flagged": 0,
-                 "rows_dropped": findings, "rows_out": 600_000 - findings, "null_urls": 0, "invalid_urls": 0,
-                 "findings": findings}
-        summary = {"findings_by_list": {"blocklist": findings}, "rows_by_list": {"blocklist": findings},
-                   "findings_by_kind": {"domain": findings}, "findings_by_action": {"drop": findings},
-                   "rows_by_list_action": {"blocklist": {"drop": findings}},
-                   "flagged_hosts": {f"bad{i % 97}.example": findings}, "extra": {}}
-        commit(out, ShardOutcome(task, table, pa.array(hashes, pa.string()), {}, entry, summary,
-                                 np.empty(0, np.int64)), FINGERPRINT)
+        entry = {
+            "path": name,
+            "sha256": "0" * 64,
+            "rows_in": 600_000,
+            "rows_matched": findings,
+            "rows_flagged": 0,
+            "rows_dropped": findings,
+            "rows_out": 600_000 - findings,
+            "null_urls": 0,
+            "invalid_urls": 0,
+            "findings": findings,
+        }
+        summary = {
+            "findings_by_list": {"blocklist": findings},
+            "rows_by_list": {"blocklist": findings},
+            "findings_by_kind": {"domain": findings},
+            "findings_by_action": {"drop": findings},
+            "rows_by_list_action": {"blocklist": {"drop": findings}},
+            "flagged_hosts": {f"bad{i % 97}.example": findings},
+            "extra": {},
+        }
+        commit(
+            out,
+            ShardOutcome(task, table, pa.array(hashes, pa.string()), {}, entry, summary, np.empty(0, np.int64)),
+            FINGERPRINT,
+        )
         plan.append({"index": i, "path": name, "relative": name})
-    state = RunState(FINGERPRINT, "2026-01-01T00:00:00+00:00", {"export": False},
-                     [{"name": "blocklist", "kind": "domain", "action": "drop"}], plan, ["url"])
+    state = RunState(
+        FINGERPRINT,
+        "2026-01-01T00:00:00+00:00",
+        {"export": False},
+        [{"name": "blocklist", "kind": "domain", "action": "drop"}],
+        plan,
+        ["url"],
+    )
     state.save(out)
     return state
 
@@ -111,8 +144,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
-    print(f"{args.findings} findings and {args.removals} removals per shard; {args.rounds} rounds; "
-          f"load average before: {os.getloadavg()}")
+    print(
+        f"{args.findings} findings and {args.removals} removals per shard; {args.rounds} rounds; "
+        f"load average before: {os.getloadavg()}"
+    )
     slopes = []
     for n in args.shards:
         root = Path(tempfile.mkdtemp(prefix="provscan-bench-merge-", dir=args.work))
@@ -127,15 +162,19 @@ def main() -> None:
         finally:
             shutil.rmtree(root, ignore_errors=True)
         print(f"{n:>7,} shards: merge at the end  min {min(end):6.2f}  median {statistics.median(end):6.2f} CPU-s")
-        print(f"{'':>15} streamed: tail  min {min(tail):6.2f}  median {statistics.median(tail):6.2f} CPU-s"
-              f"  (while running: {statistics.median(during):.2f} CPU-s, {statistics.median(during) / n * 1e3:.2f} ms/shard)")
+        print(
+            f"{'':>15} streamed: tail  min {min(tail):6.2f}  median {statistics.median(tail):6.2f} CPU-s"
+            f"  (while running: {statistics.median(during):.2f} CPU-s, {statistics.median(during) / n * 1e3:.2f} ms/shard)"
+        )
         slopes.append((n, statistics.median(end), statistics.median(tail)))
     if len(slopes) >= 2:
         (n0, e0, t0), (n1, e1, t1) = slopes[0], slopes[-1]
         end_per, tail_per = (e1 - e0) / (n1 - n0), (t1 - t0) / (n1 - n0)
         n = 100_000
-        print(f"projection to {n:,} shards (linear in shards): merge at the end ~{e1 + end_per * (n - n1):.0f} CPU-s, "
-              f"streamed tail ~{t1 + tail_per * (n - n1):.0f} CPU-s")
+        print(
+            f"projection to {n:,} shards (linear in shards): merge at the end ~{e1 + end_per * (n - n1):.0f} CPU-s, "
+            f"streamed tail ~{t1 + tail_per * (n - n1):.0f} CPU-s"
+        )
     print(f"load average after: {os.getloadavg()}")
 
 

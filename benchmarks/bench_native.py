@@ -30,8 +30,10 @@ def main() -> None:
     if not native.AVAILABLE:
         sys.exit(f"native kernel: {native.status()}")
     urls = [u for u in pq.read_table(path, columns=["URL"]).column("URL").to_pylist() if u is not None]
-    big = pa.array([f"{u}{'&' if '?' in u else '?'}v={i}" if i % 3 else u
-                    for i in range(total) for u in [urls[i % len(urls)]]], pa.string())
+    big = pa.array(
+        [f"{u}{'&' if '?' in u else '?'}v={i}" if i % 3 else u for i in range(total) for u in [urls[i % len(urls)]]],
+        pa.string(),
+    )
     cpu, faults = [], []
     for _ in range(rounds):
         before, start = resource.getrusage(resource.RUSAGE_SELF), time.process_time()

@@ -53,11 +53,49 @@ def main() -> None:
     runs = {
         "pyarrow copy (export settings)": (pin + [sys.executable, "-c", PYARROW_COPY, "export", *pairs], {}),
         "pyarrow copy (defaults)": (pin + [sys.executable, "-c", PYARROW_COPY, "default", *pairs], {}),
-        "duckdb COPY (1 thread)": (pin + [sys.executable, "-c", COPY.replace("duckdb.connect()", "duckdb.connect(config={'threads': 1})"), *pairs], {}),
-        "provscan one pass": (pin + [sys.executable, "-m", "provscan", "scan", *map(str, shards), "-o", str(tmp / "out"),
-                                     "-q", "-c", str(tmp / "empty.toml"), "--workers", "1", *lists], {}),
-        "provscan general path": (pin + [sys.executable, "-m", "provscan", "scan", *map(str, shards), "-o", str(tmp / "out"),
-                                         "-q", "-c", str(tmp / "empty.toml"), "--workers", "1", *lists], {"PROVSCAN_ONE_PASS": "0"}),
+        "duckdb COPY (1 thread)": (
+            pin
+            + [sys.executable, "-c", COPY.replace("duckdb.connect()", "duckdb.connect(config={'threads': 1})"), *pairs],
+            {},
+        ),
+        "provscan one pass": (
+            pin
+            + [
+                sys.executable,
+                "-m",
+                "provscan",
+                "scan",
+                *map(str, shards),
+                "-o",
+                str(tmp / "out"),
+                "-q",
+                "-c",
+                str(tmp / "empty.toml"),
+                "--workers",
+                "1",
+                *lists,
+            ],
+            {},
+        ),
+        "provscan general path": (
+            pin
+            + [
+                sys.executable,
+                "-m",
+                "provscan",
+                "scan",
+                *map(str, shards),
+                "-o",
+                str(tmp / "out"),
+                "-q",
+                "-c",
+                str(tmp / "empty.toml"),
+                "--workers",
+                "1",
+                *lists,
+            ],
+            {"PROVSCAN_ONE_PASS": "0"},
+        ),
     }
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     wall: dict[str, list[float]] = {k: [] for k in runs}
@@ -76,8 +114,10 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     floor = cpu["pyarrow copy (export settings)"]
     for name in runs:
-        print(f"{name:32s} CPU-s per 1M rows min {min(cpu[name]):.2f} med {statistics.median(cpu[name]):.2f}  "
-              f"wall min {min(wall[name]):.2f}s  ratio to export-settings copy (min/min) {min(cpu[name]) / min(floor):.2f}x")
+        print(
+            f"{name:32s} CPU-s per 1M rows min {min(cpu[name]):.2f} med {statistics.median(cpu[name]):.2f}  "
+            f"wall min {min(wall[name]):.2f}s  ratio to export-settings copy (min/min) {min(cpu[name]) / min(floor):.2f}x"
+        )
 
 
 if __name__ == "__main__":

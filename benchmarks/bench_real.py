@@ -78,7 +78,18 @@ SCAN_ARGS: list[str] = []
 
 def scan(shards_dir: Path, lists: list[str], out: Path) -> tuple[float, float, float, dict]:
     shutil.rmtree(out, ignore_errors=True)
-    args = [sys.executable, "-m", "provscan", "scan", str(shards_dir), "-o", str(out), "-q", "-c", str(WORK / "empty.toml")]
+    args = [
+        sys.executable,
+        "-m",
+        "provscan",
+        "scan",
+        str(shards_dir),
+        "-o",
+        str(out),
+        "-q",
+        "-c",
+        str(WORK / "empty.toml"),
+    ]
     for lst in lists:
         args += ["-b", lst]
     elapsed, cpu, rss = timed(args + SCAN_ARGS)
@@ -130,15 +141,21 @@ def main() -> None:
             rsss.append(rss)
             loads.append(load)
             t = manifest["totals"]
-            print(f"  {name} round {r + 1}: load {load:.2f}  copy {floor:.2f}s (process {floor_wall:.2f}s)  scan {elapsed:.2f}s  "
-                  f"ratio {elapsed / floor:.2f}x  CPU copy {floor_cpu:.2f}s scan {cpu:.2f}s ({cpu / floor_cpu:.2f}x)  "
-                  f"peak RSS {rss:,.0f} MiB  dropped {t['rows_dropped']:,}", flush=True)
+            print(
+                f"  {name} round {r + 1}: load {load:.2f}  copy {floor:.2f}s (process {floor_wall:.2f}s)  scan {elapsed:.2f}s  "
+                f"ratio {elapsed / floor:.2f}x  CPU copy {floor_cpu:.2f}s scan {cpu:.2f}s ({cpu / floor_cpu:.2f}x)  "
+                f"peak RSS {rss:,.0f} MiB  dropped {t['rows_dropped']:,}",
+                flush=True,
+            )
         med = statistics.median
-        print(f"{name} {args.rows:,} rows, {len(shards)} shards: ratio min {min(ratios):.2f}x median {med(ratios):.2f}x | "
-              f"copy min {min(floors):.2f}s med {med(floors):.2f}s | scan min {min(scans):.2f}s med {med(scans):.2f}s "
-              f"({args.rows / min(scans) / 1e6:.2f} M rows/s) | CPU ratio min {min(cpu_ratios):.2f}x "
-              f"med {med(cpu_ratios):.2f}x | peak RSS max {max(rsss):,.0f} MiB | "
-              f"load {min(loads):.2f}-{max(loads):.2f} (2 cores, shared)", flush=True)
+        print(
+            f"{name} {args.rows:,} rows, {len(shards)} shards: ratio min {min(ratios):.2f}x median {med(ratios):.2f}x | "
+            f"copy min {min(floors):.2f}s med {med(floors):.2f}s | scan min {min(scans):.2f}s med {med(scans):.2f}s "
+            f"({args.rows / min(scans) / 1e6:.2f} M rows/s) | CPU ratio min {min(cpu_ratios):.2f}x "
+            f"med {med(cpu_ratios):.2f}x | peak RSS max {max(rsss):,.0f} MiB | "
+            f"load {min(loads):.2f}-{max(loads):.2f} (2 cores, shared)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

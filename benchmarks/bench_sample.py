@@ -42,8 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import provscan  # noqa: E402
 
 WORK = Path(os.environ.get("PROVSCAN_BENCH_DIR") or "/dev/shm/provscan-bench-sample")
-WORDS = np.array("photo image stock vintage red blue green summer dress shoes chair table lamp city river mountain "
-                 "beach forest flower garden kitchen wedding poster art print design logo icon car bike dog cat".split())
+WORDS = np.array(
+    "photo image stock vintage red blue green summer dress shoes chair table lamp city river mountain "
+    "beach forest flower garden kitchen wedding poster art print design logo icon car bike dog cat".split()
+)
 HOSTS = 20_000
 
 
@@ -67,7 +69,9 @@ def generate(files: int, rows: int, group_rows: int) -> tuple[list[Path], Path]:
         return paths, blocklist
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(10)
-    hosts = np.array([f"{a}{b}{i}.example.com" for i, (a, b) in enumerate(zip(rng.choice(WORDS, HOSTS), rng.choice(WORDS, HOSTS)))])
+    hosts = np.array(
+        [f"{a}{b}{i}.example.com" for i, (a, b) in enumerate(zip(rng.choice(WORDS, HOSTS), rng.choice(WORDS, HOSTS)))]
+    )
     weights = 1.0 / np.arange(1, HOSTS + 1) ** 0.8
     weights /= weights.sum()
     order = rng.permutation(HOSTS)  # blocked: random hosts until they hold ~3 % of the rows
@@ -83,19 +87,25 @@ def generate(files: int, rows: int, group_rows: int) -> tuple[list[Path], Path]:
         host = _pick(rng, hosts, per, weights)
         url = pc.binary_join_element_wise("https://", host, "/images/", _hex(rng, per, 16), ".jpg", "")
         caption = pc.binary_join_element_wise(*(_pick(rng, WORDS, per) for _ in range(10)), " ")
-        table = pa.table({
-            "SAMPLE_ID": pa.array(np.arange(i * per, (i + 1) * per, dtype=np.int64)),
-            "URL": url, "TEXT": caption,
-            "HEIGHT": pa.array(rng.integers(64, 2048, per, dtype=np.int32)),
-            "WIDTH": pa.array(rng.integers(64, 2048, per, dtype=np.int32)),
-            "similarity": pa.array(rng.random(per, dtype=np.float32)),
-            "punsafe": pa.array(rng.random(per, dtype=np.float32)),
-            "pwatermark": pa.array(rng.random(per, dtype=np.float32)),
-            "md5": _hex(rng, per, 16),
-            "image_phash": _hex(rng, per, 8),
-        })
+        table = pa.table(
+            {
+                "SAMPLE_ID": pa.array(np.arange(i * per, (i + 1) * per, dtype=np.int64)),
+                "URL": url,
+                "TEXT": caption,
+                "HEIGHT": pa.array(rng.integers(64, 2048, per, dtype=np.int32)),
+                "WIDTH": pa.array(rng.integers(64, 2048, per, dtype=np.int32)),
+                "similarity": pa.array(rng.random(per, dtype=np.float32)),
+                "punsafe": pa.array(rng.random(per, dtype=np.float32)),
+                "pwatermark": pa.array(rng.random(per, dtype=np.float32)),
+                "md5": _hex(rng, per, 16),
+                "image_phash": _hex(rng, per, 8),
+            }
+        )
         pq.write_table(table, path, compression="zstd", row_group_size=group_rows)
-        print(f"  generated {path.name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"  generated {path.name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
     return paths, blocklist
 
 
@@ -165,7 +175,9 @@ def _nginx(root: Path) -> tuple[subprocess.Popen, int]:
         f"  client_body_temp_path {conf_dir}; proxy_temp_path {conf_dir}; fastcgi_temp_path {conf_dir};\n"
         f"  server {{ listen 127.0.0.1:{port}; root {root}; }} }}\n"
     )
-    proc = subprocess.Popen(["nginx", "-c", str(conf_dir / "nginx.conf"), "-p", str(conf_dir)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["nginx", "-c", str(conf_dir / "nginx.conf"), "-p", str(conf_dir)], stderr=subprocess.DEVNULL
+    )
     for _ in range(100):
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
@@ -195,8 +207,12 @@ def main() -> None:
     ap.add_argument("--group-rows", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-scan", action="store_true", help="skip the download + local scan baseline")
-    ap.add_argument("--server", choices=("nginx", "python"), default="nginx" if shutil.which("nginx") else "python",
-                    help="the loopback file server (default: nginx when installed)")
+    ap.add_argument(
+        "--server",
+        choices=("nginx", "python"),
+        default="nginx" if shutil.which("nginx") else "python",
+        help="the loopback file server (default: nginx when installed)",
+    )
     args = ap.parse_args()
     paths, blocklist = generate(args.files, args.rows, args.group_rows)
     size = sum(p.stat().st_size for p in paths)
@@ -206,8 +222,10 @@ def main() -> None:
     config = provscan.ScanConfig(lists=(provscan.ListSpec(blocklist),), fetch_options={"allow_cidrs": ("127.0.0.0/8",)})
     out = WORK / "out"
     cases = [("rows", 1_000), ("rows", 10_000), ("row-groups", 1), ("row-groups", 10), ("row-groups", 30)]
-    print(f"server: {args.server}; dataset: {args.rows:,} rows, {len(paths)} files, {size / 1e9:.2f} GB, row groups of {args.group_rows:,} rows; "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"server: {args.server}; dataset: {args.rows:,} rows, {len(paths)} files, {size / 1e9:.2f} GB, row groups of {args.group_rows:,} rows; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     results = []
     for mode, n in cases:
         times, last = [], None
@@ -219,19 +237,34 @@ def main() -> None:
             times.append(time.perf_counter() - started)
         est = last.estimates
         bad = next((e for e in est["estimates"] if e["dimension"] == "list" and e["value"] == "blocked"), None)
-        results.append({
-            "case": f"--{mode} {n}", "sampled_rows": est["sampled_rows"], "bytes": est["bytes_read"],
-            "share_of_file_bytes": est["bytes_read"] / size, "s_min": min(times), "s_median": statistics.median(times),
-            "blocked_share": None if bad is None else f"{100 * bad['share']:.2f}% [{100 * bad['share_low']:.2f}, {100 * bad['share_high']:.2f}]",
-        })
+        results.append(
+            {
+                "case": f"--{mode} {n}",
+                "sampled_rows": est["sampled_rows"],
+                "bytes": est["bytes_read"],
+                "share_of_file_bytes": est["bytes_read"] / size,
+                "s_min": min(times),
+                "s_median": statistics.median(times),
+                "blocked_share": None
+                if bad is None
+                else f"{100 * bad['share']:.2f}% [{100 * bad['share_low']:.2f}, {100 * bad['share_high']:.2f}]",
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
     times = []
     for _ in range(args.rounds):
         started = time.perf_counter()
         moved = _download(urls, None)
         times.append(time.perf_counter() - started)
-    results.append({"case": "download whole (urllib, to /dev/null)", "bytes": moved, "share_of_file_bytes": moved / size,
-                    "s_min": min(times), "s_median": statistics.median(times)})
+    results.append(
+        {
+            "case": "download whole (urllib, to /dev/null)",
+            "bytes": moved,
+            "share_of_file_bytes": moved / size,
+            "s_min": min(times),
+            "s_median": statistics.median(times),
+        }
+    )
     print(json.dumps(results[-1]), flush=True)
     if not args.no_scan:
         local = WORK / "download"
@@ -243,8 +276,15 @@ def main() -> None:
         scanned = provscan.scan([str(local)], config, output=WORK / "scan-out", export=False)
         total = time.perf_counter() - started
         t = scanned.summary["rows_by_list"].get("blocked", 0)
-        results.append({"case": "download whole + provscan scan", "bytes": size, "s_download": fetched, "s_total": total,
-                        "blocked_share": f"{100 * t / args.rows:.2f}% (exact)"})
+        results.append(
+            {
+                "case": "download whole + provscan scan",
+                "bytes": size,
+                "s_download": fetched,
+                "s_total": total,
+                "blocked_share": f"{100 * t / args.rows:.2f}% (exact)",
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
         shutil.rmtree(local, ignore_errors=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -31,8 +31,10 @@ import pyarrow.parquet as pq
 # tmpfs when there is one: on this machine the page cache is reclaimed within seconds and cold reads
 # run at 30-100 MB/s, so on disk the figures measure the VM's I/O, not the scan. The notes' baselines
 # were also taken with the files in memory. PROVSCAN_BENCH_DIR overrides.
-WORK = Path(os.environ.get("PROVSCAN_BENCH_DIR") or (
-    "/dev/shm/provscan-bench" if Path("/dev/shm").is_dir() else Path(__file__).resolve().parent / "work"))
+WORK = Path(
+    os.environ.get("PROVSCAN_BENCH_DIR")
+    or ("/dev/shm/provscan-bench" if Path("/dev/shm").is_dir() else Path(__file__).resolve().parent / "work")
+)
 ROWS_PER_SHARD = 1_000_000
 HOSTS = 300_000
 rng = np.random.default_rng(5_000_000_000)
@@ -42,7 +44,9 @@ WORDS = np.array(
     "mountain beach forest flower garden kitchen wedding poster art print design logo icon car bike "
     "dog cat bird fish food cake bread coffee tea book music game sport ball team map travel hotel".split()
 )
-TLDS = np.array(["com", "com", "com", "net", "org", "co.uk", "de", "fr", "ru", "com.au", "jp", "io", "info", "it", "nl"])
+TLDS = np.array(
+    ["com", "com", "com", "net", "org", "co.uk", "de", "fr", "ru", "com.au", "jp", "io", "info", "it", "nl"]
+)
 SUBS = np.array(["www.", "", "", "cdn.", "img.", "i.", "images.", "static.", "media.", "assets."])
 
 
@@ -51,8 +55,9 @@ def _choice(values: np.ndarray, n: int) -> pa.Array:
 
 
 def make_hosts() -> pa.Array:
-    base = pc.binary_join_element_wise(_choice(WORDS, HOSTS), _choice(WORDS, HOSTS),
-                                       pc.cast(pa.array(rng.integers(0, 1000, HOSTS)), pa.string()), "")
+    base = pc.binary_join_element_wise(
+        _choice(WORDS, HOSTS), _choice(WORDS, HOSTS), pc.cast(pa.array(rng.integers(0, 1000, HOSTS)), pa.string()), ""
+    )
     return pc.binary_join_element_wise(_choice(SUBS, HOSTS), base, ".", _choice(TLDS, HOSTS), "")
 
 
@@ -64,22 +69,33 @@ def make_shard(path: Path, hosts: pa.Array, n: int) -> None:
     d1 = _choice(WORDS, n)
     d2 = pc.cast(pa.array(rng.integers(0, 5000, n)), pa.string())
     name = pc.cast(pa.array(rng.integers(0, 1 << 40, n)), pa.string())
-    ext = _choice(np.array([".jpg", ".jpg", ".png", ".jpeg", ".webp", ".jpg?width=500", ".jpg?v=2&s=1", "%20copy.jpg"]), n)
+    ext = _choice(
+        np.array([".jpg", ".jpg", ".png", ".jpeg", ".webp", ".jpg?width=500", ".jpg?v=2&s=1", "%20copy.jpg"]), n
+    )
     url = pc.binary_join_element_wise(scheme, host, "/", d1, "/", d2, "/", name, ext, "")
     text = pc.binary_join_element_wise(_choice(WORDS, n), _choice(WORDS, n), _choice(WORDS, n), " ")
-    table = pa.table({
-        "SAMPLE_ID": pa.array(rng.integers(0, 1 << 62, n)), "URL": url, "TEXT": text,
-        "HEIGHT": pa.array(rng.integers(64, 2048, n).astype(np.int32)), "WIDTH": pa.array(rng.integers(64, 2048, n).astype(np.int32)),
-        "similarity": pa.array(rng.random(n)), "hash": pa.array(rng.integers(-(1 << 62), 1 << 62, n)),
-        "punsafe": pa.array(rng.random(n).astype(np.float32)), "pwatermark": pa.array(rng.random(n).astype(np.float32)),
-    })
+    table = pa.table(
+        {
+            "SAMPLE_ID": pa.array(rng.integers(0, 1 << 62, n)),
+            "URL": url,
+            "TEXT": text,
+            "HEIGHT": pa.array(rng.integers(64, 2048, n).astype(np.int32)),
+            "WIDTH": pa.array(rng.integers(64, 2048, n).astype(np.int32)),
+            "similarity": pa.array(rng.random(n)),
+            "hash": pa.array(rng.integers(-(1 << 62), 1 << 62, n)),
+            "punsafe": pa.array(rng.random(n).astype(np.float32)),
+            "pwatermark": pa.array(rng.random(n).astype(np.float32)),
+        }
+    )
     pq.write_table(table, path, compression="zstd", row_group_size=250_000)
 
 
 def make_lists(shards: list[Path], hosts: pa.Array, lists: Path) -> None:
     lists.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
-    sample = con.sql(f"SELECT URL FROM read_parquet({[str(s) for s in shards[:1]]}) USING SAMPLE 200000 ROWS (reservoir, 7)").fetchall()
+    sample = con.sql(
+        f"SELECT URL FROM read_parquet({[str(s) for s in shards[:1]]}) USING SAMPLE 200000 ROWS (reservoir, 7)"
+    ).fetchall()
     sample_urls = [u for (u,) in sample]
     real_hosts = hosts.to_pylist()
     fake = [f"blocked{i}.example{i % 97}.com" for i in range(1_000_000 - 3_000)]
@@ -88,6 +104,7 @@ def make_lists(shards: list[Path], hosts: pa.Array, lists: Path) -> None:
     url_entries += [f"blocked{i}.example.org/dir{i % 50}/" for i in range(100_000 - len(url_entries))]
     (lists / "urls.txt").write_text("\n".join(url_entries) + "\n")
     import hashlib
+
     real = [hashlib.sha256(u.split("://", 1)[1].encode()).hexdigest() for u in sample_urls[20_000:40_000]]
     fake_hashes = [hashlib.sha256(f"nothing{i}".encode()).hexdigest() for i in range(1_000_000 - len(real))]
     (lists / "hashes.txt").write_text("\n".join(real + fake_hashes) + "\n")
@@ -105,14 +122,27 @@ def copy_floor(shards: list[Path], out: Path) -> float:
 def hashing_floor(n: int) -> float:
     con = duckdb.connect()
     t = time.perf_counter()
-    con.execute(f"SELECT max(sha256('cdn.example' || (i % 300000)::VARCHAR || '.com/photo/' || i::VARCHAR || '.jpg')) FROM range({n}) t(i)").fetchall()
+    con.execute(
+        f"SELECT max(sha256('cdn.example' || (i % 300000)::VARCHAR || '.com/photo/' || i::VARCHAR || '.jpg')) FROM range({n}) t(i)"
+    ).fetchall()
     return time.perf_counter() - t
 
 
 def run_scan(shards_dir: Path, lists: list[str], out: Path) -> tuple[float, float, dict]:
     if out.exists():
         shutil.rmtree(out)
-    args = [sys.executable, "-m", "provscan", "scan", str(shards_dir), "-o", str(out), "-q", "-c", str(WORK / "empty.toml")]
+    args = [
+        sys.executable,
+        "-m",
+        "provscan",
+        "scan",
+        str(shards_dir),
+        "-o",
+        str(out),
+        "-q",
+        "-c",
+        str(WORK / "empty.toml"),
+    ]
     for lst in lists:
         args += ["-b", lst]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -154,15 +184,19 @@ def main() -> None:
         chosen = w1 + ([f"url-sha256:{lists / 'hashes.txt'}"] if name == "W2" else [])
         elapsed, rss, manifest = run_scan(shards_dir, chosen, WORK / f"out-{name}")
         t = manifest["totals"]
-        print(f"{name}: scan+export {elapsed:.1f}s ({args.rows / elapsed / 1e6:.2f} M rows/s), peak RSS {rss:,.0f} MiB, "
-              f"dropped {t['rows_dropped']:,}, invalid {t['invalid_urls']:,}")
+        print(
+            f"{name}: scan+export {elapsed:.1f}s ({args.rows / elapsed / 1e6:.2f} M rows/s), peak RSS {rss:,.0f} MiB, "
+            f"dropped {t['rows_dropped']:,}, invalid {t['invalid_urls']:,}"
+        )
         if name == "W1":
             print(f"  ratio to copy floor: {elapsed / copy:.2f}x (target <= 2x)")
         else:
             n = t.get("expressions_hashed", 0)
             hashing = hashing_floor(n)
-            print(f"  hashed {n:,} expressions; hashing floor {hashing:.1f}s; "
-                  f"ratio to (copy + hashing): {elapsed / (copy + hashing):.2f}x (target <= 1.5x)")
+            print(
+                f"  hashed {n:,} expressions; hashing floor {hashing:.1f}s; "
+                f"ratio to (copy + hashing): {elapsed / (copy + hashing):.2f}x (target <= 1.5x)"
+            )
 
 
 if __name__ == "__main__":

@@ -77,18 +77,31 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     pin = ["taskset", "-c", "0"] if sys.platform.startswith("linux") else []
-    with tempfile.TemporaryDirectory(prefix="provscan-bench-worker-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix="provscan-bench-worker-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None
+    ) as tmp:
         spec = plan(Path(tmp))
         print(f"load average before: {os.getloadavg()}")
         rows, floor = [], []
         for _ in range(args.rounds):
-            floor.append(float(subprocess.run([*pin, sys.executable, "-c", FLOOR], capture_output=True, text=True,
-                                              check=True).stdout))
-            out = subprocess.run([*pin, sys.executable, "-c", WORKER, str(spec)], capture_output=True, text=True, check=True)
+            floor.append(
+                float(
+                    subprocess.run(
+                        [*pin, sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True
+                    ).stdout
+                )
+            )
+            out = subprocess.run(
+                [*pin, sys.executable, "-c", WORKER, str(spec)], capture_output=True, text=True, check=True
+            )
             rows.append([float(x) for x in out.stdout.split()])
     print(f"floor: pyarrow + duckdb imports  min {min(floor):.3f}  median {statistics.median(floor):.3f} CPU-s")
-    for name, i in (("imports (worker path)", 0), ("lists read", 1), ("Session: DuckDB, lists installed, stages", 2),
-                    ("worker start, in-process total", 3)):
+    for name, i in (
+        ("imports (worker path)", 0),
+        ("lists read", 1),
+        ("Session: DuckDB, lists installed, stages", 2),
+        ("worker start, in-process total", 3),
+    ):
         values = [r[i] for r in rows]
         print(f"{name}: min {min(values):.3f}  median {statistics.median(values):.3f} CPU-s")
     print(f"load average after: {os.getloadavg()}")

@@ -28,15 +28,19 @@ LAION_ROWS = 5_850_000_000
 
 def scan(shards: Path, lists: list[str], out: Path, *extra: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "provscan", "scan", str(shards), "--no-config", *lists, "-o", str(out),
-                    "-q", *extra], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "provscan", "scan", str(shards), "--no-config", *lists, "-o", str(out), "-q", *extra],
+        check=True,
+    )
     return time.perf_counter() - t0
 
 
 def ray_startup() -> float:
-    code = ("import os, time; os.environ.setdefault('RAY_AUTH_MODE', 'disabled'); t = time.perf_counter(); import ray; "
-            "ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False, "
-            "configure_logging=False); ray.shutdown(); print(time.perf_counter() - t)")
+    code = (
+        "import os, time; os.environ.setdefault('RAY_AUTH_MODE', 'disabled'); t = time.perf_counter(); import ray; "
+        "ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False, "
+        "configure_logging=False); ray.shutdown(); print(time.perf_counter() - t)"
+    )
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
@@ -46,13 +50,20 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-ray", action="store_true")
-    ap.add_argument("--project", nargs=2, type=float, metavar=("CPU_S_PER_1M_ROWS", "BYTES_PER_ROW"),
-                    help="only print the LAION-5B cluster projection from these measured figures")
+    ap.add_argument(
+        "--project",
+        nargs=2,
+        type=float,
+        metavar=("CPU_S_PER_1M_ROWS", "BYTES_PER_ROW"),
+        help="only print the LAION-5B cluster projection from these measured figures",
+    )
     ap.add_argument("--merge-ms", type=float, default=2.1, help="the driver's merge per shard (bench_merge.py)")
     ap.add_argument("--tail", type=float, default=1.0, help="the merge's tail after the last shard at 10,000 shards")
     args = ap.parse_args()
     if args.project:
-        cluster(LAION_ROWS / 1e6 * args.project[0], bytes_per_row=args.project[1], merge_ms=args.merge_ms, tail_s=args.tail)
+        cluster(
+            LAION_ROWS / 1e6 * args.project[0], bytes_per_row=args.project[1], merge_ms=args.merge_ms, tail_s=args.tail
+        )
         return
     work = WORK / f"workers-{args.rows}-{args.shards}"
     shards_dir, lists_dir = work / "shards", work / "lists"
@@ -75,7 +86,9 @@ def main() -> None:
     for r in range(args.rounds):
         times["copy floor"].append(copy_floor(shards, work / "copy"))
         for name, extra in variants.items():
-            times[name].append(scan(shards_dir, lists, work / f"out-{name.split()[0]}{extra[-1] if extra else ''}", *extra))
+            times[name].append(
+                scan(shards_dir, lists, work / f"out-{name.split()[0]}{extra[-1] if extra else ''}", *extra)
+            )
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()), flush=True)
     startup = [ray_startup() for _ in range(2)] if not args.no_ray else []
     print(f"load average after: {os.getloadavg()}")
@@ -83,7 +96,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, values in times.items():
         ratio = f"{min(values) / min(times['copy floor']):.2f}x / {statistics.median(values) / statistics.median(times['copy floor']):.2f}x"
-        print(f"| {name} | {min(values):.2f} | {statistics.median(values):.2f} | {args.rows / min(values):,.0f} | {ratio} |")
+        print(
+            f"| {name} | {min(values):.2f} | {statistics.median(values):.2f} | {args.rows / min(values):,.0f} | {ratio} |"
+        )
     if startup:
         print(f"Ray start + shutdown alone: {min(startup):.2f} s (min of {len(startup)})")
     best = min(min(times["workers 2"]), min(times["workers 1"]))
@@ -98,9 +113,20 @@ def project(per_core: float, bytes_per_row: float, *, disk_gbs: float = 1.0, sha
     cluster(LAION_ROWS / per_core, bytes_per_row=bytes_per_row, disk_gbs=disk_gbs, shared_gbs=shared_gbs)
 
 
-def cluster(cpu_s: float, *, bytes_per_row: float, shards: int = 10_000, join_s: float = 2.0, slot_s: float = 0.5,
-            merge_ms: float = 2.1, tail_s: float = 1.0, out_ratio: float = 1.5, disk_gbs: float = 1.0,
-            shared_gbs: float = 10.0, cores: int = 16) -> None:
+def cluster(
+    cpu_s: float,
+    *,
+    bytes_per_row: float,
+    shards: int = 10_000,
+    join_s: float = 2.0,
+    slot_s: float = 0.5,
+    merge_ms: float = 2.1,
+    tail_s: float = 1.0,
+    out_ratio: float = 1.5,
+    disk_gbs: float = 1.0,
+    shared_gbs: float = 10.0,
+    cores: int = 16,
+) -> None:
     """LAION-5B on a Ray cluster of 1, 8 and 64 machines (issue 21, item 8), from measured parts:
 
     * ``cpu_s``: CPU-seconds of the whole scan at the per-row rate (one-pass, one core);
@@ -111,8 +137,10 @@ def cluster(cpu_s: float, *, bytes_per_row: float, shards: int = 10_000, join_s:
     * I/O: the shards read once and clean/ written at ``out_ratio`` times the input, at ``disk_gbs``
       per machine and at most ``shared_gbs`` for the cluster's shared filesystem.
     """
-    print(f"LAION-5B ({LAION_ROWS / 1e9:.2f} B rows, {shards:,} shards of {LAION_ROWS // shards:,} rows), "
-          f"{cpu_s / 3600:,.1f} CPU-h of scanning, {bytes_per_row:.0f} B/row in, clean/ {out_ratio}x:")
+    print(
+        f"LAION-5B ({LAION_ROWS / 1e9:.2f} B rows, {shards:,} shards of {LAION_ROWS // shards:,} rows), "
+        f"{cpu_s / 3600:,.1f} CPU-h of scanning, {bytes_per_row:.0f} B/row in, clean/ {out_ratio}x:"
+    )
     print("| machines x cores | start | scan (CPU) | I/O | driver merge | tail | wall | bound by |")
     print("|---|---|---|---|---|---|---|---|")
     for machines in (1, 8, 64):
@@ -123,8 +151,10 @@ def cluster(cpu_s: float, *, bytes_per_row: float, shards: int = 10_000, join_s:
         parts = {"CPU": scan, "I/O": io, "driver merge": merge}
         bound = max(parts, key=parts.__getitem__)
         wall = start + parts[bound] + tail_s
-        print(f"| {machines} x {cores} | {start:.1f} s | {_span(scan)} | {_span(io)} | {_span(merge)} | {tail_s:.1f} s "
-              f"| **{_span(wall)}** | {bound} |")
+        print(
+            f"| {machines} x {cores} | {start:.1f} s | {_span(scan)} | {_span(io)} | {_span(merge)} | {tail_s:.1f} s "
+            f"| **{_span(wall)}** | {bound} |"
+        )
 
 
 def _span(seconds: float) -> str:

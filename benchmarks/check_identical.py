@@ -27,7 +27,18 @@ def digests(sample: Path) -> dict[str, str]:
     tmp = Path(tempfile.mkdtemp(prefix="provscan-identical-"))
     try:
         (tmp / "empty.toml").write_text("")
-        args = [sys.executable, "-m", "provscan", "scan", str(sample), "-o", str(tmp / "out"), "-q", "-c", str(tmp / "empty.toml")]
+        args = [
+            sys.executable,
+            "-m",
+            "provscan",
+            "scan",
+            str(sample),
+            "-o",
+            str(tmp / "out"),
+            "-q",
+            "-c",
+            str(tmp / "empty.toml"),
+        ]
         for lst in ut1_lists():
             args += ["-b", lst]
         subprocess.run(args, check=True)

@@ -34,11 +34,11 @@ def dist(a: str, b: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--eval-data", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared" / "eval-data")
+    ap.add_argument("--eval-data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval-data")
     root = ap.parse_args().eval_data / "images"
     try:
         import pdqhash  # noqa: F401
+
         kinds = KINDS64 + ["pdq"]
     except ImportError:
         kinds = KINDS64
@@ -63,16 +63,29 @@ def main() -> None:
         "bridge-mods": [(p, bridge) for p in sorted((te / "bridge-mods").glob("*.jpg")) if "aaa" not in p.name],
         "dih": [(p, bridge) for p in sorted((te / "reg-test-input/dih").glob("*.jpg")) if p != bridge],
         "imagededup": [(dd / f"mixed_images/ukbench00120_{v}.jpg", u120) for v in ("hflip", "resize", "rotation")]
-        + [(dd / "ukbench00120_gray.jpg", u120), (dd / "alpha_channel_image.png", u120),
-           (dd / "formats_images/ukbench09380.webp", dd / "base_images/ukbench09380.jpg")],
+        + [
+            (dd / "ukbench00120_gray.jpg", u120),
+            (dd / "alpha_channel_image.png", u120),
+            (dd / "formats_images/ukbench09380.webp", dd / "base_images/ukbench09380.jpg"),
+        ],
         "img2dataset": [(p, motel) for p in sorted((i2d / "blur_test_files").glob("*")) if p != motel]
         + [(i2d / "resize_test_image/389_535.jpg", motel)],
     }
-    distinct = (sorted((dd / "base_images").glob("*.jpg")) + sorted((te / "reg-test-input/labelme-subset").glob("*.jpg"))
-                + [p for p in sorted((i2d / "resize_test_image").glob("*.jpg")) if p.name != "389_535.jpg"]
-                + [motel, bridge, root / "imagehash/peppers.png", dd / "formats_images/baboon.pgm",
-                   dd / "formats_images/marbles.pbm", dd / "formats_images/copyleft.tiff",
-                   dd / "formats_images/giphy.gif", te / "misc-images/wee.jpg"])
+    distinct = (
+        sorted((dd / "base_images").glob("*.jpg"))
+        + sorted((te / "reg-test-input/labelme-subset").glob("*.jpg"))
+        + [p for p in sorted((i2d / "resize_test_image").glob("*.jpg")) if p.name != "389_535.jpg"]
+        + [
+            motel,
+            bridge,
+            root / "imagehash/peppers.png",
+            dd / "formats_images/baboon.pgm",
+            dd / "formats_images/marbles.pbm",
+            dd / "formats_images/copyleft.tiff",
+            dd / "formats_images/giphy.gif",
+            te / "misc-images/wee.jpg",
+        ]
+    )
     jpeg_bases = distinct[:26]
     groups["jpeg"] = []
     for p in jpeg_bases:
@@ -88,10 +101,15 @@ def main() -> None:
         return min(dist(a, b) for a in h(query, dihedral)[kind] for b in h(ref, False)[kind])
 
     cols = ["bridge-mods", "dih plain", "dih --dih", "imagededup", "imagededup --dih", "img2dataset", "jpeg"]
-    print(f"{len(distinct)} distinct photos = {len(distinct) * (len(distinct) - 1) // 2} pairs; "
-          f"{sum(len(v) for v in groups.values())} variant queries\n")
-    print("| kind | d | " + " | ".join(f"{c} (n={len(groups[c.split()[0]])})" for c in cols)
-          + " | false pairs | false pairs --dih |")
+    print(
+        f"{len(distinct)} distinct photos = {len(distinct) * (len(distinct) - 1) // 2} pairs; "
+        f"{sum(len(v) for v in groups.values())} variant queries\n"
+    )
+    print(
+        "| kind | d | "
+        + " | ".join(f"{c} (n={len(groups[c.split()[0]])})" for c in cols)
+        + " | false pairs | false pairs --dih |"
+    )
     print("|" + "---|" * (len(cols) + 4))
     for kind in kinds:
         ds = {c: [best(q, r, kind, c.endswith("--dih")) for q, r in groups[c.split()[0]]] for c in cols}
@@ -102,8 +120,11 @@ def main() -> None:
         for t in thresholds:
             mark = " **default**" if t == DEFAULT_MAX_DISTANCE[kind] else ""
             cells = [f"{sum(x <= t for x in ds[c])}/{len(ds[c])}" for c in cols]
-            print(f"| {kind}{mark} | {t} | " + " | ".join(cells)
-                  + f" | {sum(x <= t for x in fp_plain)} | {sum(x <= t for x in fp_dih)} |")
+            print(
+                f"| {kind}{mark} | {t} | "
+                + " | ".join(cells)
+                + f" | {sum(x <= t for x in fp_plain)} | {sum(x <= t for x in fp_dih)} |"
+            )
         print(f"| {kind} | min false |" + " |" * len(cols) + f" {min(fp_plain)} | {min(fp_dih)} |")
 
 

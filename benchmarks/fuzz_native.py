@@ -60,16 +60,38 @@ def generate(n: int, seed: int) -> list[str | None]:
             urls.append(None if rng.random() < 0.7 else "")
             continue
         if rng.random() < 0.6:  # near the class: a simple URL with at most one odd character
-            url = rng.choice(["http://", "https://", "HTTP://"]) + rng.choice(["a", "Ex-1.A", "www.b", "c.d.e"]) + \
-                rng.choice([".com", ".example", ".com.", ".org:8080"]) + "".join(
-                    rng.choice(["/", "/p", "/Q.jpg", "/%41", "/%7e", "/%E4%20", "/.x", "/..y", "?q=1", "?a=%2F&b", "#f", "/~_-"])
-                    for _ in range(rng.randint(0, 4)))
+            url = (
+                rng.choice(["http://", "https://", "HTTP://"])
+                + rng.choice(["a", "Ex-1.A", "www.b", "c.d.e"])
+                + rng.choice([".com", ".example", ".com.", ".org:8080"])
+                + "".join(
+                    rng.choice(
+                        [
+                            "/",
+                            "/p",
+                            "/Q.jpg",
+                            "/%41",
+                            "/%7e",
+                            "/%E4%20",
+                            "/.x",
+                            "/..y",
+                            "?q=1",
+                            "?a=%2F&b",
+                            "#f",
+                            "/~_-",
+                        ]
+                    )
+                    for _ in range(rng.randint(0, 4))
+                )
+            )
             if rng.random() < 0.3:
                 k = rng.randrange(len(url) + 1)
                 url = url[:k] + rng.choice(_PATH_CHARS + "".join(_ESCAPES)) + url[k:]
             urls.append(url)
             continue
-        scheme = rng.choice(["http://", "https://", "HTTP://", "HtTpS://", "ftp://", "", "//", "http:/", "httpſ://", "http:"])
+        scheme = rng.choice(
+            ["http://", "https://", "HTTP://", "HtTpS://", "ftp://", "", "//", "http:/", "httpſ://", "http:"]
+        )
         labels = ["".join(rng.choice(_HOST_CHARS) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 4))]
         host = ".".join(labels) + rng.choice(["", "", ".example", ".com.", ".Ü", "ＥＶＩＬ.example"])
         if rng.random() < 0.05:
@@ -77,11 +99,17 @@ def generate(n: int, seed: int) -> list[str | None]:
         port = rng.choice(["", "", "", ":80", ":", ":8a", ":99999"])
         segs = []
         for _ in range(rng.randint(0, 5)):
-            seg = "".join(rng.choice(_ESCAPES) if rng.random() < 0.15 else rng.choice(_PATH_CHARS) for _ in range(rng.randint(0, 8)))
+            seg = "".join(
+                rng.choice(_ESCAPES) if rng.random() < 0.15 else rng.choice(_PATH_CHARS)
+                for _ in range(rng.randint(0, 8))
+            )
             segs.append(rng.choice([seg, seg, seg, ".", "..", ""]))
         url = scheme + host + port + ("/" + "/".join(segs) if segs or rng.random() < 0.5 else "")
         if rng.random() < 0.3:
-            url += "?" + "".join(rng.choice(_ESCAPES) if rng.random() < 0.2 else rng.choice(_PATH_CHARS) for _ in range(rng.randint(0, 10)))
+            url += "?" + "".join(
+                rng.choice(_ESCAPES) if rng.random() < 0.2 else rng.choice(_PATH_CHARS)
+                for _ in range(rng.randint(0, 10))
+            )
         if rng.random() < 0.1:
             url += "#" + "frag"
         if i % 5000 == 17:  # a 1 MB URL now and then
@@ -106,8 +134,12 @@ def layouts(urls: list[str | None]) -> dict[str, pa.Array | pa.ChunkedArray]:
     offs = offsets.to_pybytes()[: (len(plain) + 1) * 4]
     end = int.from_bytes(offs[-4:], "little")
     bits = validity.to_pybytes()[: (len(plain) + 7) // 8] if validity is not None else None
-    out["exact"] = pa.Array.from_buffers(pa.string(), len(plain), [pa.py_buffer(bits) if bits else None, pa.py_buffer(offs),
-                                         pa.py_buffer(data.to_pybytes()[:end])], null_count=plain.null_count)
+    out["exact"] = pa.Array.from_buffers(
+        pa.string(),
+        len(plain),
+        [pa.py_buffer(bits) if bits else None, pa.py_buffer(offs), pa.py_buffer(data.to_pybytes()[:end])],
+        null_count=plain.null_count,
+    )
     return out
 
 
@@ -139,8 +171,11 @@ def differential(n: int, seed: int, *, sql: bool, expect_kernel_in: str | None, 
         if taken != sum(g[0] is not None for g in got):
             print(f"MISMATCH taken count in layout {name}")
             return 1
-    boundary = [(None, bytes(8), b"", 0, 2**60, True), (None, bytes(8), b"", 2**63 - 1, 0, True),
-                (None, (0).to_bytes(4, "little") + (5).to_bytes(4, "little"), b"abc", 0, 1, False)]
+    boundary = [
+        (None, bytes(8), b"", 0, 2**60, True),
+        (None, bytes(8), b"", 2**63 - 1, 0, True),
+        (None, (0).to_bytes(4, "little") + (5).to_bytes(4, "little"), b"abc", 0, 1, False),
+    ]
     for args in boundary:
         try:
             native._simple.simple_parts(*args)
@@ -152,11 +187,22 @@ def differential(n: int, seed: int, *, sql: bool, expect_kernel_in: str | None, 
     if save:
         import pyarrow.feather as feather
 
-        feather.write_feather(pa.table({"url": urls, "host": [g[0] for g in first], "path": [g[1] for g in first],
-                                        "query": [g[2] for g in first]}), save)
+        feather.write_feather(
+            pa.table(
+                {
+                    "url": urls,
+                    "host": [g[0] for g in first],
+                    "path": [g[1] for g in first],
+                    "query": [g[2] for g in first],
+                }
+            ),
+            save,
+        )
     if sql and compare_sql(urls, first):
         return 1
-    print(f"{n} URLs x {len(layouts(urls[:3]))} layouts, seed {seed}: {sum(g[0] is not None for g in first)} taken, 0 mismatches")
+    print(
+        f"{n} URLs x {len(layouts(urls[:3]))} layouts, seed {seed}: {sum(g[0] is not None for g in first)} taken, 0 mismatches"
+    )
     return 0
 
 
@@ -177,25 +223,68 @@ def compare_sql(urls: list[str | None], got: list[tuple]) -> int:
 
 def asan(n: int, seed: int, source: Path) -> int:
     """Build the kernel with ASan + UBSan into a temporary package copy; run ``differential`` there."""
-    runtime = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=True).stdout.strip()
+    runtime = subprocess.run(
+        ["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="provscan-asan-") as tmp:
         pkg = Path(tmp) / "pkg"
-        shutil.copytree(ROOT / "src" / "provscan", pkg / "provscan", ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        shutil.copytree(
+            ROOT / "src" / "provscan", pkg / "provscan", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+        )
         so = pkg / "provscan" / "urls" / ("_simple" + sysconfig.get_config_var("EXT_SUFFIX"))
-        subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
-                        "-fno-sanitize-recover=all", f"-I{sysconfig.get_paths()['include']}", str(source), "-o", str(so)], check=True)
+        subprocess.run(
+            [
+                "gcc",
+                "-shared",
+                "-fPIC",
+                "-O1",
+                "-g",
+                "-fno-omit-frame-pointer",
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+                f"-I{sysconfig.get_paths()['include']}",
+                str(source),
+                "-o",
+                str(so),
+            ],
+            check=True,
+        )
         save = str(Path(tmp) / "rows.arrow")
-        env = {**os.environ, "PYTHONPATH": str(pkg), "LD_PRELOAD": runtime, "PYTHONMALLOC": "malloc", "PROVSCAN_NATIVE": "1",
-               "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
-        child = subprocess.run([sys.executable, str(Path(__file__).resolve()), "differential", "--urls", str(n), "--seed", str(seed),
-                                "--expect-kernel-in", str(pkg), "--save", save], env=env, cwd=tmp)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(pkg),
+            "LD_PRELOAD": runtime,
+            "PYTHONMALLOC": "malloc",
+            "PROVSCAN_NATIVE": "1",
+            "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1",
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        }
+        child = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "differential",
+                "--urls",
+                str(n),
+                "--seed",
+                str(seed),
+                "--expect-kernel-in",
+                str(pkg),
+                "--save",
+                save,
+            ],
+            env=env,
+            cwd=tmp,
+        )
         if child.returncode:
             print(f"sanitized run failed (exit {child.returncode})")
             return 1
         import pyarrow.feather as feather
 
         rows = feather.read_table(save)
-        got = list(zip(rows.column("host").to_pylist(), rows.column("path").to_pylist(), rows.column("query").to_pylist()))
+        got = list(
+            zip(rows.column("host").to_pylist(), rows.column("path").to_pylist(), rows.column("query").to_pylist())
+        )
         if compare_sql(rows.column("url").to_pylist(), got):
             return 1
         print("sanitized kernel = reference = SQL fast path")
@@ -203,6 +292,7 @@ def asan(n: int, seed: int, source: Path) -> int:
 
 
 # --- atheris (fuzz) ------------------------------------------------------------------------------
+
 
 def fuzz(argv: list[str]) -> None:
     import atheris
@@ -260,7 +350,9 @@ def main() -> None:
     parser.add_argument("--urls", type=int, default=int(os.environ.get("PROVSCAN_FUZZ_URLS", "20000")))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sql", action="store_true", help="differential: compare with the SQL fast path too")
-    parser.add_argument("--source", type=Path, default=ROOT / "src" / "provscan" / "urls" / "_simple.c", help="asan: the C file")
+    parser.add_argument(
+        "--source", type=Path, default=ROOT / "src" / "provscan" / "urls" / "_simple.c", help="asan: the C file"
+    )
     parser.add_argument("--expect-kernel-in", help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()

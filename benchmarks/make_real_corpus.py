@@ -23,8 +23,10 @@ import pyarrow.parquet as pq
 EVAL = Path(os.environ.get("PROVSCAN_EVAL_DATA") or Path(__file__).resolve().parents[2] / "shared/eval-data")
 SAMPLE = EVAL / "corpora/img2dataset/test_10000.parquet"
 UT1 = EVAL / "blocklists/ut1"
-WORK = Path(os.environ.get("PROVSCAN_BENCH_DIR") or (
-    "/dev/shm/provscan-bench" if Path("/dev/shm").is_dir() else Path(__file__).resolve().parent / "work"))
+WORK = Path(
+    os.environ.get("PROVSCAN_BENCH_DIR")
+    or ("/dev/shm/provscan-bench" if Path("/dev/shm").is_dir() else Path(__file__).resolve().parent / "work")
+)
 
 
 def ut1_lists() -> list[str]:
@@ -54,8 +56,9 @@ def make_corpus(rows: int, shards: int) -> Path:
             url = pc.binary_join_element_wise(base["URL"], pa.scalar(f"?r={rep}"), "")
             parts.append(base.set_column(base.schema.get_field_index("URL"), "URL", url))
             rep += 1
-        pq.write_table(pa.concat_tables(parts), out / f"part-{s:05d}.parquet", compression="zstd",
-                       row_group_size=250_000)
+        pq.write_table(
+            pa.concat_tables(parts), out / f"part-{s:05d}.parquet", compression="zstd", row_group_size=250_000
+        )
     return out
 
 

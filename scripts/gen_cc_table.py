@@ -36,10 +36,26 @@ from provscan.licenses.spdx import cc_key  # noqa: E402  (after the sys.path twe
 
 # CC URI code -> SPDX-style element spelling (SPDX orders BY, NC, ND|SA; 1.0 "by-nd-nc" is BY-NC-ND).
 ELEMENTS = {
-    "by": "BY", "by-nc": "BY-NC", "by-nd": "BY-ND", "by-sa": "BY-SA", "by-nc-nd": "BY-NC-ND",
-    "by-nd-nc": "BY-NC-ND", "by-nc-sa": "BY-NC-SA", "nc": "NC", "nd": "ND", "sa": "SA", "nc-sa": "NC-SA",
-    "nd-nc": "NC-ND", "sampling": "SAMPLING", "sampling+": "SAMPLING-PLUS", "nc-sampling+": "NC-SAMPLING-PLUS",
-    "devnations": "DEVNATIONS", "bsd": "BSD", "mit": "MIT", "gpl": "GPL", "lgpl": "LGPL",
+    "by": "BY",
+    "by-nc": "BY-NC",
+    "by-nd": "BY-ND",
+    "by-sa": "BY-SA",
+    "by-nc-nd": "BY-NC-ND",
+    "by-nd-nc": "BY-NC-ND",
+    "by-nc-sa": "BY-NC-SA",
+    "nc": "NC",
+    "nd": "ND",
+    "sa": "SA",
+    "nc-sa": "NC-SA",
+    "nd-nc": "NC-ND",
+    "sampling": "SAMPLING",
+    "sampling+": "SAMPLING-PLUS",
+    "nc-sampling+": "NC-SAMPLING-PLUS",
+    "devnations": "DEVNATIONS",
+    "bsd": "BSD",
+    "mit": "MIT",
+    "gpl": "GPL",
+    "lgpl": "LGPL",
 }
 SPDX_CC_ID = re.compile(r"CC-(?P<el>BY(?:-NC)?(?:-ND|-SA)?|SA)-(?P<ver>\d\.\d)(?:-(?P<jur>[A-Z]+))?")
 

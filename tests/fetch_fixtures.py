@@ -37,8 +37,14 @@ LOOPBACK = "127.0.0.1"
 LOOPBACKS = (LOOPBACK, "::1")  # what a test may connect to or look up
 # The policy most tests use: loopback allowed, tiny timeouts and backoff so the suite stays fast.
 LOOP = FetchPolicy(
-    concurrency=8, per_host=8, connect_timeout=1.0, read_timeout=2.0, total_timeout=5.0,
-    retries=2, backoff=0.01, allow_cidrs=("127.0.0.0/8",),
+    concurrency=8,
+    per_host=8,
+    connect_timeout=1.0,
+    read_timeout=2.0,
+    total_timeout=5.0,
+    retries=2,
+    backoff=0.01,
+    allow_cidrs=("127.0.0.0/8",),
 )
 
 
@@ -149,12 +155,14 @@ def no_egress(monkeypatch: pytest.MonkeyPatch) -> Iterator[Violations]:
         def refuse(*args: Any, **kw: Any) -> Any:
             violations.append(f"{name}{args!r}")
             raise socket.gaierror(socket.EAI_NONAME, "no_egress")
+
         return refuse
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket, "create_connection", create_connection)
+
     def loopback_name(address: str) -> Any:
         # A server binding 127.0.0.1 asks for its own name (http.server calls getfqdn): answered
         # here, so not even a reverse lookup reaches the system resolver.
@@ -274,9 +282,26 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     d = tmp_path_factory.mktemp("tls")
     cert, key = str(d / "cert.pem"), str(d / "key.pem")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-         "-subj", "/CN=tls.test", "-addext", "subjectAltName=DNS:tls.test"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=tls.test",
+            "-addext",
+            "subjectAltName=DNS:tls.test",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 

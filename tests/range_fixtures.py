@@ -68,7 +68,11 @@ class _Handler(BaseHTTPRequestHandler):
             rev, _, file_path = file_path.partition("/")
             if repo_rev != srv.hub_repo or file_path not in srv.hub_files:
                 return self._send(404, b"not found")
-            return self._send(302, b"", {"Location": f"http://{srv.redirect_host}:{srv.server_address[1]}/files/{srv.hub_files[file_path]}"})
+            return self._send(
+                302,
+                b"",
+                {"Location": f"http://{srv.redirect_host}:{srv.server_address[1]}/files/{srv.hub_files[file_path]}"},
+            )
         if kind == "redirect":
             return self._send(302, b"", {"Location": f"/files/{rest}"})
         if kind == "flaky":
@@ -80,8 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
         data = srv.files.get(rest)
         if data is None:
             return self._send(404, b"not found")
-        headers = {"ETag": f'"{len(data):x}-{hash(data) & 0xFFFF:x}"', "Last-Modified": "Sun, 29 Nov 2026 10:00:00 GMT",
-                   **srv.extra_headers.get(rest, {})}
+        headers = {
+            "ETag": f'"{len(data):x}-{hash(data) & 0xFFFF:x}"',
+            "Last-Modified": "Sun, 29 Nov 2026 10:00:00 GMT",
+            **srv.extra_headers.get(rest, {}),
+        }
         match = _RANGE.match(self.headers.get("Range", "")) if kind != "norange" else None
         if match is None:
             return self._send(200, data, headers, count=True)
@@ -93,22 +100,27 @@ class _Handler(BaseHTTPRequestHandler):
         if start >= len(data):
             return self._send(416, b"", {"Content-Range": f"bytes */{len(data)}"})
         headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-        self._send(206, data[start:end + 1], headers, count=True)
+        self._send(206, data[start : end + 1], headers, count=True)
 
     def _hub_api(self, rest: str) -> None:
         srv = self.server
         m = re.match(r"datasets/([^/]+/[^/]+)(?:/(revision|tree)/([^/]+)(?:/(.*))?)?$", rest)
         if m is None or m.group(1) != srv.hub_repo:
-            return self._send(404, json.dumps({"error": "Repository not found"}).encode(), {"X-Error-Code": "RepoNotFound"})
+            return self._send(
+                404, json.dumps({"error": "Repository not found"}).encode(), {"X-Error-Code": "RepoNotFound"}
+            )
         if m.group(2) == "revision" and unquote(m.group(3)) not in ("main", "refs/convert/parquet", HUB_SHA):
-            return self._send(404, json.dumps({"error": "Revision not found"}).encode(), {"X-Error-Code": "RevisionNotFound"})
+            return self._send(
+                404, json.dumps({"error": "Revision not found"}).encode(), {"X-Error-Code": "RevisionNotFound"}
+            )
         if m.group(2) in (None, "revision"):
             body = {"id": srv.hub_repo, "sha": HUB_SHA, "private": False, "siblings": []}
             return self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
         prefix = unquote(m.group(4) or "")
         entries = [
             {"type": "file", "path": p, "size": len(srv.files[name]), "oid": f"{abs(hash(p)):040x}"[:40]}
-            for p, name in sorted(srv.hub_files.items()) if not prefix or p.startswith(prefix.rstrip("/") + "/") or p == prefix
+            for p, name in sorted(srv.hub_files.items())
+            if not prefix or p.startswith(prefix.rstrip("/") + "/") or p == prefix
         ]
         self._send(200, json.dumps(entries).encode(), {"Content-Type": "application/json"})
 

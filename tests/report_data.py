@@ -27,16 +27,26 @@ ND = "https://creativecommons.org/licenses/by-nd/4.0/"
 ZERO = "https://creativecommons.org/publicdomain/zero/1.0/"
 SHARDS = {
     "a.parquet": {
-        "URL": ["https://badhost-zqx.example/path-kwv/1.jpg", "https://cdn.okhost-mfr.example/flagme-ptj/2.jpg",
-                "https://img.okhost-mfr.example/cat-hvd/3.jpg", "https://img.okhost-mfr.example/cat-hvd/4.jpg",
-                "https://img.okhost-mfr.example/cat-hvd/5.jpg", "https://img.okhost-mfr.example/cat-hvd/6.jpg"],
+        "URL": [
+            "https://badhost-zqx.example/path-kwv/1.jpg",
+            "https://cdn.okhost-mfr.example/flagme-ptj/2.jpg",
+            "https://img.okhost-mfr.example/cat-hvd/3.jpg",
+            "https://img.okhost-mfr.example/cat-hvd/4.jpg",
+            "https://img.okhost-mfr.example/cat-hvd/5.jpg",
+            "https://img.okhost-mfr.example/cat-hvd/6.jpg",
+        ],
         "TEXT": ["a", "b", "c", "d", "e", "f"],
         "LICENSE": [ZERO, NC, None, None, None, ZERO],
         "image_phash": [None, None, "0000000000000000", "0000000000000007", "00000000000000ff", "0000000000000fff"],
     },
     "b.parquet": {
-        "URL": ["https://badhost-zqx.example/other-jnb/7.jpg", "not a url", None,
-                "https://www.keep-wlt.example/fine-rbd/8.jpg", "https://www.keep-wlt.example/fine-rbd/9.jpg"],
+        "URL": [
+            "https://badhost-zqx.example/other-jnb/7.jpg",
+            "not a url",
+            None,
+            "https://www.keep-wlt.example/fine-rbd/8.jpg",
+            "https://www.keep-wlt.example/fine-rbd/9.jpg",
+        ],
         "TEXT": ["g", "h", "i", "j", "k"],
         "LICENSE": [ND, None, None, ZERO, None],
         "image_phash": [None, None, None, "ffffffff00000001", None],
@@ -49,7 +59,15 @@ LISTS = {
 }
 POLICY = LicenseConfig(drop=("CC-BY-ND-*",), flag=("CC-BY-NC-*",))
 # What the data above must give (the tests read these numbers back from the page).
-EXPECTED = {"rows-in": 11, "rows-matched": 7, "rows-dropped": 6, "rows-flagged": 1, "rows-out": 5, "shards": 2, "lists": 3}
+EXPECTED = {
+    "rows-in": 11,
+    "rows-matched": 7,
+    "rows-dropped": 6,
+    "rows-flagged": 1,
+    "rows-out": 5,
+    "shards": 2,
+    "lists": 3,
+}
 DISTANCES = {0: 1, 1: 1, 3: 1, 8: 1}
 
 
@@ -92,8 +110,16 @@ def chromium() -> str | None:
     return None
 
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def browse(page: Path, work: Path, *, fragment: str = "") -> tuple[str, list[str], list[str]]:
@@ -103,13 +129,27 @@ def browse(page: Path, work: Path, *, fragment: str = "") -> tuple[str, list[str
     profile, netlog = work / "profile", work / "net.json"
     shutil.rmtree(profile, ignore_errors=True)
     proc = subprocess.run(
-        [binary, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-         f"--log-net-log={netlog}", "--dump-dom", page.resolve().as_uri() + fragment],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": str(work)},
+        [
+            binary,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--log-net-log={netlog}",
+            "--dump-dom",
+            page.resolve().as_uri() + fragment,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HOME": str(work)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    requests = sorted(set(re.findall(r'"url":\s*"([^"]+)"', netlog.read_text(encoding="utf-8")))) if netlog.exists() else []
+    requests = (
+        sorted(set(re.findall(r'"url":\s*"([^"]+)"', netlog.read_text(encoding="utf-8")))) if netlog.exists() else []
+    )
     return proc.stdout, console, requests
 
 
@@ -119,9 +159,19 @@ def screenshot(page: Path, png: Path, work: Path, *, height: int = 2000) -> Path
     profile = work / "profile-shot"
     shutil.rmtree(profile, ignore_errors=True)
     proc = subprocess.run(
-        [binary, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size=1280,{height}",
-         page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": str(work)},
+        [
+            binary,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--screenshot={png}",
+            f"--window-size=1280,{height}",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HOME": str(work)},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return png
@@ -170,35 +220,113 @@ def load(out: Path) -> tuple[dict, dict]:
 
 def synthetic(n: int) -> tuple[dict, dict]:
     """A manifest and summary of n shards, as a big scan would write them (no OUT needed)."""
-    shards = [{"path": f"/data/laion/part-{i:05d}.parquet", "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
-               "rows_in": 100_000 + i, "rows_matched": i, "rows_dropped": i // 2, "rows_flagged": i - i // 2, "rows_out": 100_000 + i - i // 2,
-               "null_urls": 0, "invalid_urls": i % 7, "findings": i, "output": f"clean/part-{i:05d}.parquet",
-               "output_sha256": hashlib.sha256(str(-i).encode()).hexdigest()} for i in range(n)]
-    totals = {k: sum(s[k] for s in shards) for k in ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")}
-    manifest = {"provscan_version": "0.1.0", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T01:02:03+00:00",
-                "config": {"output": "out", "redact_urls": False}, "shards": shards,
-                "lists": [{"name": "blocked", "kind": "domain", "action": "drop", "path": "b.txt", "sha256": "a" * 64,
-                           "entries": 3, "params": {}, "skipped": {}}],
-                "totals": {**totals, "shards": n, "removals": totals["rows_dropped"]}}
-    summary = {"findings_by_list": {"blocked": totals["rows_matched"]}, "findings_by_kind": {"domain": totals["rows_matched"]},
-               "findings_by_action": {"drop": totals["rows_matched"]},
-               "top_matched_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)]}
+    shards = [
+        {
+            "path": f"/data/laion/part-{i:05d}.parquet",
+            "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
+            "rows_in": 100_000 + i,
+            "rows_matched": i,
+            "rows_dropped": i // 2,
+            "rows_flagged": i - i // 2,
+            "rows_out": 100_000 + i - i // 2,
+            "null_urls": 0,
+            "invalid_urls": i % 7,
+            "findings": i,
+            "output": f"clean/part-{i:05d}.parquet",
+            "output_sha256": hashlib.sha256(str(-i).encode()).hexdigest(),
+        }
+        for i in range(n)
+    ]
+    totals = {
+        k: sum(s[k] for s in shards)
+        for k in ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_out", "invalid_urls")
+    }
+    manifest = {
+        "provscan_version": "0.1.0",
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T01:02:03+00:00",
+        "config": {"output": "out", "redact_urls": False},
+        "shards": shards,
+        "lists": [
+            {
+                "name": "blocked",
+                "kind": "domain",
+                "action": "drop",
+                "path": "b.txt",
+                "sha256": "a" * 64,
+                "entries": 3,
+                "params": {},
+                "skipped": {},
+            }
+        ],
+        "totals": {**totals, "shards": n, "removals": totals["rows_dropped"]},
+    }
+    summary = {
+        "findings_by_list": {"blocked": totals["rows_matched"]},
+        "findings_by_kind": {"domain": totals["rows_matched"]},
+        "findings_by_action": {"drop": totals["rows_matched"]},
+        "top_matched_domains": [{"domain": f"host{i}.example", "rows": 100 - i} for i in range(25)],
+    }
     return manifest, summary
 
 
 ESTIMATES = {
-    "mode": "row-groups", "seed": 7, "confidence": 0.95, "population_rows": 2_000_000, "sampled_rows": 40_000,
-    "sampled_row_groups": 40, "population_row_groups": 2000,
-    "sources": [{"source": "shards/a.parquet", "size": 123_456_789, "etag": "abc", "last_modified": "2026-01-01",
-                 "rows": 1_000_000, "row_groups": 1000, "bytes_read": 2_345_678}],
+    "mode": "row-groups",
+    "seed": 7,
+    "confidence": 0.95,
+    "population_rows": 2_000_000,
+    "sampled_rows": 40_000,
+    "sampled_row_groups": 40,
+    "population_row_groups": 2000,
+    "sources": [
+        {
+            "source": "shards/a.parquet",
+            "size": 123_456_789,
+            "etag": "abc",
+            "last_modified": "2026-01-01",
+            "rows": 1_000_000,
+            "row_groups": 1000,
+            "bytes_read": 2_345_678,
+        }
+    ],
     "bytes_read": 2_345_678,
     "estimates": [
-        {"dimension": "list", "value": "blocked", "sampled": 400, "share": 0.01, "share_low": 0.0085, "share_high": 0.0117,
-         "rows": 20_000, "rows_low": 17_000, "rows_high": 23_400, "method": "cluster-bootstrap"},
-        {"dimension": "action", "value": "drop", "sampled": 500, "share": 0.0125, "share_low": 0.011, "share_high": 0.014,
-         "rows": 25_000, "rows_low": 22_000, "rows_high": 28_000, "method": "wilson"},
-        {"dimension": "license", "value": "CC-BY-NC-4.0", "sampled": 8000, "share": 0.2, "share_low": 0.19, "share_high": 0.21,
-         "rows": 400_000, "rows_low": 380_000, "rows_high": 420_000, "method": "wilson"},
+        {
+            "dimension": "list",
+            "value": "blocked",
+            "sampled": 400,
+            "share": 0.01,
+            "share_low": 0.0085,
+            "share_high": 0.0117,
+            "rows": 20_000,
+            "rows_low": 17_000,
+            "rows_high": 23_400,
+            "method": "cluster-bootstrap",
+        },
+        {
+            "dimension": "action",
+            "value": "drop",
+            "sampled": 500,
+            "share": 0.0125,
+            "share_low": 0.011,
+            "share_high": 0.014,
+            "rows": 25_000,
+            "rows_low": 22_000,
+            "rows_high": 28_000,
+            "method": "wilson",
+        },
+        {
+            "dimension": "license",
+            "value": "CC-BY-NC-4.0",
+            "sampled": 8000,
+            "share": 0.2,
+            "share_low": 0.19,
+            "share_high": 0.21,
+            "rows": 400_000,
+            "rows_low": 380_000,
+            "rows_high": 420_000,
+            "method": "wilson",
+        },
     ],
 }
 
@@ -222,10 +350,22 @@ class Tab:
         # 200/201 so neither pipe end can clobber the other); no preexec_fn in a threaded test process.
         a, b = to_browser_r, from_browser_w
         self._proc = subprocess.Popen(
-            ["bash", "-c", f'exec 200<&{a} 201>&{b} {a}<&- {b}>&-; exec 3<&200 4>&201 200<&- 201>&-; exec "$@"', "chromium",
-             binary, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            pass_fds=(a, b), env={**os.environ, "HOME": str(work)},
+            [
+                "bash",
+                "-c",
+                f'exec 200<&{a} 201>&{b} {a}<&- {b}>&-; exec 3<&200 4>&201 200<&- 201>&-; exec "$@"',
+                "chromium",
+                binary,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(a, b),
+            env={**os.environ, "HOME": str(work)},
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -237,8 +377,10 @@ class Tab:
         for domain in ("Runtime", "Log", "Network", "Page"):
             self._call(f"{domain}.enable", session=True)
         self._call("Page.navigate", session=True, url=page.resolve().as_uri())
-        self.wait_for("location.protocol === 'file:' && document.documentElement"
-                      " && document.documentElement.getAttribute('data-ready') === '1'")
+        self.wait_for(
+            "location.protocol === 'file:' && document.documentElement"
+            " && document.documentElement.getAttribute('data-ready') === '1'"
+        )
 
     def _call(self, method: str, session: bool = False, **params: object) -> dict:
         self._next += 1

@@ -19,8 +19,9 @@ def in_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     (work / "toml.txt").write_text("toml.example\n")
-    (work / "provscan.toml").write_text('[[list]]\npath = "toml.txt"\nkind = "domain"\n\n'
-                                        '[licenses]\nflag = ["CC-BY-NC-*"]\n')
+    (work / "provscan.toml").write_text(
+        '[[list]]\npath = "toml.txt"\nkind = "domain"\n\n[licenses]\nflag = ["CC-BY-NC-*"]\n'
+    )
     return work
 
 
@@ -84,32 +85,56 @@ def test_sample_no_config_leaves_the_directory_config_out(in_dir: Path, make_sha
 def test_one_vocabulary_matched_dropped_flagged_allowed(tmp_path: Path, make_shard, make_list) -> None:
     """Every output counts rows the same way: matched (any finding) = dropped + kept rows with a
     finding; flagged = kept with a flag finding; allowed = kept by an allowlist."""
-    shard = make_shard("a.parquet", url=["http://bad.example/1", "http://rev.example/", "http://both.example/",
-                                         "http://good.bad.example/", "http://ok.example/"])
+    shard = make_shard(
+        "a.parquet",
+        url=[
+            "http://bad.example/1",
+            "http://rev.example/",
+            "http://both.example/",
+            "http://good.bad.example/",
+            "http://ok.example/",
+        ],
+    )
     drop = make_list("drop.txt", "# provscan-list: kind=domain name=blocked action=drop\nbad.example\nboth.example\n")
     flag = make_list("flag.txt", "# provscan-list: kind=domain name=review action=flag\nrev.example\nboth.example\n")
     allow = make_list("allow.txt", "# provscan-list: kind=domain name=vouched action=allow\ngood.bad.example\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["scan", str(shard), "--no-config", "-o", str(out),
-                                      "-b", str(drop), "-b", str(flag), "-b", str(allow)])
+    result = CliRunner().invoke(
+        cli, ["scan", str(shard), "--no-config", "-o", str(out), "-b", str(drop), "-b", str(flag), "-b", str(allow)]
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     expected = {"rows_in": 5, "rows_matched": 4, "rows_dropped": 2, "rows_flagged": 1, "rows_allowed": 1, "rows_out": 3}
     assert {k: manifest["totals"][k] for k in expected} == expected
     summary = json.loads((out / "summary.json").read_text())
-    assert {k: v for k, v in summary["shards"][str(shard)].items() if k in expected} == \
-        {k: v for k, v in expected.items() if k != "rows_allowed"}
+    assert {k: v for k, v in summary["shards"][str(shard)].items() if k in expected} == {
+        k: v for k, v in expected.items() if k != "rows_allowed"
+    }
     header = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("shard"))
-    assert [c.strip() for c in header.split("┃")] == ["shard", "rows in", "matched", "dropped", "flagged", "allowed",
-                                                      "rows out", "invalid urls"]
+    assert [c.strip() for c in header.split("┃")] == [
+        "shard",
+        "rows in",
+        "matched",
+        "dropped",
+        "flagged",
+        "allowed",
+        "rows out",
+        "invalid urls",
+    ]
     total = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("total"))
     assert [c.strip() for c in total.split("│")][1:7] == ["5", "4", "2", "1", "1", "3"]
     html = (out / "report.html").read_text()
-    for key, label in (("rows-matched", "rows matched"), ("rows-dropped", "rows dropped"), ("rows-flagged", "rows flagged (kept)")):
+    for key, label in (
+        ("rows-matched", "rows matched"),
+        ("rows-dropped", "rows dropped"),
+        ("rows-flagged", "rows flagged (kept)"),
+    ):
         assert f'id="{key}" data-value="{expected[key.replace("-", "_")]}"' in html and label in html
     card = (out / "datacard.md").read_text()
-    assert ("4 rows matched a list or policy; of the kept rows, 1 were flagged (reported, not removed) and 1 were "
-            "allowed (kept by an allowlist).") in card
+    assert (
+        "4 rows matched a list or policy; of the kept rows, 1 were flagged (reported, not removed) and 1 were "
+        "allowed (kept by an allowlist)."
+    ) in card
     verified = CliRunner().invoke(cli, ["verify", str(out)])
     assert verified.exit_code == 0 and "flagged.parquet: flagged rows per shard" in verified.output
     manifest["shards"][0]["rows_flagged"] = 2  # a hand edit of the new count is caught

@@ -34,23 +34,32 @@ def flagged(out: Path) -> list[dict]:
 
 
 def test_list_options_parse_from_the_right() -> None:
-    assert parse_list_option("domain:a/piracy.txt;name=p2;action=flag") == \
-        ListSpec(Path("a/piracy.txt"), "domain", "p2", "flag", {})
-    assert parse_list_option("phash:x;y.txt;max_distance=8") == ListSpec(Path("x;y.txt"), "phash", params={"max_distance": "8"})
+    assert parse_list_option("domain:a/piracy.txt;name=p2;action=flag") == ListSpec(
+        Path("a/piracy.txt"), "domain", "p2", "flag", {}
+    )
+    assert parse_list_option("phash:x;y.txt;max_distance=8") == ListSpec(
+        Path("x;y.txt"), "phash", params={"max_distance": "8"}
+    )
     assert parse_list_option("./odd:name.txt;kind=url") == ListSpec(Path("odd:name.txt"), "url")
     assert parse_list_option("domain:odd:name.txt") == ListSpec(Path("odd:name.txt"), "domain")
     assert parse_list_option("C:/lists/a.txt") == ListSpec(Path("C:/lists/a.txt"))
 
 
-@pytest.mark.parametrize(("arg", "message"), [
-    ("domian:x.txt", "unknown kind 'domian' (kinds: domain, url, url-sha256"),
-    ("x.txt;kind=urls", "unknown kind 'urls' (kinds: domain, url"),
-    ("domain:x.txt;nmae=y", "unknown list setting 'nmae' (did you mean 'name'?); settings: kind, name, action, max_distance"),
-    ("domain:x.txt;acton=flag", "unknown list setting 'acton' (did you mean 'action'?)"),
-    ("domain:x.txt;action=delete", "unknown action 'delete'"),
-    ("domain:x.txt;name=", "name= needs a value"),
-    ("domain:x.txt;kind=url", "kind given twice"),
-])
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [
+        ("domian:x.txt", "unknown kind 'domian' (kinds: domain, url, url-sha256"),
+        ("x.txt;kind=urls", "unknown kind 'urls' (kinds: domain, url"),
+        (
+            "domain:x.txt;nmae=y",
+            "unknown list setting 'nmae' (did you mean 'name'?); settings: kind, name, action, max_distance",
+        ),
+        ("domain:x.txt;acton=flag", "unknown list setting 'acton' (did you mean 'action'?)"),
+        ("domain:x.txt;action=delete", "unknown action 'delete'"),
+        ("domain:x.txt;name=", "name= needs a value"),
+        ("domain:x.txt;kind=url", "kind given twice"),
+    ],
+)
 def test_bad_list_arguments_name_the_problem(tmp_path: Path, make_shard, arg: str, message: str) -> None:
     shard = make_shard("a.parquet", URL=["http://a.example/"])
     result = run(str(shard), "-b", arg, "-o", str(tmp_path / "o"), "-q")
@@ -59,12 +68,18 @@ def test_bad_list_arguments_name_the_problem(tmp_path: Path, make_shard, arg: st
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize(("where", "typo", "meant"), [
-    ("config", "acton", "action"), ("config", "max_distanse", "max_distance"),
-    ("header", "acton", "action"), ("header", "max_distanse", "max_distance"),
-])
-def test_a_misspelt_list_setting_is_an_error_naming_the_nearest(tmp_path: Path, make_shard, where: str, typo: str,
-                                                               meant: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "typo", "meant"),
+    [
+        ("config", "acton", "action"),
+        ("config", "max_distanse", "max_distance"),
+        ("header", "acton", "action"),
+        ("header", "max_distanse", "max_distance"),
+    ],
+)
+def test_a_misspelt_list_setting_is_an_error_naming_the_nearest(
+    tmp_path: Path, make_shard, where: str, typo: str, meant: str
+) -> None:
     """Issue 16 item 7: ``acton = "flag"`` dropped the rows it should have flagged, ``max_distanse = 2``
     left the default radius; in a ``[[list]]`` table or a list's header both were accepted."""
     shard = make_shard("a.parquet", URL=["http://bad.example/"], image_phash=["0123456789abcdef"])
@@ -136,9 +151,15 @@ def _zst(data: bytes) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-@pytest.mark.parametrize(("suffix", "compress"), [
-    (".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress), (".zst", _zst),
-])
+@pytest.mark.parametrize(
+    ("suffix", "compress"),
+    [
+        (".gz", gzip.compress),
+        (".bz2", bz2.compress),
+        (".xz", lzma.compress),
+        (".zst", _zst),
+    ],
+)
 def test_compressed_lists_load_as_they_are(tmp_path: Path, make_shard, suffix: str, compress) -> None:
     shard = make_shard("a.parquet", URL=["http://bad.example/x", "http://ok.example/"])
     path = tmp_path / f"piracy.txt{suffix}"
@@ -185,10 +206,26 @@ def test_allow_overrides_domain_url_optout_but_never_hashes_or_images(tmp_path: 
     optout = make_list("o.txt", "good.example/f\n")
     review = make_list("r.txt", "good.example/h\n")
     out = tmp_path / "o"
-    result = run(str(shard), "-o", str(out), "-q",
-                 "-b", f"domain:{allow};action=allow", "-b", f"domain:{domains};name=blocked",
-                 "-b", f"url:{url_list}", "-b", f"url-sha256:{hashed}", "-b", f"image-sha256:{images}",
-                 "-b", f"optout:{optout}", "-b", f"url:{review};name=review;action=flag")
+    result = run(
+        str(shard),
+        "-o",
+        str(out),
+        "-q",
+        "-b",
+        f"domain:{allow};action=allow",
+        "-b",
+        f"domain:{domains};name=blocked",
+        "-b",
+        f"url:{url_list}",
+        "-b",
+        f"url-sha256:{hashed}",
+        "-b",
+        f"image-sha256:{images}",
+        "-b",
+        f"optout:{optout}",
+        "-b",
+        f"url:{review};name=review;action=flag",
+    )
     assert result.exit_code == 0, result.output
     m = manifest(out)
     assert pq.read_table(out / "clean" / "s.parquet").column("url").to_pylist() == [urls[i] for i in (0, 1, 5, 6, 7)]
@@ -231,8 +268,9 @@ def test_ut1_liste_blanche_as_allow_drops_nothing_and_warns_as_drop(tmp_path: Pa
     assert manifest(tmp_path / "o1")["totals"]["rows_dropped"] == 54
     assert "UT1 marks this category 'white'" in as_drop.stderr and ";action=allow" in as_drop.stderr
     out = tmp_path / "o2"
-    as_allow = run(str(LAION), "-b", f"domain:{white};action=allow", "-b", f"domain:{UT1 / 'press' / 'domains'}",
-                   "-o", str(out))
+    as_allow = run(
+        str(LAION), "-b", f"domain:{white};action=allow", "-b", f"domain:{UT1 / 'press' / 'domains'}", "-o", str(out)
+    )
     assert as_allow.exit_code == 0, as_allow.output
     assert "UT1 marks" not in as_allow.stderr
     m = manifest(out)

@@ -50,11 +50,25 @@ def test_auto_loaded_config_is_named_and_no_config_skips_it(in_dir: Path, make_s
 
 
 def test_lists_in_effect_and_per_list_counts(tmp_path: Path, make_shard, make_list) -> None:
-    shard = make_shard("a.parquet", URL=["http://ads.example/x", "http://ads.example/y", "http://rev.example/", "http://ok.example/"])
+    shard = make_shard(
+        "a.parquet", URL=["http://ads.example/x", "http://ads.example/y", "http://rev.example/", "http://ok.example/"]
+    )
     ads = make_list("ads.txt", "||ads.example^\n||tracker.example/path/x.js\n||pix.example^$third-party\n")
     review = make_list("review.txt", "rev.example\n")
-    result = CliRunner().invoke(cli, ["scan", str(shard), "--no-config", "-o", str(tmp_path / "o"),
-                                      "-b", f"domain:{ads}", "-b", f"domain:{review};action=flag"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scan",
+            str(shard),
+            "--no-config",
+            "-o",
+            str(tmp_path / "o"),
+            "-b",
+            f"domain:{ads}",
+            "-b",
+            f"domain:{review};action=flag",
+        ],
+    )
     assert result.exit_code == 0, result.output
     err = result.stderr
     assert "lists in effect" in err
@@ -65,8 +79,9 @@ def test_lists_in_effect_and_per_list_counts(tmp_path: Path, make_shard, make_li
     assert [c.strip() for c in review_line.split("│")][1:4] == ["domain", "flag", "1"]
     out = result.stdout
     assert "rows per list" in out and "total" in out
-    per_list = {cells[0]: cells[1:] for line in out.splitlines()
-                if len(cells := [c.strip() for c in line.split("│")]) == 5}
+    per_list = {
+        cells[0]: cells[1:] for line in out.splitlines() if len(cells := [c.strip() for c in line.split("│")]) == 5
+    }
     assert per_list["ads"] == ["2", "2", "0", "0"]  # matched, dropped, flagged, allowed
     assert per_list["review"] == ["1", "0", "1", "0"]
     assert "plain copy" not in err
@@ -142,8 +157,14 @@ def _run_on_a_tty(args: list[str], cwd: Path) -> tuple[int, str]:
     """Run provscan with stderr on a real pseudo-terminal; returns (exit code, what the terminal got)."""
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "160", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "provscan", *args], cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=slave, stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provscan", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -168,8 +189,14 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path, make_shard, make_list) 
     code, terminal = _run_on_a_tty(args, tmp_path)
     assert code == 0, terminal
     assert "rows/s" in terminal and "1000/1000" in terminal and "1/1 shards" in terminal
-    piped = subprocess.run([sys.executable, "-m", "provscan", *args[:-1], str(tmp_path / "o2")], cwd=tmp_path,
-                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=False)
+    piped = subprocess.run(
+        [sys.executable, "-m", "provscan", *args[:-1], str(tmp_path / "o2")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        check=False,
+    )
     assert piped.returncode == 0, piped.stderr
     assert "rows/s" not in piped.stderr and "lists in effect" in piped.stderr
 

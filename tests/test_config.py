@@ -37,13 +37,16 @@ def test_fetch_section_is_a_typed_frozen_policy(tmp_path: Path) -> None:
     assert ScanConfig(fetch_options={"per_host": 2}).fetch_options.per_host == 2  # the API's mapping form
 
 
-@pytest.mark.parametrize("line, message", [
-    ("concurency = 4", "unknown key(s) in [fetch]: concurency"),
-    ("concurrency = 0", "concurrency must be a number >= 1"),
-    ('allow_cidrs = "127.0.0.0/8"', "allow_cidrs must be a list"),
-    ('allow_cidrs = ["300.0.0.0/8"]', "allow_cidrs"),
-    ('allow_private = "yes"', "allow_private must be true or false"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("concurency = 4", "unknown key(s) in [fetch]: concurency"),
+        ("concurrency = 0", "concurrency must be a number >= 1"),
+        ('allow_cidrs = "127.0.0.0/8"', "allow_cidrs must be a list"),
+        ('allow_cidrs = ["300.0.0.0/8"]', "allow_cidrs"),
+        ('allow_private = "yes"', "allow_private must be true or false"),
+    ],
+)
 def test_bad_fetch_settings_name_the_file(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "provscan.toml"
     path.write_text(f"[fetch]\n{line}\n", encoding="utf-8")
@@ -55,8 +58,14 @@ def test_bad_fetch_settings_name_the_file(tmp_path: Path, line: str, message: st
 def test_overrides_append_lists_and_merge_mappings(tmp_path: Path) -> None:
     config = load_config(_config(tmp_path))
     extra = ListSpec(tmp_path / "b.txt", kind="domain")
-    merged = apply_overrides(config, lists=(extra,), hash_columns={"md5": "md5"}, fetch_options={"per_host": 2},
-                             output=str(tmp_path / "o"), export=None)
+    merged = apply_overrides(
+        config,
+        lists=(extra,),
+        hash_columns={"md5": "md5"},
+        fetch_options={"per_host": 2},
+        output=str(tmp_path / "o"),
+        export=None,
+    )
     assert [s.path.name for s in merged.lists] == ["a.txt", "b.txt"]
     assert merged.hash_columns == {"phash": "image_phash", "md5": "md5"}
     assert merged.fetch_options == FetchPolicy(concurrency=3, per_host=2, allow_cidrs=("127.0.0.0/8",))
@@ -76,15 +85,38 @@ def test_fetch_limits_divide_among_processes() -> None:
 def test_cli_and_api_give_the_same_run(tmp_path: Path, make_shard) -> None:
     """``-c cfg -b extra --per-host 2 --workers 2`` and ``scan(shards, cfg, lists=(extra,), fetch_options=..., workers=2)``
     record the same effective configuration: one rule for both."""
-    shard = make_shard("s.parquet", url=["http://a.example/1", "http://b.example/2", "http://c.example/3"],
-                       image_phash=["", "", ""])
+    shard = make_shard(
+        "s.parquet", url=["http://a.example/1", "http://b.example/2", "http://c.example/3"], image_phash=["", "", ""]
+    )
     cfg = _config(tmp_path)
     (tmp_path / "b.txt").write_text("b.example\n")
-    res = CliRunner().invoke(cli, ["scan", str(shard), "-c", str(cfg), "-b", f"domain:{tmp_path / 'b.txt'}",
-                                   "--per-host", "2", "--workers", "2", "-o", str(tmp_path / "cli"), "-q"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "scan",
+            str(shard),
+            "-c",
+            str(cfg),
+            "-b",
+            f"domain:{tmp_path / 'b.txt'}",
+            "--per-host",
+            "2",
+            "--workers",
+            "2",
+            "-o",
+            str(tmp_path / "cli"),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    api = scan([shard], load_config(cfg), lists=(ListSpec(tmp_path / "b.txt", kind="domain"),),
-               fetch_options={"per_host": 2}, workers=2, output=tmp_path / "api")
+    api = scan(
+        [shard],
+        load_config(cfg),
+        lists=(ListSpec(tmp_path / "b.txt", kind="domain"),),
+        fetch_options={"per_host": 2},
+        workers=2,
+        output=tmp_path / "api",
+    )
     cli_manifest = json.loads((tmp_path / "cli" / "manifest.json").read_text())
     assert api.manifest is not None
     for manifest in (cli_manifest, api.manifest):
@@ -93,7 +125,10 @@ def test_cli_and_api_give_the_same_run(tmp_path: Path, make_shard) -> None:
         assert manifest["config"]["fetch_options"]["concurrency"] == 3
         assert manifest["config"]["workers"] == 2
         assert manifest["totals"]["rows_dropped"] == 2
-    settings = [{k: v for k, v in m["config"].items() if k != "output"} for m in (cli_manifest, json.loads((tmp_path / "api" / "manifest.json").read_text()))]
+    settings = [
+        {k: v for k, v in m["config"].items() if k != "output"}
+        for m in (cli_manifest, json.loads((tmp_path / "api" / "manifest.json").read_text()))
+    ]
     assert settings[0] == settings[1]
 
 

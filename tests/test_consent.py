@@ -30,6 +30,7 @@ US = ["provscanbot", "img2dataset"]
 
 # --- X-Robots-Tag ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
@@ -46,7 +47,10 @@ US = ["provscanbot", "img2dataset"]
         (["unavailable_after: 25 Jun 2010 15:00:00 PST, noai"], ["noai"]),  # not a user agent
         (["unavailable_after: Friday, 25-Jun-10 15:00:00 PST", "max-image-preview: none"], []),
         (["googlebot: unavailable_after: 2025-01-01, noai"], []),
-        ([], []), ([""], []), ([":::, ,, :"], []), (["noai-please"], []),
+        ([], []),
+        ([""], []),
+        ([":::, ,, :"], []),
+        (["noai-please"], []),
     ],
 )
 def test_x_robots_tag(values: list[str], expected: list[str]) -> None:
@@ -55,18 +59,24 @@ def test_x_robots_tag(values: list[str], expected: list[str]) -> None:
 
 def test_x_robots_index_family_when_configured() -> None:
     directives = AI_DIRECTIVES + INDEX_DIRECTIVES
-    assert x_robots_signals(["noindex", "provscanbot: none"], US, directives) == ["x-robots-tag:noindex", "x-robots-tag:none"]
+    assert x_robots_signals(["noindex", "provscanbot: none"], US, directives) == [
+        "x-robots-tag:noindex",
+        "x-robots-tag:none",
+    ]
     assert x_robots_signals(["googlebot: noimageindex"], US, directives) == []
 
 
 # --- TDMRep headers -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
         ({"tdm-reservation": "1"}, ["tdmrep:reserved"]),
-        ({"TDM-Reservation": " 1 ", "tdm-policy": "https://p.example/policy.json"},
-         ["tdmrep:reserved", "tdmrep:policy=https://p.example/policy.json"]),
+        (
+            {"TDM-Reservation": " 1 ", "tdm-policy": "https://p.example/policy.json"},
+            ["tdmrep:reserved", "tdmrep:policy=https://p.example/policy.json"],
+        ),
         ({"tdm-reservation": "0", "tdm-policy": "https://p.example/policy.json"}, []),  # policy ignored when 0
         ([("tdm-reservation", "1"), ("tdm-reservation", "1")], ["tdmrep:reserved"]),
         ([("tdm-reservation", "1"), ("tdm-reservation", "0")], ["tdmrep:protocol-error"]),  # conflicting instances
@@ -131,10 +141,18 @@ def test_tdmrep_first_matching_rule_wins_not_the_longest() -> None:
 @pytest.mark.parametrize(
     ("location", "path", "matches"),
     [
-        ("/exact$", "/exact", True), ("/exact$", "/exact/more", False), ("/*.jpg$", "/x/y.jpg", True),
-        ("/*.jpg$", "/x/y.jpg?s=1", False), ("*", "/anything", True), ("/a*b*c", "/a-b-xc-tail", True),
-        ("/a*b*c", "/a-c-b", False), ("/caf%C3%A9/", "/café/1.jpg", True), ("/%7Euser/", "/~user/x", True),
-        ("/~user/", "/%7euser/x", True), ("/path/foo-%24", "/path/foo-$", True), ("/path/foo-$", "/path/foo-$", False),
+        ("/exact$", "/exact", True),
+        ("/exact$", "/exact/more", False),
+        ("/*.jpg$", "/x/y.jpg", True),
+        ("/*.jpg$", "/x/y.jpg?s=1", False),
+        ("*", "/anything", True),
+        ("/a*b*c", "/a-b-xc-tail", True),
+        ("/a*b*c", "/a-c-b", False),
+        ("/caf%C3%A9/", "/café/1.jpg", True),
+        ("/%7Euser/", "/~user/x", True),
+        ("/~user/", "/%7euser/x", True),
+        ("/path/foo-%24", "/path/foo-$", True),
+        ("/path/foo-$", "/path/foo-$", False),
         ("/a%2fb", "/a/b", False),  # an encoded reserved character stays distinct
     ],
 )
@@ -209,10 +227,17 @@ User-Agent: quxbot
 @pytest.mark.parametrize(
     ("agent", "path", "allowed"),
     [
-        ("anybot", "/example/x", False), ("anybot", "/publications/a.html", True), ("anybot", "/img/x.gif", False),
-        ("anybot", "/img/x.gif?v=1", True), ("anybot", "/", True),
-        ("FooBot", "/example/page.html", True), ("foobot", "/example/allowed.gif", True), ("foobot", "/other", False),
-        ("barbot", "/example/page.html", False), ("bazbot", "/example/page.html", False), ("bazbot", "/example/x", True),
+        ("anybot", "/example/x", False),
+        ("anybot", "/publications/a.html", True),
+        ("anybot", "/img/x.gif", False),
+        ("anybot", "/img/x.gif?v=1", True),
+        ("anybot", "/", True),
+        ("FooBot", "/example/page.html", True),
+        ("foobot", "/example/allowed.gif", True),
+        ("foobot", "/other", False),
+        ("barbot", "/example/page.html", False),
+        ("bazbot", "/example/page.html", False),
+        ("bazbot", "/example/x", True),
         ("quxbot", "/example/x", True),  # its own empty group: no fallback to *
         ("foobot", "/robots.txt", True),  # always allowed
     ],
@@ -299,8 +324,18 @@ def test_hostile_patterns_do_not_backtrack() -> None:
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(200, "parse"), (204, "parse"), (301, "unavailable"), (401, "unavailable"), (403, "unavailable"),
-     (404, "unavailable"), (429, "unreachable"), (500, "unreachable"), (503, "unreachable"), (None, "unreachable")],
+    [
+        (200, "parse"),
+        (204, "parse"),
+        (301, "unavailable"),
+        (401, "unavailable"),
+        (403, "unavailable"),
+        (404, "unavailable"),
+        (429, "unreachable"),
+        (500, "unreachable"),
+        (503, "unreachable"),
+        (None, "unreachable"),
+    ],
 )
 def test_robots_http_outcomes(status: int | None, outcome: str) -> None:
     assert robots_outcome(status) == outcome
@@ -309,12 +344,15 @@ def test_robots_http_outcomes(status: int | None, outcome: str) -> None:
 def test_default_ai_agents_are_distinct_product_tokens() -> None:
     lowered = [a.lower() for a in DEFAULT_AI_AGENTS]
     assert len(set(lowered)) == len(lowered)
-    assert {"img2dataset", "ccbot", "gptbot", "google-extended", "anthropic-ai", "claudebot", "bytespider"} <= set(lowered)
+    assert {"img2dataset", "ccbot", "gptbot", "google-extended", "anthropic-ai", "claudebot", "bytespider"} <= set(
+        lowered
+    )
     robots = parse_robots("".join(f"User-agent: {a}\nDisallow: /\n" for a in DEFAULT_AI_AGENTS))
     assert robots.disallowed_agents(DEFAULT_AI_AGENTS, "/x") == list(DEFAULT_AI_AGENTS)
 
 
 # --- origins and the cache ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("url", "origin"),
@@ -323,7 +361,10 @@ def test_default_ai_agents_are_distinct_product_tokens() -> None:
         ("http://example.com:80/b", ("http://example.com:80", "http://example.com")),
         ("https://example.com:8443/b", ("https://example.com:8443", "https://example.com:8443")),
         ("https://[2001:db8::1]/x", ("https://[2001:db8::1]:443", "https://[2001:db8::1]")),
-        ("ftp://example.com/x", None), ("UNLIKELY", None), ("http://[::1/x", None), ("http://h:99999/x", None),
+        ("ftp://example.com/x", None),
+        ("UNLIKELY", None),
+        ("http://[::1/x", None),
+        ("http://h:99999/x", None),
     ],
 )
 def test_origin_of(url: str, origin: tuple[str, str] | None) -> None:
@@ -355,7 +396,9 @@ TDM = '[{"location": "/reserved/", "tdm-reservation": 1, "tdm-policy": "https://
 
 
 def test_cache_fetches_each_origin_once_for_many_concurrent_rows() -> None:
-    fake = FakeFetcher({f"{SITE}/robots.txt": ("ok", 200, ROBOTS), f"{SITE}/.well-known/tdmrep.json": ("ok", 200, TDM)}, 0.01)
+    fake = FakeFetcher(
+        {f"{SITE}/robots.txt": ("ok", 200, ROBOTS), f"{SITE}/.well-known/tdmrep.json": ("ok", 200, TDM)}, 0.01
+    )
     cache = ConsentCache(fake)
 
     async def run() -> list[list[str]]:
@@ -374,11 +417,20 @@ def test_cache_fetches_each_origin_once_for_many_concurrent_rows() -> None:
     [
         (("ok", 404, "nope"), ("ok", 404, "nope"), [], ("unavailable", "absent")),
         (("ok", 503, "busy"), ("ok", 403, ""), ["robots:unreachable"], ("unreachable", "absent")),
-        (("timeout", None, None), ("dns_error", None, None), ["robots:unreachable", "tdmrep:unreachable"], ("unreachable", "unreachable")),
+        (
+            ("timeout", None, None),
+            ("dns_error", None, None),
+            ["robots:unreachable", "tdmrep:unreachable"],
+            ("unreachable", "unreachable"),
+        ),
         (("ok", 200, "<html>hi</html>"), ("ok", 200, "<html>soft 404</html>"), [], ("ok", "not-json")),
         (("ok", 200, ""), ("ok", 200, '{"location": "/"}'), ["tdmrep:invalid"], ("ok", "invalid")),
-        (("ok", 200, "User-agent: *\nDisallow: /\n"), ("ok", 200, '[{"location": "/", "tdm-reservation": "1"}]'),
-         ["robots:disallow", "tdmrep:protocol-error"], ("ok", "ok")),
+        (
+            ("ok", 200, "User-agent: *\nDisallow: /\n"),
+            ("ok", 200, '[{"location": "/", "tdm-reservation": "1"}]'),
+            ["robots:disallow", "tdmrep:protocol-error"],
+            ("ok", "ok"),
+        ),
     ],
 )
 def test_cache_statuses(robots: tuple, tdmrep: tuple, expected: list[str], statuses: tuple[str, str]) -> None:
@@ -393,11 +445,16 @@ def test_cache_statuses(robots: tuple, tdmrep: tuple, expected: list[str], statu
 def test_cache_merges_response_headers() -> None:
     fake = FakeFetcher({f"{SITE}/.well-known/tdmrep.json": ("ok", 200, TDM)})
     cache = ConsentCache(fake)
-    headers = httpx.Headers([("X-Robots-Tag", "googlebot: noai"), ("x-robots-tag", "img2dataset: noimageai"), ("tdm-reservation", "0")])
+    headers = httpx.Headers(
+        [("X-Robots-Tag", "googlebot: noai"), ("x-robots-tag", "img2dataset: noimageai"), ("tdm-reservation", "0")]
+    )
     # the header's tdm-reservation: 0 supersedes the file's 1
     assert asyncio.run(cache.signals(f"{SITE}/reserved/a.jpg", headers)) == ["x-robots-tag:noimageai"]
     assert asyncio.run(cache.signals(f"{SITE}/free/a.jpg", {"tdm-reservation": "1"})) == ["tdmrep:reserved"]
-    assert asyncio.run(cache.signals("UNLIKELY", {"x-robots-tag": "noai"})) == ["x-robots-tag:noai", "consent:invalid-url"]
+    assert asyncio.run(cache.signals("UNLIKELY", {"x-robots-tag": "noai"})) == [
+        "x-robots-tag:noai",
+        "consent:invalid-url",
+    ]
 
 
 def test_cache_without_tdmrep_never_asks_for_it() -> None:
@@ -450,7 +507,11 @@ def test_cache_evicts_least_recently_used_origins() -> None:
     asyncio.run(run())
     assert len(cache) == 2
     # b was evicted when c arrived (a had just been used), so b is fetched twice; a only once.
-    assert fake.calls == {"https://a.example/robots.txt": 1, "https://b.example/robots.txt": 2, "https://c.example/robots.txt": 1}
+    assert fake.calls == {
+        "https://a.example/robots.txt": 1,
+        "https://b.example/robots.txt": 2,
+        "https://c.example/robots.txt": 1,
+    }
 
 
 def test_cache_never_evicts_a_fetch_in_flight() -> None:
@@ -472,6 +533,7 @@ def test_cache_accepts_one_shot_header_iterables() -> None:
 
 
 # --- loopback: a real server and a minimal httpx fetcher (test-only) ------------------------------
+
 
 @pytest.fixture(scope="module")
 def loopback() -> HTTPServer:
@@ -497,15 +559,20 @@ def _get_text(client: httpx.AsyncClient):
 
 def test_loopback_site_with_robots_tdmrep_and_x_robots(loopback: HTTPServer) -> None:
     loopback.clear()
-    loopback.expect_request("/robots.txt").respond_with_data("User-agent: CCBot\nDisallow: /no-ccbot/\n", content_type="text/plain")
-    loopback.expect_request("/.well-known/tdmrep.json").respond_with_json([{"location": "/reserved/", "tdm-reservation": 1}])
+    loopback.expect_request("/robots.txt").respond_with_data(
+        "User-agent: CCBot\nDisallow: /no-ccbot/\n", content_type="text/plain"
+    )
+    loopback.expect_request("/.well-known/tdmrep.json").respond_with_json(
+        [{"location": "/reserved/", "tdm-reservation": 1}]
+    )
     loopback.expect_request("/ai.txt").respond_with_data("not here", status=404)
-    loopback.expect_request("/img/tagged.jpg").respond_with_data(b"\xff\xd8", headers={"X-Robots-Tag": "img2dataset: noai"})
+    loopback.expect_request("/img/tagged.jpg").respond_with_data(
+        b"\xff\xd8", headers={"X-Robots-Tag": "img2dataset: noai"}
+    )
     loopback.expect_request("/img/plain.jpg").respond_with_data(b"\xff\xd8", headers={"tdm-reservation": "1"})
 
     async def run() -> dict[str, list[str]]:
         async with httpx.AsyncClient(trust_env=False, timeout=5) as client:
-
             cache = ConsentCache(_get_text(client))
             out: dict[str, list[str]] = {}
             for name in ("/no-ccbot/a.jpg", "/reserved/a.jpg", "/elsewhere/a.jpg"):
@@ -536,7 +603,6 @@ def test_loopback_unreachable_server_is_recorded_not_raised(loopback: HTTPServer
 
     async def run() -> tuple[list[str], list[str]]:
         async with httpx.AsyncClient(trust_env=False, timeout=2) as client:
-
             cache = ConsentCache(_get_text(client))
             return await cache.signals(loopback.url_for("/x.jpg")), await cache.signals(dead)
 

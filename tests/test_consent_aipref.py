@@ -17,14 +17,20 @@ from provscan.consent.robots import parse_robots
 from provscan.consent.signals import ConsentCache
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("train-ai=n, search=y", {"train-ai": "n", "search": "y"}),
-    ("train-ai=n;note=\"x\",bots=y", {"train-ai": "n", "bots": "y"}),
-    ("train-ai=maybe, foo=1, bar", {"train-ai": "", "foo": "", "bar": "y"}),  # bare key is ?1 (true), read as y
-    ("train-ai=y, train-ai=n", {"train-ai": "n"}),  # last value wins
-    ("", {}),
-    ("Train-AI=n", None), ("train-ai=n,", None), ("train-ai=n train-genai=n", None), ("=n", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("train-ai=n, search=y", {"train-ai": "n", "search": "y"}),
+        ("train-ai=n;note=\"x\",bots=y", {"train-ai": "n", "bots": "y"}),
+        ("train-ai=maybe, foo=1, bar", {"train-ai": "", "foo": "", "bar": "y"}),  # bare key is ?1 (true), read as y
+        ("train-ai=y, train-ai=n", {"train-ai": "n"}),  # last value wins
+        ("", {}),
+        ("Train-AI=n", None),
+        ("train-ai=n,", None),
+        ("train-ai=n train-genai=n", None),
+        ("=n", None),
+    ],
+)
 def test_parse_usage(text: str, expected: dict | None) -> None:
     assert parse_usage(text) == expected
 
@@ -35,10 +41,18 @@ def test_parse_usage_never_raises(text: str) -> None:
 
 
 def test_precedence_specific_category_header_and_n_beats_y() -> None:
-    assert aipref_signals(["bots=n, train-genai=y"], []) == ["aipref:bots=n", "aipref:train-ai=n", "aipref:train-genai=y", "aipref:search=n"]
+    assert aipref_signals(["bots=n, train-genai=y"], []) == [
+        "aipref:bots=n",
+        "aipref:train-ai=n",
+        "aipref:train-genai=y",
+        "aipref:search=n",
+    ]
     # the header for the resource beats robots.txt, category by category
     assert aipref_signals(["train-ai=y"], ["train-ai=n, search=n"]) == [
-        "aipref:train-ai=y", "aipref:train-genai=y", "aipref:search=n"]
+        "aipref:train-ai=y",
+        "aipref:train-genai=y",
+        "aipref:search=n",
+    ]
     # two robots rules at the same specificity: n beats y
     assert aipref_signals([], ["train-genai=y", "train-genai=n"]) == ["aipref:train-genai=n"]
     # several header lines are one field
@@ -63,7 +77,10 @@ def test_robots_content_usage_rules_are_path_scoped() -> None:
 
 def test_content_signal() -> None:
     assert content_signal_signals(["search=yes, ai-train=no, ai-input=no"]) == [
-        "content-signal:search=yes", "content-signal:ai-train=no", "content-signal:ai-input=no"]
+        "content-signal:search=yes",
+        "content-signal:ai-train=no",
+        "content-signal:ai-input=no",
+    ]
     assert content_signal_signals(["ai-train=yes", "ai-train=no"]) == ["content-signal:ai-train=no"]
     assert content_signal_signals(["ai-train=perhaps"]) == ["content-signal:invalid"]
 
@@ -89,7 +106,8 @@ def site() -> HTTPServer:
 def test_loopback_site_signals(site: HTTPServer) -> None:
     site.expect_request("/robots.txt").respond_with_data(
         "User-Agent: *\nContent-Signal: search=yes, ai-train=no\nContent-Usage: /art/ train-genai=n\nAllow: /\n",
-        content_type="text/plain")
+        content_type="text/plain",
+    )
     site.expect_request("/.well-known/tdmrep.json").respond_with_data("", status=404)
     site.expect_request("/ai.txt").respond_with_data("User-Agent: *\nDisallow: *.png\n", content_type="text/plain")
     site.expect_request("/art/a.jpg").respond_with_data(b"\xff\xd8", headers={"Content-Usage": "train-ai=y"})
@@ -112,8 +130,18 @@ def test_loopback_site_signals(site: HTTPServer) -> None:
     out = asyncio.run(run())
     # header train-ai=y beats robots' train-genai=n only where the header speaks more specifically; here
     # train-genai has no header value of its own but inherits train-ai=y from the header
-    assert out["/art/a.jpg"] == ["aipref:train-ai=y", "aipref:train-genai=y", "content-signal:search=yes", "content-signal:ai-train=no"]
-    assert out["/art/b.jpg"] == ["aipref:invalid", "aipref:train-genai=n", "content-signal:search=yes", "content-signal:ai-train=no"]
+    assert out["/art/a.jpg"] == [
+        "aipref:train-ai=y",
+        "aipref:train-genai=y",
+        "content-signal:search=yes",
+        "content-signal:ai-train=no",
+    ]
+    assert out["/art/b.jpg"] == [
+        "aipref:invalid",
+        "aipref:train-genai=n",
+        "content-signal:search=yes",
+        "content-signal:ai-train=no",
+    ]
     assert out["/c.png"] == ["content-signal:search=yes", "content-signal:ai-train=no", "ai.txt:disallow"]
     assert Counter(r.path for r, _ in site.log)["/ai.txt"] == 1  # once per origin
 
@@ -126,21 +154,40 @@ def test_scan_turns_site_signals_into_consent_findings(tmp_path, make_shard, sit
     from provscan import scan
     from provscan.config import ConsentConfig
 
-    site.expect_request("/robots.txt").respond_with_data("User-Agent: *\nContent-Signal: ai-train=no\nContent-Usage: /ok/ train-ai=y\n")
+    site.expect_request("/robots.txt").respond_with_data(
+        "User-Agent: *\nContent-Signal: ai-train=no\nContent-Usage: /ok/ train-ai=y\n"
+    )
     site.expect_request("/.well-known/tdmrep.json").respond_with_data("", status=404)
     site.expect_request("/ai.txt").respond_with_data("User-Agent: *\nDisallow: *.png\n")
     for path, usage in (("/ok/a.jpg", "train-ai=y"), ("/b.jpg", "train-genai=n"), ("/c.png", "search=y")):
         site.expect_request(path).respond_with_data(b"img", headers={"Content-Usage": usage})
     urls = [site.url_for(p) for p in ("/ok/a.jpg", "/b.jpg", "/c.png")]
     options = {"allow_cidrs": ("127.0.0.0/8",), "total_timeout": 5.0, "retries": 0}
-    result = scan([make_shard("s.parquet", url=urls)], consent=ConsentConfig(check=True, action="flag"),
-                  fetch_options=options, output=tmp_path / "out")
-    flagged = {(f["row"], f["entry"]) for f in pq.read_table(result.output / "flagged.parquet").to_pylist() if f["kind"] == "consent"}
-    assert flagged == {(0, "content-signal:ai-train=no"), (1, "content-signal:ai-train=no"), (1, "aipref:train-genai=n"),
-                       (2, "content-signal:ai-train=no"), (2, "ai.txt:disallow")}
+    result = scan(
+        [make_shard("s.parquet", url=urls)],
+        consent=ConsentConfig(check=True, action="flag"),
+        fetch_options=options,
+        output=tmp_path / "out",
+    )
+    flagged = {
+        (f["row"], f["entry"])
+        for f in pq.read_table(result.output / "flagged.parquet").to_pylist()
+        if f["kind"] == "consent"
+    }
+    assert flagged == {
+        (0, "content-signal:ai-train=no"),
+        (1, "content-signal:ai-train=no"),
+        (1, "aipref:train-genai=n"),
+        (2, "content-signal:ai-train=no"),
+        (2, "ai.txt:disallow"),
+    }
     summary = json.loads((result.output / "summary.json").read_text())
     assert summary["consent_signals"]["aipref:train-ai=y"] == 1 and summary["consent_signals"]["aipref:search=y"] == 1
-    narrowed = scan([make_shard("t.parquet", url=urls)], consent=ConsentConfig(check=True, action="flag", signals=("ai.txt:*",)),
-                    fetch_options=options, output=tmp_path / "out2")
+    narrowed = scan(
+        [make_shard("t.parquet", url=urls)],
+        consent=ConsentConfig(check=True, action="flag", signals=("ai.txt:*",)),
+        fetch_options=options,
+        output=tmp_path / "out2",
+    )
     entries = pq.read_table(narrowed.output / "flagged.parquet").column("entry").to_pylist()
     assert entries == ["ai.txt:disallow"]

@@ -32,17 +32,37 @@ def _cert(subject: str, key, issuer: str, issuer_key, ca: bool):
     now = datetime.datetime.now(datetime.timezone.utc)
 
     def name(cn: str):
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provscan tests")])
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provscan tests"),
+            ]
+        )
 
-    usage = dict(digital_signature=not ca, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                 key_agreement=False, key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False)
-    builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer)).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=7))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-               .add_extension(x509.KeyUsage(**usage), critical=True)
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False))
+    usage = dict(
+        digital_signature=not ca,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name(subject))
+        .issuer_name(name(issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(**usage), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+    )
     if not ca:  # C2PA's certificate profile wants an EKU on the signer; emailProtection is one it accepts
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
@@ -54,15 +74,23 @@ def signer():
     inter = _cert("provscan test intermediate", inter_key, "provscan test root", root_key, True)
     leaf = _cert("provscan test signer", leaf_key, "provscan test intermediate", inter_key, False)
     chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, inter))
-    key = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key = leaf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     credentials._library.cache_clear()
     return c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", chain, key, None))
 
 
 def signed(signer, fmt: str, entries: dict, source: str = CAPTURE) -> bytes:
-    assertions = [{"label": "cawg.training-mining", "data": {"entries": entries}},  # C2PA 2 needs a created action
-                  {"label": "c2pa.actions", "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": source}]}}]
-    manifest = {"claim_generator_info": [{"name": "provscan-tests", "version": "1"}], "title": "t", "assertions": assertions}
+    assertions = [
+        {"label": "cawg.training-mining", "data": {"entries": entries}},  # C2PA 2 needs a created action
+        {"label": "c2pa.actions", "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": source}]}},
+    ]
+    manifest = {
+        "claim_generator_info": [{"name": "provscan-tests", "version": "1"}],
+        "title": "t",
+        "assertions": assertions,
+    }
     buf = io.BytesIO()
     Image.new("RGB", (32, 32), (90, 120, 30)).save(buf, fmt.upper())
     dest = io.BytesIO()
@@ -71,15 +99,23 @@ def signed(signer, fmt: str, entries: dict, source: str = CAPTURE) -> bytes:
     return dest.getvalue()
 
 
-ENTRIES = {"cawg.ai_training": {"use": "notAllowed"}, "cawg.ai_generative_training": {"use": "constrained"},
-           "cawg.data_mining": {"use": "allowed"}}
+ENTRIES = {
+    "cawg.ai_training": {"use": "notAllowed"},
+    "cawg.ai_generative_training": {"use": "constrained"},
+    "cawg.data_mining": {"use": "allowed"},
+}
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
 def test_signed_manifest_from_an_untrusted_signer_is_read_and_valid(signer, fmt: str) -> None:
     found = read_embedded(signed(signer, fmt, ENTRIES, AI))
-    assert found.signals == ("c2pa:ai-generative-training=notAllowed", "c2pa:ai-training=notAllowed", "c2pa:data-mining=allowed",
-                             "c2pa:source-type=trainedAlgorithmicMedia", "c2pa:ai-generated")  # constrained counts as notAllowed
+    assert found.signals == (
+        "c2pa:ai-generative-training=notAllowed",
+        "c2pa:ai-training=notAllowed",
+        "c2pa:data-mining=allowed",
+        "c2pa:source-type=trainedAlgorithmicMedia",
+        "c2pa:ai-generated",
+    )  # constrained counts as notAllowed
     assert found.error == ""  # untrusted signer: not invalid
 
 
@@ -87,8 +123,13 @@ def test_tampered_image_withholds_but_never_grants(signer) -> None:
     data = bytearray(signed(signer, "jpeg", ENTRIES, AI))
     data[-100] ^= 0x01  # one bit of the scan data: the manifest's data hash no longer matches
     found = read_embedded(bytes(data))
-    assert found.signals == ("c2pa:ai-generative-training=notAllowed", "c2pa:ai-training=notAllowed",
-                             "c2pa:source-type=trainedAlgorithmicMedia", "c2pa:ai-generated", "c2pa:invalid")
+    assert found.signals == (
+        "c2pa:ai-generative-training=notAllowed",
+        "c2pa:ai-training=notAllowed",
+        "c2pa:source-type=trainedAlgorithmicMedia",
+        "c2pa:ai-generated",
+        "c2pa:invalid",
+    )
     assert "c2pa:data-mining=allowed" not in found.signals and "fails validation" in found.error
 
 

@@ -64,22 +64,35 @@ def tiff(xmp: bytes) -> bytes:
 PROHIBITED = packet(f'<plus:DataMining rdf:resource="{DMI}DMI-PROHIBITED-AIMLTRAINING"/>')
 
 
-@pytest.mark.parametrize("make", [jpeg, png, webp, tiff, lambda x: png(x, compressed=True)],
-                         ids=["jpeg", "png", "webp", "tiff", "png-zip"])
+@pytest.mark.parametrize(
+    "make", [jpeg, png, webp, tiff, lambda x: png(x, compressed=True)], ids=["jpeg", "png", "webp", "tiff", "png-zip"]
+)
 def test_every_container_yields_the_packet(make) -> None:
     data = make(PROHIBITED)
     assert Image.open(io.BytesIO(data)).size == (16, 16)  # still a valid image
     assert read_embedded(data).signals == ("xmp:dmi-prohibited-aimltraining",)
 
 
-@pytest.mark.parametrize("body,expected", [
-    (f'<plus:DataMining>{DMI}DMI-PROHIBITED-GENAIMLTRAINING</plus:DataMining>', "xmp:dmi-prohibited-genaimltraining"),
-    ('<plus:DataMining><rdf:Bag><rdf:li>DMI-ALLOWED</rdf:li>'
-     f'<rdf:li rdf:resource="{DMI}DMI-PROHIBITED"/></rdf:Bag></plus:DataMining>', "xmp:dmi-prohibited"),
-    (f'<plus:DataMining><rdf:Alt><rdf:li xml:lang="x-default">{DMI}DMI-PROHIBITED-SEECONSTRAINT</rdf:li></rdf:Alt>'
-     '</plus:DataMining>', "xmp:dmi-prohibited-seeconstraint"),
-    ('<plus:DataMining>DMI-SOMETHING-NEW</plus:DataMining>', "xmp:dmi-other"),
-])
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        (
+            f'<plus:DataMining>{DMI}DMI-PROHIBITED-GENAIMLTRAINING</plus:DataMining>',
+            "xmp:dmi-prohibited-genaimltraining",
+        ),
+        (
+            '<plus:DataMining><rdf:Bag><rdf:li>DMI-ALLOWED</rdf:li>'
+            f'<rdf:li rdf:resource="{DMI}DMI-PROHIBITED"/></rdf:Bag></plus:DataMining>',
+            "xmp:dmi-prohibited",
+        ),
+        (
+            f'<plus:DataMining><rdf:Alt><rdf:li xml:lang="x-default">{DMI}DMI-PROHIBITED-SEECONSTRAINT</rdf:li></rdf:Alt>'
+            '</plus:DataMining>',
+            "xmp:dmi-prohibited-seeconstraint",
+        ),
+        ('<plus:DataMining>DMI-SOMETHING-NEW</plus:DataMining>', "xmp:dmi-other"),
+    ],
+)
 def test_data_mining_forms(body: str, expected: str) -> None:
     assert expected in read_xmp(packet(body)).signals
 
@@ -94,9 +107,14 @@ def test_attribute_form_and_namespace_by_uri() -> None:
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_ai_generated_source_type(scheme: str) -> None:
-    body = (f'<Iptc4xmpExt:DigitalSourceType>{scheme}://cv.iptc.org/newscodes/digitalsourcetype/'
-            'compositeWithTrainedAlgorithmicMedia</Iptc4xmpExt:DigitalSourceType>')
-    assert read_xmp(packet(body)).signals == ("xmp:source-type=compositeWithTrainedAlgorithmicMedia", "xmp:ai-generated")
+    body = (
+        f'<Iptc4xmpExt:DigitalSourceType>{scheme}://cv.iptc.org/newscodes/digitalsourcetype/'
+        'compositeWithTrainedAlgorithmicMedia</Iptc4xmpExt:DigitalSourceType>'
+    )
+    assert read_xmp(packet(body)).signals == (
+        "xmp:source-type=compositeWithTrainedAlgorithmicMedia",
+        "xmp:ai-generated",
+    )
     camera = '<Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture</Iptc4xmpExt:DigitalSourceType>'
     assert read_xmp(packet(camera)).signals == ("xmp:source-type=digitalCapture",)
 
@@ -106,10 +124,16 @@ def test_embedded_licence_is_a_licence_not_an_opt_out() -> None:
     assert cc.signals == ("xmp:license",) and cc.license == "https://creativecommons.org/licenses/by-nc/4.0/"
     web = read_xmp(packet("", extra_ns='xmpRights:WebStatement="https://example.com/rights"'))
     assert web.license == "https://example.com/rights"
-    terms = read_xmp(packet('<xmpRights:UsageTerms><rdf:Alt><rdf:li xml:lang="x-default">Licensed under '
-                            'http://creativecommons.org/licenses/by/2.0/.</rdf:li></rdf:Alt></xmpRights:UsageTerms>'))
+    terms = read_xmp(
+        packet(
+            '<xmpRights:UsageTerms><rdf:Alt><rdf:li xml:lang="x-default">Licensed under '
+            'http://creativecommons.org/licenses/by/2.0/.</rdf:li></rdf:Alt></xmpRights:UsageTerms>'
+        )
+    )
     assert terms.license == "http://creativecommons.org/licenses/by/2.0/"
-    plain = read_xmp(packet('<xmpRights:UsageTerms><rdf:Alt><rdf:li>All rights reserved</rdf:li></rdf:Alt></xmpRights:UsageTerms>'))
+    plain = read_xmp(
+        packet('<xmpRights:UsageTerms><rdf:Alt><rdf:li>All rights reserved</rdf:li></rdf:Alt></xmpRights:UsageTerms>')
+    )
     assert plain.license is None and plain.signals == ()
 
 
@@ -118,19 +142,24 @@ def test_plain_images_have_no_signals() -> None:
     assert read_embedded(b"").signals == () and read_embedded(b"<svg/>").signals == ()
 
 
-BOMB = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-        + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i else b"&lol;") * 10) for i in range(1, 10))
-        + b']><x:xmpmeta xmlns:x="adobe:ns:meta/">&lol9;</x:xmpmeta>')
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i else b"&lol;") * 10) for i in range(1, 10))
+    + b']><x:xmpmeta xmlns:x="adobe:ns:meta/">&lol9;</x:xmpmeta>'
+)
 
 
-@pytest.mark.parametrize("data,reason", [
-    (jpeg(BOMB), "DTDForbidden"),
-    (jpeg(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF"), "ParseError"),
-    (jpeg(PROHIBITED, declared=60_000), "truncated"),
-    (webp(b" " * (MAX_XMP_BYTES + 10)), "XMP chunk of"),
-    (png(b"<a>" + b" " * (MAX_XMP_BYTES + 10) + b"</a>", compressed=True), "inflates past"),
-    (tiff(b"<a>" + b" " * (MAX_XMP_BYTES + 10) + b"</a>"), "XMP tag of"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (jpeg(BOMB), "DTDForbidden"),
+        (jpeg(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF"), "ParseError"),
+        (jpeg(PROHIBITED, declared=60_000), "truncated"),
+        (webp(b" " * (MAX_XMP_BYTES + 10)), "XMP chunk of"),
+        (png(b"<a>" + b" " * (MAX_XMP_BYTES + 10) + b"</a>", compressed=True), "inflates past"),
+        (tiff(b"<a>" + b" " * (MAX_XMP_BYTES + 10) + b"</a>"), "XMP tag of"),
+    ],
+)
 def test_hostile_packets_are_recorded_not_raised(data: bytes, reason: str) -> None:
     start = time.process_time()
     result = read_embedded(data)
@@ -160,7 +189,14 @@ def test_a_real_50_mb_xmp_packet_costs_neither_time_nor_memory(container: str) -
     if container == "webp":
         data = _riff([(b"XMP ", big)])
     elif container == "png":
-        data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(big) + 22) + b"iTXt" + b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + big + b"\x00" * 4
+        data = (
+            b"\x89PNG\r\n\x1a\n"
+            + struct.pack(">I", len(big) + 22)
+            + b"iTXt"
+            + b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
+            + big
+            + b"\x00" * 4
+        )
     else:
         data = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 700, 7, len(big), 26) + b"\x00" * 4 + big
     tracemalloc.start()
@@ -198,17 +234,32 @@ def test_c2pa_store_readings() -> None:
     def store(entries: dict, state: str = "Valid", source: str | None = None) -> dict:
         assertions = [{"label": "cawg.training-mining", "data": {"entries": entries}}]
         if source:
-            assertions.append({"label": "c2pa.actions.v2", "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": source}]}})
+            assertions.append(
+                {
+                    "label": "c2pa.actions.v2",
+                    "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": source}]},
+                }
+            )
         return {"active_manifest": "m", "manifests": {"m": {"assertions": assertions}}, "validation_state": state}
 
     entries = {"cawg.ai_training": {"use": "constrained"}, "cawg.data_mining": {"use": "allowed"}}
-    assert credentials.credentials_from_store(store(entries)).signals == ("c2pa:ai-training=notAllowed", "c2pa:data-mining=allowed")
+    assert credentials.credentials_from_store(store(entries)).signals == (
+        "c2pa:ai-training=notAllowed",
+        "c2pa:data-mining=allowed",
+    )
     ai = "https://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
     bad = credentials.credentials_from_store(store(entries, "Invalid", ai))
-    assert bad.signals == ("c2pa:ai-training=notAllowed", "c2pa:source-type=trainedAlgorithmicMedia",
-                           "c2pa:ai-generated", "c2pa:invalid")  # withholds and flags, never grants
-    untrusted = {**store(entries), "validation_state": "Invalid",
-                 "validation_results": {"activeManifest": {"failure": [{"code": "signingCredential.untrusted"}]}}}
+    assert bad.signals == (
+        "c2pa:ai-training=notAllowed",
+        "c2pa:source-type=trainedAlgorithmicMedia",
+        "c2pa:ai-generated",
+        "c2pa:invalid",
+    )  # withholds and flags, never grants
+    untrusted = {
+        **store(entries),
+        "validation_state": "Invalid",
+        "validation_results": {"activeManifest": {"failure": [{"code": "signingCredential.untrusted"}]}},
+    }
     assert "c2pa:invalid" not in credentials.credentials_from_store(untrusted).signals
 
 
@@ -233,8 +284,10 @@ def test_fetch_scan_records_embedded_signals_and_findings(tmp_path, make_shard, 
     from provscan import scan
     from provscan.config import ConsentConfig
 
-    ai = packet('<Iptc4xmpExt:DigitalSourceType>https://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia'
-                '</Iptc4xmpExt:DigitalSourceType>')
+    ai = packet(
+        '<Iptc4xmpExt:DigitalSourceType>https://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia'
+        '</Iptc4xmpExt:DigitalSourceType>'
+    )
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
     try:
@@ -244,16 +297,31 @@ def test_fetch_scan_records_embedded_signals_and_findings(tmp_path, make_shard, 
         server.expect_request("/plain.jpg").respond_with_data(jpeg(), content_type="image/jpeg")
         urls = [server.url_for(p) for p in ("/optout.jpg", "/ai.png", "/bomb.jpg", "/plain.jpg")]
         options = {"allow_cidrs": ("127.0.0.0/8",), "total_timeout": 5.0, "retries": 0}
-        result = scan([make_shard("s.parquet", url=urls)], fetch=True, fetch_options=options,
-                      consent=ConsentConfig(action="drop", ai_generated="flag"), output=tmp_path / "out")
+        result = scan(
+            [make_shard("s.parquet", url=urls)],
+            fetch=True,
+            fetch_options=options,
+            consent=ConsentConfig(action="drop", ai_generated="flag"),
+            output=tmp_path / "out",
+        )
     finally:
         server.clear()
         server.stop()
-    flagged = {(f["row"], f["kind"], f["action"], f["entry"]) for f in pq.read_table(result.output / "flagged.parquet").to_pylist()}
-    assert flagged == {(0, "consent", "drop", "xmp:dmi-prohibited-aimltraining"), (1, "ai-generated", "flag", "xmp:ai-generated")}
+    flagged = {
+        (f["row"], f["kind"], f["action"], f["entry"])
+        for f in pq.read_table(result.output / "flagged.parquet").to_pylist()
+    }
+    assert flagged == {
+        (0, "consent", "drop", "xmp:dmi-prohibited-aimltraining"),
+        (1, "ai-generated", "flag", "xmp:ai-generated"),
+    }
     fetched = pq.read_table(result.output / "fetch.parquet").to_pydict()
-    assert fetched["signals"] == [["xmp:dmi-prohibited-aimltraining"], ["xmp:source-type=trainedAlgorithmicMedia", "xmp:ai-generated"],
-                                  ["xmp:invalid"], []]
+    assert fetched["signals"] == [
+        ["xmp:dmi-prohibited-aimltraining"],
+        ["xmp:source-type=trainedAlgorithmicMedia", "xmp:ai-generated"],
+        ["xmp:invalid"],
+        [],
+    ]
     summary = json.loads((result.output / "summary.json").read_text())
     assert summary["consent_signals"]["xmp:invalid"] == 1
     assert pq.read_table(result.output / "clean" / "s.parquet").column("url").to_pylist() == urls[1:]

@@ -34,10 +34,18 @@ def _url(server: HTTPServer, path: str) -> str:
 
 def test_consent_signals_findings_and_export(tmp_path: Path, make_shard, make_list, origins, no_egress) -> None:
     a, b, c, d = origins
-    a.expect_request("/robots.txt").respond_with_data("User-agent: GPTBot\nDisallow: /private/\n\nUser-agent: *\nAllow: /\n")
+    a.expect_request("/robots.txt").respond_with_data(
+        "User-agent: GPTBot\nDisallow: /private/\n\nUser-agent: *\nAllow: /\n"
+    )
     a.expect_request("/.well-known/tdmrep.json").respond_with_data(
-        json.dumps([{"location": "/reserved/*", "tdm-reservation": 1, "tdm-policy": "https://a.example/policy.json"},
-                    {"location": "/*", "tdm-reservation": 0}]), content_type="application/json")
+        json.dumps(
+            [
+                {"location": "/reserved/*", "tdm-reservation": 1, "tdm-policy": "https://a.example/policy.json"},
+                {"location": "/*", "tdm-reservation": 0},
+            ]
+        ),
+        content_type="application/json",
+    )
     plain = {"/ok.jpg": [], "/private/x.jpg": [], "/reserved/y.jpg": []}
     headers = {
         "/noai.jpg": [("X-Robots-Tag", "noai")],
@@ -54,7 +62,9 @@ def test_consent_signals_findings_and_export(tmp_path: Path, make_shard, make_li
     c.expect_request("/robots.txt").respond_with_data("garbage line\nUser-agent: CCBot\nDisallow: /\n")
     c.expect_request("/.well-known/tdmrep.json").respond_with_data("", status=404)
     c.expect_request("/head-refused.jpg", method="HEAD").respond_with_data("", status=405)
-    c.expect_request("/head-refused.jpg", method="GET").respond_with_data(b"img", headers=[("X-Robots-Tag", "noimageai")])
+    c.expect_request("/head-refused.jpg", method="GET").respond_with_data(
+        b"img", headers=[("X-Robots-Tag", "noimageai")]
+    )
 
     d.expect_request("/robots.txt").respond_with_data("", status=301, headers={"Location": "/robots-real.txt"})
     d.expect_request("/robots-real.txt").respond_with_data("User-agent: img2dataset\nDisallow: /\n")
@@ -77,8 +87,13 @@ def test_consent_signals_findings_and_export(tmp_path: Path, make_shard, make_li
     ]
     shard = make_shard("s.parquet", url=[u for u, _ in rows])
     blocked = make_list("d.txt", "# provscan-list: kind=domain name=blocked\nblocked.example\n")
-    result = scan([shard], lists=(ListSpec(blocked),), consent=ConsentConfig(check=True),
-                  fetch_options=OPTIONS, output=tmp_path / "out")
+    result = scan(
+        [shard],
+        lists=(ListSpec(blocked),),
+        consent=ConsentConfig(check=True),
+        fetch_options=OPTIONS,
+        output=tmp_path / "out",
+    )
     flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
     got = {(f["row"], f["entry"]) for f in flagged if f["kind"] == "consent"}
     assert got == {(i, s) for i, (_, sigs) in enumerate(rows) if sigs for s in sigs}
@@ -100,6 +115,8 @@ def test_consent_action_flag_keeps_rows(tmp_path: Path, make_shard, origins, no_
     a.expect_request("/.well-known/tdmrep.json").respond_with_data("", status=404)
     a.expect_request("/x.jpg").respond_with_data(b"img", headers=[("X-Robots-Tag", "noai")])
     shard = make_shard("s.parquet", url=[_url(a, "/x.jpg")])
-    result = scan([shard], consent=ConsentConfig(check=True, action="flag"), fetch_options=OPTIONS, output=tmp_path / "o")
+    result = scan(
+        [shard], consent=ConsentConfig(check=True, action="flag"), fetch_options=OPTIONS, output=tmp_path / "o"
+    )
     assert result.manifest["shards"][0]["rows_dropped"] == 0
     assert pq.read_table(result.output / "flagged.parquet").column("action").to_pylist() == ["flag"]

@@ -16,15 +16,28 @@ from provscan.config import LicenseConfig, ListSpec
 from provscan.errors import InputError, OutputError
 from provscan.pipeline.diff import diff_runs
 
-URLS = ["http://bad.example/1", "http://ok.example/2", "http://worse.example/3", "http://ok.example/4", "http://worse.example/5"]
-LICENSES = ["https://creativecommons.org/licenses/by/4.0/", "https://creativecommons.org/licenses/by-nc/4.0/",
-            "https://creativecommons.org/licenses/by/4.0/", "https://creativecommons.org/licenses/by-nc/4.0/", None]
+URLS = [
+    "http://bad.example/1",
+    "http://ok.example/2",
+    "http://worse.example/3",
+    "http://ok.example/4",
+    "http://worse.example/5",
+]
+LICENSES = [
+    "https://creativecommons.org/licenses/by/4.0/",
+    "https://creativecommons.org/licenses/by-nc/4.0/",
+    "https://creativecommons.org/licenses/by/4.0/",
+    "https://creativecommons.org/licenses/by-nc/4.0/",
+    None,
+]
 
 
 @pytest.fixture
 def shards(make_shard) -> list[Path]:
-    return [make_shard("a.parquet", URL=URLS, LICENSE=LICENSES, n=list(range(5))),
-            make_shard("b.parquet", URL=["http://worse.example/b", "http://ok.example/b"], LICENSE=[None, None], n=[5, 6])]
+    return [
+        make_shard("a.parquet", URL=URLS, LICENSE=LICENSES, n=list(range(5))),
+        make_shard("b.parquet", URL=["http://worse.example/b", "http://ok.example/b"], LICENSE=[None, None], n=[5, 6]),
+    ]
 
 
 def run(tmp_path: Path, name: str, shards: list[Path], list_text: str, **settings) -> Path:
@@ -36,7 +49,9 @@ def run(tmp_path: Path, name: str, shards: list[Path], list_text: str, **setting
 
 
 def rows(out: Path) -> list[dict]:
-    return pq.read_table(out / "diff.parquet").select(["shard", "row", "before", "after", "lists", "change"]).to_pylist()
+    return (
+        pq.read_table(out / "diff.parquet").select(["shard", "row", "before", "after", "lists", "change"]).to_pylist()
+    )
 
 
 def test_one_list_entry_added(tmp_path: Path, shards: list[Path]) -> None:
@@ -45,9 +60,13 @@ def test_one_list_entry_added(tmp_path: Path, shards: list[Path]) -> None:
     result = CliRunner().invoke(cli, ["diff", str(old), str(new), "-o", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
     a, b = (str(s) for s in shards)
-    assert sorted((r["shard"], r["row"], r["before"], r["after"], tuple(r["lists"]), r["change"]) for r in rows(tmp_path / "d")) == [
-        (a, 2, "kept", "drop", ("blocked",), "newly dropped"), (a, 4, "kept", "drop", ("blocked",), "newly dropped"),
-        (b, 0, "kept", "drop", ("blocked",), "newly dropped")]
+    assert sorted(
+        (r["shard"], r["row"], r["before"], r["after"], tuple(r["lists"]), r["change"]) for r in rows(tmp_path / "d")
+    ) == [
+        (a, 2, "kept", "drop", ("blocked",), "newly dropped"),
+        (a, 4, "kept", "drop", ("blocked",), "newly dropped"),
+        (b, 0, "kept", "drop", ("blocked",), "newly dropped"),
+    ]
     assert "3 rows changed (matched by shard, row)" in result.output and "newly dropped" in result.output
     summary = json.loads((tmp_path / "d" / "diff.json").read_text())
     assert summary["changes"] == {"newly dropped": 3}
@@ -64,7 +83,10 @@ def test_a_policy_change(tmp_path: Path, shards: list[Path]) -> None:
     new = run(tmp_path, "new", shards, "bad.example\n", licenses=LicenseConfig(drop=("CC-BY-NC-*",)))
     result = diff_runs(old, new, tmp_path / "d")
     got = sorted((r["row"], r["before"], r["after"], tuple(r["lists"]), r["change"]) for r in rows(tmp_path / "d"))
-    assert got == [(1, "flag", "drop", ("license-policy",), "newly dropped"), (3, "flag", "drop", ("license-policy",), "newly dropped")]
+    assert got == [
+        (1, "flag", "drop", ("license-policy",), "newly dropped"),
+        (3, "flag", "drop", ("license-policy",), "newly dropped"),
+    ]
     assert result.by_list == [{"list": "license-policy", "kind": "license", "change": "newly dropped", "rows": 2}]
 
 

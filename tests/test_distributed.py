@@ -32,14 +32,25 @@ def build(root: Path) -> tuple[Path, ScanConfig]:
     data.mkdir(parents=True)
     for s in range(SHARDS):
         ids = range(s * ROWS, (s + 1) * ROWS)
-        pq.write_table(pa.table({
-            "URL": [f"http://{'bad' if i % 11 == 0 else 'site'}{i % 40}.example/d{i % 5}/p{i}?q={i % 3}" for i in ids],
-            "TEXT": [f"caption {i}" for i in ids],
-            "LICENSE": ["https://creativecommons.org/licenses/by-nc/4.0/" if i % 13 == 0 else "CC-BY-4.0" for i in ids],
-            "image_phash": [_hex(i % 97, 16) for i in ids],
-            "sha256": [_hex(i, 64) for i in ids],
-            "md5": [_hex(i, 32) for i in ids],
-        }), data / f"part-{s:02d}.parquet", row_group_size=1000)
+        pq.write_table(
+            pa.table(
+                {
+                    "URL": [
+                        f"http://{'bad' if i % 11 == 0 else 'site'}{i % 40}.example/d{i % 5}/p{i}?q={i % 3}"
+                        for i in ids
+                    ],
+                    "TEXT": [f"caption {i}" for i in ids],
+                    "LICENSE": [
+                        "https://creativecommons.org/licenses/by-nc/4.0/" if i % 13 == 0 else "CC-BY-4.0" for i in ids
+                    ],
+                    "image_phash": [_hex(i % 97, 16) for i in ids],
+                    "sha256": [_hex(i, 64) for i in ids],
+                    "md5": [_hex(i, 32) for i in ids],
+                }
+            ),
+            data / f"part-{s:02d}.parquet",
+            row_group_size=1000,
+        )
     lists = root / "lists"
     lists.mkdir()
     (lists / "domains.txt").write_text("".join(f"bad{i}.example\n" for i in range(0, 40, 3)))
@@ -146,8 +157,13 @@ def local_ray():
     """A small local Ray for this module (never `ray stop`: it would kill every Ray on the machine)."""
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
-        ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(
+            num_cpus=2,
+            object_store_memory=200 * 2**20,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
     except Exception as exc:  # pragma: no cover - depends on the machine
         pytest.skip(f"Ray cannot start here: {exc}")
     yield
@@ -214,19 +230,54 @@ print('no task seen', flush=True)
 def test_unreachable_ray_address_is_one_line(tmp_path: Path, reference) -> None:
     data, _, _ = reference
     result = subprocess.run(
-        [sys.executable, "-m", "provscan", "scan", str(data), "--no-config", "-o", str(tmp_path / "o"), "-q",
-         "--executor", "ray", "--ray-address", "127.0.0.1:1"], capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "provscan",
+            "scan",
+            str(data),
+            "--no-config",
+            "-o",
+            str(tmp_path / "o"),
+            "-q",
+            "--executor",
+            "ray",
+            "--ray-address",
+            "127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        result.stderr.strip()] and "cannot reach the Ray cluster at 127.0.0.1:1" in result.stderr
+    assert (
+        result.stderr.strip().splitlines() == [result.stderr.strip()]
+        and "cannot reach the Ray cluster at 127.0.0.1:1" in result.stderr
+    )
 
 
 @needs_ray
 def test_cli_starts_and_stops_its_own_ray(tmp_path: Path, reference) -> None:
     data, config, expected = reference
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provscan", "scan", str(data), "-c", str(config.source), "-o", str(tmp_path / "cli"),
-         "-q", "--executor", "ray"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "provscan",
+            "scan",
+            str(data),
+            "-c",
+            str(config.source),
+            "-o",
+            str(tmp_path / "cli"),
+            "-q",
+            "--executor",
+            "ray",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen = set()
     while proc.poll() is None:  # the Ray it starts is named after it: session_<date>_<time>_<pid>
         seen |= _ray_processes_of(proc.pid)
@@ -253,12 +304,15 @@ def _ray_processes_of(driver: int) -> set[int]:
 
 
 @needs_ray
-@pytest.mark.parametrize(("error", "said"), [
-    ("WorkerCrashedError()", "failed after 3 retries: The worker died unexpectedly"),
-    ("NodeDiedError('node 1 died')", "failed after 3 retries: node 1 died"),
-    ("TaskUnschedulableError('no node fits')", "failed: The task is not schedulable: no node fits"),
-    ("RuntimeEnvSetupError('pip failed')", "failed: "),
-])
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        ("WorkerCrashedError()", "failed after 3 retries: The worker died unexpectedly"),
+        ("NodeDiedError('node 1 died')", "failed after 3 retries: node 1 died"),
+        ("TaskUnschedulableError('no node fits')", "failed: The task is not schedulable: no node fits"),
+        ("RuntimeEnvSetupError('pip failed')", "failed: "),
+    ],
+)
 def test_retries_are_named_only_when_ray_retried(tmp_path: Path, error: str, said: str) -> None:
     """Issue 21 item 5: 'failed after N retries' only for the failures Ray retries."""
     from types import SimpleNamespace
@@ -272,9 +326,12 @@ def test_retries_are_named_only_when_ray_retried(tmp_path: Path, error: str, sai
     shard.write_bytes(b"PAR1")
     exc = eval(error, vars(ray.exceptions))
     fake = SimpleNamespace(
-        exceptions=ray.exceptions, remote=lambda **_: lambda fn: SimpleNamespace(remote=lambda *a: "ref"),
-        wait=lambda refs, num_returns: (refs[:1], refs[1:]), get=lambda ref: (_ for _ in ()).throw(exc),
-        cancel=lambda ref, force: None)
+        exceptions=ray.exceptions,
+        remote=lambda **_: lambda fn: SimpleNamespace(remote=lambda *a: "ref"),
+        wait=lambda refs, num_returns: (refs[:1], refs[1:]),
+        get=lambda ref: (_ for _ in ()).throw(exc),
+        cancel=lambda ref, force: None,
+    )
     task = ShardTask(0, Shard(shard, "a.parquet", "a.parquet"), Columns("url", None))
     with pytest.raises(ProvscanError) as caught:
         ray_exec._run(fake, None, [task], lambda entry: None, 1)

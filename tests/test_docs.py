@@ -100,8 +100,11 @@ def test_commands_use_the_convention(page: Path) -> None:
 
 def _script(page: Path) -> tuple[str, int]:
     """The page's runnable ```sh and ```python blocks as one bash script, and how many blocks it holds."""
-    blocks = [(body if lang == "sh" else f"python - <<'PYTHON'\n{body}PYTHON\n", skip)
-              for lang, body, skip in _blocks(page) if lang in ("sh", "python")]
+    blocks = [
+        (body if lang == "sh" else f"python - <<'PYTHON'\n{body}PYTHON\n", skip)
+        for lang, body, skip in _blocks(page)
+        if lang in ("sh", "python")
+    ]
     if page == ROOT / "README.md":  # the set-up commands: run the scan without venv/pip; CI runs the tests
         run, _ = _setup_commands()
         blocks = [(run.rsplit("&& ", 1)[1].replace(".venv/bin/", ""), None), *blocks[2:]]
@@ -120,16 +123,22 @@ def test_page_commands_run(page: Path, tmp_path: Path) -> None:
     for name in ("sample_data", "blocklists"):
         shutil.copytree(ROOT / name, work / name)
     shutil.copy(ROOT / "provscan.toml", work / "provscan.toml")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PROVSCAN_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "120"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PROVSCAN_CACHE_DIR": str(tmp_path / "cache"),
+        "COLUMNS": "120",
+    }
     done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"{page.name}: a command failed\n{script}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{page.name}: a command failed\n{script}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    )
 
 
 def test_module_map_names_every_module() -> None:
     """docs/architecture.md's module map names every module of the package, under its package."""
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
-    table = text[text.index("## Module map"):].split("\n\n## ")[0]
+    table = text[text.index("## Module map") :].split("\n\n## ")[0]
     mapped, package = set(), ""
     for line in table.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -139,8 +148,9 @@ def test_module_map_names_every_module() -> None:
         prefix = "" if package == "provscan" else package + "/"
         mapped.update(prefix + name for name in re.findall(r"`([\w.]+\.py)`", cells[1]))
     root = ROOT / "src" / "provscan"
-    modules = {p.relative_to(root).as_posix() for p in root.rglob("*.py")
-               if p.name != "__init__.py" or p.parent == root}
+    modules = {
+        p.relative_to(root).as_posix() for p in root.rglob("*.py") if p.name != "__init__.py" or p.parent == root
+    }
     assert sorted(modules - mapped) == []
     assert sorted(mapped - modules) == []  # and no module that is gone
 
@@ -154,14 +164,23 @@ def test_readme_walkthrough_shows_real_output(tmp_path: Path) -> None:
     for name in ("sample_data", "blocklists"):
         shutil.copytree(ROOT / name, work / name)
     shutil.copy(ROOT / "provscan.toml", work / "provscan.toml")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PROVSCAN_CACHE_DIR": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PROVSCAN_CACHE_DIR": str(tmp_path / "cache"),
+    }
     compared = 0
     for i, (lang, body, skip) in enumerate(blocks[2:], 2):  # after the two set-up commands
         if lang != "sh" or skip is not None:
             continue
-        done = subprocess.run(["bash", "-c", f"set -euo pipefail\nexec 2>&1\n{body}"], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["bash", "-c", f"set -euo pipefail\nexec 2>&1\n{body}"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, (body, done.stdout, done.stderr)
         if i + 1 < len(blocks) and blocks[i + 1][0] == "text":
             shown = [line.rstrip() for line in blocks[i + 1][1].strip("\n").splitlines()]

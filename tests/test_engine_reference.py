@@ -21,8 +21,18 @@ from provscan.urls.canonical import canonicalize, entry_expression, expressions,
 
 from conftest import eval_path
 
-HOSTS = ["a.example", "b.a.example", "c.b.a.example", "A.Example", "xn--bcher-kva.example", "bücher.example",
-         "10.0.0.1", "0x0a.0.0.1", "other.test", "a.example."]
+HOSTS = [
+    "a.example",
+    "b.a.example",
+    "c.b.a.example",
+    "A.Example",
+    "xn--bcher-kva.example",
+    "bücher.example",
+    "10.0.0.1",
+    "0x0a.0.0.1",
+    "other.test",
+    "a.example.",
+]
 SEGMENTS = ["x", "y", "img", "a b", "%41", "%e4", "..", ".", "", "Z%2F"]
 SCHEMES = ["http://", "https://", "HTTP://", "", "ftp://"]
 
@@ -48,7 +58,9 @@ def url_entries(draw) -> str:
     return f"{host}/{path}{tail}" if path else f"{host}/"
 
 
-def reference(rows: list[str | None], domains: list[str], url_list: list[str], hashed: list[str]) -> set[tuple[int, str, str]]:
+def reference(
+    rows: list[str | None], domains: list[str], url_list: list[str], hashed: list[str]
+) -> set[tuple[int, str, str]]:
     dom: dict[str, str] = {}
     for d in domains:  # a list keeps the first line of a repeated value
         if (h := normalize_host(d)) is not None:
@@ -75,7 +87,9 @@ def reference(rows: list[str | None], domains: list[str], url_list: list[str], h
     return found
 
 
-def _engine(tmp: Path, shard: Path, domains: list[str], url_list: list[str], hashed: list[str]) -> set[tuple[int, str, str]]:
+def _engine(
+    tmp: Path, shard: Path, domains: list[str], url_list: list[str], hashed: list[str]
+) -> set[tuple[int, str, str]]:
     """What a scan with these three lists (named dom, url, hashed) flags, as (row, list, entry)."""
     specs = []
     for name, kind, entries in (("dom", "domain", domains), ("url", "url", url_list), ("hashed", "url-sha256", hashed)):
@@ -109,7 +123,10 @@ def test_engine_equals_reference_on_real_laion_sample(tmp_path: Path) -> None:
     canon = [canonicalize(u) for u in rows if u]
     canon = [c for c in canon if c]
     domains = sorted({c.host.split(".", 1)[-1] for c in canon[::37]})
-    url_list = sorted({c.host + c.path for c in canon[::53]} | {c.host + "/" + c.path.split("/")[1] + "/" for c in canon[::71] if c.path.count("/") > 1})
+    url_list = sorted(
+        {c.host + c.path for c in canon[::53]}
+        | {c.host + "/" + c.path.split("/")[1] + "/" for c in canon[::71] if c.path.count("/") > 1}
+    )
     hashed = sorted({hashlib.sha256(c.expression.encode()).hexdigest() for c in canon[::97]})
     expected = reference(rows, domains, url_list, hashed)
     assert len(expected) > 1000

@@ -130,6 +130,7 @@ def test_slow_drip_ends_at_the_total_timeout(net: Net, server: HTTPServer) -> No
                     return
                 yield b"x"
                 time.sleep(0.1)
+
         return Response(chunks(), mimetype="application/octet-stream")
 
     server.expect_request("/drip").respond_with_handler(drip)
@@ -227,7 +228,8 @@ def test_redirect_to_a_name_resolving_private_is_refused_without_connecting(net:
 
 def test_redirect_to_metadata_literal_is_refused_before_dns(net: Net, server: HTTPServer) -> None:
     server.expect_request("/to-meta").respond_with_data(
-        b"", status=301, headers={"Location": "http://0xa9fea9fe/latest/meta-data/"})
+        b"", status=301, headers={"Location": "http://0xa9fea9fe/latest/meta-data/"}
+    )
     r = net.get(server.url_for("/to-meta"))
     assert r.status == "refused_private" and "169.254.169.254" in (r.error or "")
     assert net.resolver.calls == [] and net.connected_hosts == {"127.0.0.1"}
@@ -259,7 +261,11 @@ def test_redirect_check_blocks_a_hop(net: Net, server: HTTPServer) -> None:
     server.expect_request("/hop").respond_with_data(b"", status=302, headers={"Location": "/blocked"})
     server.expect_request("/blocked").respond_with_data(b"secret")
     r = net.get(server.url_for("/hop"), redirect_check=check)
-    assert (r.status, r.error, r.final_url) == ("blocked_redirect", "url_blocklist: example-list", server.url_for("/blocked"))
+    assert (r.status, r.error, r.final_url) == (
+        "blocked_redirect",
+        "url_blocklist: example-list",
+        server.url_for("/blocked"),
+    )
     assert seen == [server.url_for("/blocked")]  # hops only: the start URL is the caller's business
     assert hits(server, "/blocked") == 0
 
@@ -270,17 +276,30 @@ def test_redirect_to_another_scheme_is_refused(net: Net, server: HTTPServer) -> 
     assert r.status == "refused_scheme" and (r.final_url or "").startswith("file:")
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "file:///etc/passwd", "javascript:alert(1)", "gopher://127.0.0.1:70/"])
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/x", "file:///etc/passwd", "javascript:alert(1)", "gopher://127.0.0.1:70/"]
+)
 def test_non_http_schemes_are_refused(net: Net, url: str) -> None:
     assert net.get(url).status == "refused_scheme"
     assert net.backend.connects == []
 
 
-@pytest.mark.parametrize("url", [
-    "http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://0xa9fea9fe/",
-    "http://0251.0376.0251.0376/", "http://169.254.43518/", "http://[::ffff:169.254.169.254]/",
-    "http://[fe80::1]/", "http://[::1]:8080/", "http://10.1/", "http://100.64.0.1/", "http://0/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2852039166/",
+        "http://0xa9fea9fe/",
+        "http://0251.0376.0251.0376/",
+        "http://169.254.43518/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[fe80::1]/",
+        "http://[::1]:8080/",
+        "http://10.1/",
+        "http://100.64.0.1/",
+        "http://0/",
+    ],
+)
 def test_forbidden_ip_literals_are_refused_without_any_connection(net: Net, url: str) -> None:
     r = net.get(url, FetchPolicy(retries=0))
     assert r.status == "refused_private", r
@@ -338,7 +357,8 @@ def test_repeated_headers_are_kept_in_order(net: Net, server: HTTPServer) -> Non
 
 def test_text_helper_for_robots_txt_uses_the_charset(net: Net, server: HTTPServer) -> None:
     server.expect_request("/robots.txt").respond_with_data(
-        "User-agent: *\nDisallow: /café\n".encode("latin-1"), content_type="text/plain; charset=iso-8859-1")
+        "User-agent: *\nDisallow: /café\n".encode("latin-1"), content_type="text/plain; charset=iso-8859-1"
+    )
     r = net.get(server.url_for("/robots.txt"), max_bytes=500_000)
     assert r.text() == "User-agent: *\nDisallow: /café\n"
 
@@ -364,11 +384,24 @@ def test_cookies_are_never_sent_back(net: Net, server: HTTPServer) -> None:
     assert [req.headers.get("Cookie") for req, _ in server.log] == [None, None]
 
 
-@pytest.mark.parametrize("change", [
-    {"concurrency": 0}, {"per_host": -1}, {"total_timeout": 0}, {"retries": -1}, {"max_bytes": 0},
-    {"allow_cidrs": ("300.0.0.0/8",)}, {"allow_cidrs": "127.0.0.0/8"}, {"user_agent": "a\r\nX-Evil: 1"},
-    {"concurrency": "64"}, {"per_host": 2.5}, {"read_timeout": float("nan")}, {"backoff": -1}, {"retries": True},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"concurrency": 0},
+        {"per_host": -1},
+        {"total_timeout": 0},
+        {"retries": -1},
+        {"max_bytes": 0},
+        {"allow_cidrs": ("300.0.0.0/8",)},
+        {"allow_cidrs": "127.0.0.0/8"},
+        {"user_agent": "a\r\nX-Evil: 1"},
+        {"concurrency": "64"},
+        {"per_host": 2.5},
+        {"read_timeout": float("nan")},
+        {"backoff": -1},
+        {"retries": True},
+    ],
+)
 def test_bad_policies_are_config_errors(change: dict) -> None:
     with pytest.raises(ConfigError):
         FetchPolicy(**change)
@@ -398,8 +431,15 @@ def test_concurrency_bound_is_respected(net: Net, server: HTTPServer) -> None:
     state, handler = concurrency_probe()
     server.expect_request("/c").respond_with_handler(handler)
     items = ((i, server.url_for("/c")) for i in range(12))
-    out = list(fetch_all(items, replace(LOOP, concurrency=3), lambda k, r: r.status,
-                         resolver=net.resolver, network_backend=net.backend))
+    out = list(
+        fetch_all(
+            items,
+            replace(LOOP, concurrency=3),
+            lambda k, r: r.status,
+            resolver=net.resolver,
+            network_backend=net.backend,
+        )
+    )
     assert sorted(out) == [(i, "ok") for i in range(12)]
     assert state["max_all"] == 3  # reached, never exceeded
 
@@ -409,8 +449,15 @@ def test_per_host_bound_is_respected(net: Net, server: HTTPServer) -> None:
     server.expect_request("/c").respond_with_handler(handler)
     net.resolver.table.update({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
     items = [(i, f"http://{'ab'[i % 2]}.test:{server.port}/c") for i in range(16)]
-    out = list(fetch_all(items, replace(LOOP, concurrency=8, per_host=2), lambda k, r: r.status,
-                         resolver=net.resolver, network_backend=net.backend))
+    out = list(
+        fetch_all(
+            items,
+            replace(LOOP, concurrency=8, per_host=2),
+            lambda k, r: r.status,
+            resolver=net.resolver,
+            network_backend=net.backend,
+        )
+    )
     assert len(out) == 16 and {s for _, s in out} == {"ok"}
     assert state["max"]["a.test"] == 2 and state["max"]["b.test"] == 2 and state["max_all"] <= 4
 
@@ -420,7 +467,9 @@ PATHS = {"/ok": "ok", "/gone": "http_404", "/boom": "http_500", "/far": "ok"}
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(sorted(PATHS)), max_size=40), st.integers(1, 6))
-def test_fetch_all_yields_every_item_exactly_once(net: Net, loop_server: HTTPServer, paths: list[str], conc: int) -> None:
+def test_fetch_all_yields_every_item_exactly_once(
+    net: Net, loop_server: HTTPServer, paths: list[str], conc: int
+) -> None:
     loop_server.clear()
     loop_server.expect_request("/ok").respond_with_data(b"ok")
     loop_server.expect_request("/gone").respond_with_data(b"", status=404)
@@ -428,8 +477,11 @@ def test_fetch_all_yields_every_item_exactly_once(net: Net, loop_server: HTTPSer
     loop_server.expect_request("/far").respond_with_data(b"", status=302, headers={"Location": "/ok"})
     items = [((i, p), loop_server.url_for(p)) for i, p in enumerate(paths)]
     policy = replace(LOOP, concurrency=conc, retries=1, backoff=0.0)
-    out = list(fetch_all(iter(items), policy, lambda k, r: r.status, resolver=net.resolver,
-                         network_backend=net.backend, workers=2))
+    out = list(
+        fetch_all(
+            iter(items), policy, lambda k, r: r.status, resolver=net.resolver, network_backend=net.backend, workers=2
+        )
+    )
     assert Counter(k for k, _ in out) == Counter(k for k, _ in items)
     assert all(status == PATHS[path] and status in STATUSES | {"http_404", "http_500"} for (_, path), status in out)
 
@@ -444,8 +496,14 @@ def test_fetch_all_consumes_items_lazily(net: Net, server: HTTPServer) -> None:
             pulled += 1
             yield i, server.url_for("/ok")
 
-    gen = fetch_all(rows(), replace(LOOP, concurrency=2), lambda k, r: k, resolver=net.resolver,
-                    network_backend=net.backend, workers=1)
+    gen = fetch_all(
+        rows(),
+        replace(LOOP, concurrency=2),
+        lambda k, r: k,
+        resolver=net.resolver,
+        network_backend=net.backend,
+        workers=1,
+    )
     first = next(gen)
     gen.close()
     assert first[0] in range(10) and pulled <= 2 + 4 * 1 + 1  # the window, not 10 000
@@ -463,8 +521,14 @@ def test_fetch_all_runs_handle_on_the_executor_and_propagates_its_errors(net: Ne
 
     with ThreadPoolExecutor(2, thread_name_prefix="caller-pool") as pool:
         with pytest.raises(RuntimeError, match="decoder exploded"):
-            for _ in fetch_all(((i, server.url_for("/ok")) for i in range(6)), LOOP, handle,
-                               resolver=net.resolver, network_backend=net.backend, executor=pool):
+            for _ in fetch_all(
+                ((i, server.url_for("/ok")) for i in range(6)),
+                LOOP,
+                handle,
+                resolver=net.resolver,
+                network_backend=net.backend,
+                executor=pool,
+            ):
                 pass
     assert threads and all(t.startswith("caller-pool") for t in threads)
     time.sleep(0.05)

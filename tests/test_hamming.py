@@ -40,8 +40,13 @@ def _same(a, b) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), d=st.integers(0, 12), n_list=st.integers(1, 400),
-       n_rows=st.integers(0, 300), chunk=st.sampled_from([7, 64, 1 << 16]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    d=st.integers(0, 12),
+    n_list=st.integers(1, 400),
+    n_rows=st.integers(0, 300),
+    chunk=st.sampled_from([7, 64, 1 << 16]),
+)
 def test_index_equals_brute_force_64(seed, d, n_list, n_rows, chunk):
     lst, rows = _dataset(seed, n_list, n_rows, d, 1)
     index = HammingIndex(lst[:, 0], d, method="index", chunk_rows=chunk)
@@ -94,8 +99,16 @@ def test_word_count_mismatch_raises():
 
 
 def test_hex_to_u64_sequences_numpy_and_arrow():
-    src = ["00000000000000ff", "FFFFFFFFFFFFFFFF", "bac58374982e0fc7", "xyz", None,
-           "0123456789abcdeg", "0123456789abcdef0", ""]
+    src = [
+        "00000000000000ff",
+        "FFFFFFFFFFFFFFFF",
+        "bac58374982e0fc7",
+        "xyz",
+        None,
+        "0123456789abcdeg",
+        "0123456789abcdef0",
+        "",
+    ]
     want = np.array([255, 2**64 - 1, 0xBAC58374982E0FC7, 0, 0, 0, 0, 0], dtype=np.uint64)
     valid = [True, True, True, False, False, False, False, False]
     for values in (src, np.array(src, dtype=object), pa.array(src), pa.chunked_array([src[:3], src[3:]])):
@@ -108,4 +121,4 @@ def test_hex_to_u64_256_bit_word_order():
     pdq = "f8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22"
     got, ok = hex_to_u64([pdq, pdq[:-1]], bits=256)
     assert got.shape == (2, 4) and ok.tolist() == [True, False]
-    assert [f"{w:016x}" for w in got[0]] == [pdq[i:i + 16] for i in range(0, 64, 16)]
+    assert [f"{w:016x}" for w in got[0]] == [pdq[i : i + 16] for i in range(0, 64, 16)]

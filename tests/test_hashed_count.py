@@ -42,12 +42,14 @@ def _expected(rows: list[str | None]) -> int:
 
 def _count(rows: list[str | None]) -> int:
     canon = [canonicalize(u) for u in rows]
-    raw = pa.table({
-        "row": pa.array(range(len(rows)), pa.int64()),
-        "host": pa.array([c.host if c else None for c in canon], pa.string()),
-        "path": pa.array([c.path if c else None for c in canon], pa.string()),
-        "query": pa.array([c.query if c else None for c in canon], pa.string()),
-    })
+    raw = pa.table(
+        {
+            "row": pa.array(range(len(rows)), pa.int64()),
+            "host": pa.array([c.host if c else None for c in canon], pa.string()),
+            "path": pa.array([c.path if c else None for c in canon], pa.string()),
+            "query": pa.array([c.query if c else None for c in canon], pa.string()),
+        }
+    )
     with Database(threads=1) as db:
         install(db, CompiledLists(()))
         db.put("raw", raw)

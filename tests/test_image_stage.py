@@ -40,14 +40,23 @@ def test_coyo_phash_column_matches_within_distance(tmp_path: Path, make_shard, m
     rows = _coyo_rows()
     column = "image_phash" if rows[0].get("image_phash") else "imagehash"
     hashes = [r.get("image_phash") or r.get("imagehash") or None for r in rows]
-    shard = make_shard("coyo.parquet", id=[int(r["id"]) for r in rows], url=[r["url"] for r in rows],
-                       text=[r["text"] for r in rows], **{column: hashes})
+    shard = make_shard(
+        "coyo.parquet",
+        id=[int(r["id"]) for r in rows],
+        url=[r["url"] for r in rows],
+        text=[r["text"] for r in rows],
+        **{column: hashes},
+    )
     target = next(h for h in hashes if h)
-    lst = make_list("p.txt", "# provscan-list: kind=phash name=ph max_distance=4\n"
-                    f"{_flip_bits(target, 3)}\n{_flip_bits(target, 5)}\n")
+    lst = make_list(
+        "p.txt",
+        f"# provscan-list: kind=phash name=ph max_distance=4\n{_flip_bits(target, 3)}\n{_flip_bits(target, 5)}\n",
+    )
     result = scan([shard], lists=(ListSpec(lst),), output=tmp_path / "out")
     flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
-    assert [(f["row"], f["distance"], f["entry"]) for f in flagged] == [(hashes.index(target), 3, _flip_bits(target, 3))]
+    assert [(f["row"], f["distance"], f["entry"]) for f in flagged] == [
+        (hashes.index(target), 3, _flip_bits(target, 3))
+    ]
     assert flagged[0]["image_hash"] == target and flagged[0]["detail"] == f"column:{column}"
     assert flagged[0]["id"] == rows[hashes.index(target)]["id"]
     assert result.manifest["shards"][0]["rows_dropped"] == 1
@@ -55,8 +64,12 @@ def test_coyo_phash_column_matches_within_distance(tmp_path: Path, make_shard, m
 
 def test_datacomp_sha256_column_exact_and_bad_values(tmp_path: Path, make_shard, make_list) -> None:
     digest = hashlib.sha256(b"image bytes").hexdigest()
-    shard = make_shard("dc.parquet", uid=["a", "b", "c", "d"], url=["http://x.example/1"] * 4,
-                       sha256=[digest.upper(), "nothex", None, hashlib.sha256(b"other").hexdigest()])
+    shard = make_shard(
+        "dc.parquet",
+        uid=["a", "b", "c", "d"],
+        url=["http://x.example/1"] * 4,
+        sha256=[digest.upper(), "nothex", None, hashlib.sha256(b"other").hexdigest()],
+    )
     lst = make_list("s.txt", f"# provscan-list: kind=image-sha256 action=flag\n{digest}\n")
     result = scan([shard], lists=(ListSpec(lst),), output=tmp_path / "out")
     flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
@@ -100,8 +113,9 @@ def test_local_images_and_dihedral(tmp_path: Path, make_shard, make_list) -> Non
 
 @pytest.mark.eval_data("images")
 @pytest.mark.parametrize("processes", [False, True], ids=["in-process", "worker-processes"])
-def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer,
-                                    monkeypatch: pytest.MonkeyPatch, processes: bool) -> None:
+def test_fetch_statuses_and_matches(
+    tmp_path: Path, make_shard, make_list, threaded_server: HTTPServer, monkeypatch: pytest.MonkeyPatch, processes: bool
+) -> None:
     """The same statuses and matches whether a shard's fetches run in this process or, as large
     shards do, in worker processes (net/procfetch.py)."""
     import provscan.stages.fetch
@@ -115,23 +129,36 @@ def test_fetch_statuses_and_matches(tmp_path: Path, make_shard, make_list, threa
     httpserver.expect_request("/big.jpg").respond_with_data(photo * 20, content_type="image/jpeg")
     httpserver.expect_request("/slow.jpg").respond_with_handler(_slow)
     httpserver.expect_request("/bomb.png").respond_with_data(_png_bomb(), content_type="image/png")
-    httpserver.expect_request("/to-private").respond_with_data("", status=302, headers={"Location": "http://10.0.0.7/x.jpg"})
-    httpserver.expect_request("/to-blocked").respond_with_data("", status=302, headers={"Location": "http://bad.example/x.jpg"})
+    httpserver.expect_request("/to-private").respond_with_data(
+        "", status=302, headers={"Location": "http://10.0.0.7/x.jpg"}
+    )
+    httpserver.expect_request("/to-blocked").respond_with_data(
+        "", status=302, headers={"Location": "http://bad.example/x.jpg"}
+    )
     paths = ("/ok.jpg", "/missing.jpg", "/text", "/big.jpg", "/to-private", "/to-blocked", "/slow.jpg", "/bomb.png")
     urls = [f"http://127.0.0.1:{httpserver.port}{p}" for p in paths]
     urls.insert(6, "http://bad.example/direct.jpg")  # dropped by the domain list: never fetched
     shard = make_shard("s.parquet", url=urls)
     sha = hashlib.sha256(photo).hexdigest()
     other = str(imagehash.phash(Image.open(IMAGES / "imagehash" / "peppers.png")))
-    lists = (ListSpec(make_list("s.txt", f"# provscan-list: kind=image-sha256\n{sha}\n")),
-             ListSpec(make_list("p.txt", f"# provscan-list: kind=phash\n{other}\n")),  # makes provscan decode
-             ListSpec(make_list("d.txt", "# provscan-list: kind=domain name=bad\nbad.example\n")))
+    lists = (
+        ListSpec(make_list("s.txt", f"# provscan-list: kind=image-sha256\n{sha}\n")),
+        ListSpec(make_list("p.txt", f"# provscan-list: kind=phash\n{other}\n")),  # makes provscan decode
+        ListSpec(make_list("d.txt", "# provscan-list: kind=domain name=bad\nbad.example\n")),
+    )
     options = {"allow_cidrs": ("127.0.0.0/8",), "max_bytes": len(photo) * 5, "total_timeout": 1.0, "retries": 0}
     result = scan([shard], lists=lists, fetch=True, fetch_options=options, output=tmp_path / "out")
     report = {r["row"]: r for r in pq.read_table(result.output / "fetch.parquet").to_pylist()}
     assert {r: report[r]["status"] for r in report} == {
-        0: "ok", 1: "http_404", 2: "not_image", 3: "too_large", 4: "refused_private", 5: "blocked_redirect",
-        7: "timeout", 8: "too_many_pixels"}
+        0: "ok",
+        1: "http_404",
+        2: "not_image",
+        3: "too_large",
+        4: "refused_private",
+        5: "blocked_redirect",
+        7: "timeout",
+        8: "too_many_pixels",
+    }
     assert 6 not in report
     assert result.manifest["shards"][0]["rows_in"] == 9 == result.manifest["shards"][0]["rows_out"] + 2
     flagged = pq.read_table(result.output / "flagged.parquet").to_pylist()
@@ -225,7 +252,10 @@ def test_pdq_list_matches_local_images(tmp_path: Path, make_shard, make_list) ->
 
     bridge = IMAGES / "threatexchange-pdq" / "bridge-mods"
     listed = hash_image((bridge / "aaa-orig.jpg").read_bytes(), ["pdq"]).hashes["pdq"][0]
-    files = {"http://x.example/1.jpg": bridge / "shrink-a-lot.jpg", "http://x.example/2.jpg": IMAGES / "imagehash" / "peppers.png"}
+    files = {
+        "http://x.example/1.jpg": bridge / "shrink-a-lot.jpg",
+        "http://x.example/2.jpg": IMAGES / "imagehash" / "peppers.png",
+    }
     _img2dataset_folder(tmp_path / "dl", files)
     shard = make_shard("s.parquet", url=list(files))
     lst = make_list("p.txt", f"# provscan-list: kind=pdq\n{listed}\n")

@@ -24,6 +24,14 @@ def test_both_commands_walk_the_same_files_in_the_same_order(tmp_path: Path) -> 
     (root / "s.tar").write_bytes(buf.getvalue())
     assert [p.relative_to(root).as_posix() for p in walk_files(root)] == ["s.tar", "a/1.png", "b/2.jpg", "z/0.webp"]
     # provscan hash leaves tars alone; --images opens them (members named shard.tar::member)
-    assert [p.relative_to(root).as_posix() for p, _ in hash_files([root], "phash")] == ["a/1.png", "b/2.jpg", "z/0.webp"]
+    assert [p.relative_to(root).as_posix() for p, _ in hash_files([root], "phash")] == [
+        "a/1.png",
+        "b/2.jpg",
+        "z/0.webp",
+    ]
     assert [Path(i.source).relative_to(root).as_posix() for i in iter_local_images([root])] == [
-        "s.tar::000.jpg", "a/1.png", "b/2.jpg", "z/0.webp"]
+        "s.tar::000.jpg",
+        "a/1.png",
+        "b/2.jpg",
+        "z/0.webp",
+    ]

@@ -22,8 +22,7 @@ from provscan.images.hashing import DEFAULT_MAX_DISTANCE, DRAFT_PX, STATUSES, ha
 IMAGES = EVAL / "images"
 TE, DD, I2D = IMAGES / "threatexchange-pdq", IMAGES / "imagededup", IMAGES / "img2dataset"
 
-ALGOS = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imagehash.average_hash,
-         "whash": imagehash.whash}
+ALGOS = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imagehash.average_hash, "whash": imagehash.whash}
 KINDS = list(ALGOS)
 
 
@@ -33,11 +32,17 @@ def dist(a: str, b: str) -> int:
 
 def ordinary_images() -> list[Path]:
     """Upright photos in common formats (ukbench09268 has EXIF orientation 6; exif-rotn are 12 MP)."""
-    return (sorted(p for p in (DD / "base_images").glob("*.jpg") if p.name != "ukbench09268.jpg")
-            + sorted((TE / "reg-test-input/labelme-subset").glob("*.jpg"))
-            + sorted((I2D / "resize_test_image").glob("*.jpg"))
-            + [I2D / "blur_test_files/original.png", IMAGES / "imagehash/peppers.png",
-               TE / "bridge-mods/square-512x512.jpg", TE / "misc-images/wee.jpg"])
+    return (
+        sorted(p for p in (DD / "base_images").glob("*.jpg") if p.name != "ukbench09268.jpg")
+        + sorted((TE / "reg-test-input/labelme-subset").glob("*.jpg"))
+        + sorted((I2D / "resize_test_image").glob("*.jpg"))
+        + [
+            I2D / "blur_test_files/original.png",
+            IMAGES / "imagehash/peppers.png",
+            TE / "bridge-mods/square-512x512.jpg",
+            TE / "misc-images/wee.jpg",
+        ]
+    )
 
 
 @pytest.mark.eval_data("images")
@@ -77,8 +82,7 @@ def test_exif_orientation_both_hashes_on_the_12mp_phone_shot():
     assert result.status == "ok" and result.size == (4032, 3024)
     im = Image.open(path)
     im.draft("L", (DRAFT_PX["phash"],) * 2)  # the same reduced decode, so equality is exact
-    assert result.hashes["phash"] == [str(imagehash.phash(ImageOps.exif_transpose(im))),
-                                      str(imagehash.phash(im))]
+    assert result.hashes["phash"] == [str(imagehash.phash(ImageOps.exif_transpose(im))), str(imagehash.phash(im))]
     # the upright hash is the one that resembles the other (upright-stored) shot of the same desk
     other = hash_image((TE / "reg-test-input/exif-rotn/exif-rotn-1.jpg").read_bytes(), ["ahash"])
     upright, stored = result.hashes["ahash"]
@@ -101,9 +105,14 @@ def test_undecodable_files_get_a_status_and_keep_exact_digests():
     corrupt = (DD / "mixed_images/ukbench09268_corrupt.jpg").read_bytes()
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><rect width="9" height="9"/></svg>'
     png = bytearray((IMAGES / "imagehash/peppers.png").read_bytes())
-    png[len(png) // 2: len(png) // 2 + 200] = bytes(200)  # a PNG whose zlib stream is damaged
-    for data, status in [(corrupt, "not_image"), (svg, "not_image"), (b"", "not_image"),
-                         (b"GIF89a" + bytes(20), "not_image"), (bytes(png), "corrupt")]:
+    png[len(png) // 2 : len(png) // 2 + 200] = bytes(200)  # a PNG whose zlib stream is damaged
+    for data, status in [
+        (corrupt, "not_image"),
+        (svg, "not_image"),
+        (b"", "not_image"),
+        (b"GIF89a" + bytes(20), "not_image"),
+        (bytes(png), "corrupt"),
+    ]:
         result = hash_image(data, ["phash", "image-md5", "image-sha256"])
         assert result.status == status in STATUSES, data[:10]
         assert "phash" not in result.hashes and result.error
@@ -112,9 +121,14 @@ def test_undecodable_files_get_a_status_and_keep_exact_digests():
 
 
 @pytest.mark.eval_data("images")
-@pytest.mark.parametrize(("name", "cuts"), [("base_images/ukbench00120.jpg", (0.5, 0.95)),
-                                           ("../imagehash/peppers.png", (0.5, 0.95)),
-                                           ("formats_images/giphy.gif", (0.1, 0.2))])
+@pytest.mark.parametrize(
+    ("name", "cuts"),
+    [
+        ("base_images/ukbench00120.jpg", (0.5, 0.95)),
+        ("../imagehash/peppers.png", (0.5, 0.95)),
+        ("formats_images/giphy.gif", (0.1, 0.2)),
+    ],
+)
 def test_truncated_data(name, cuts):
     """Cut bytes (an interrupted download). A GIF cut after its first frame still hashes (ok)."""
     data = (DD / name).read_bytes()
@@ -128,9 +142,11 @@ def test_truncated_data(name, cuts):
 def _png(width: int, height: int) -> bytes:
     def chunk(tag: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(4096)))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(4096))) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.eval_data("images")
@@ -153,8 +169,14 @@ def test_lying_extensions_and_odd_formats():
         assert hash_image((DD / f"formats_images/ukbench09380.{ext}").read_bytes(), KINDS).hashes == jpeg.hashes
     webp = hash_image((DD / "formats_images/ukbench09380.webp").read_bytes(), ["phash"])
     assert dist(webp.hashes["phash"][0], jpeg.hashes["phash"][0]) <= 4
-    for name in ["formats_images/giphy.gif", "formats_images/copyleft.tiff", "formats_images/marbles.pbm",
-                 "formats_images/baboon.pgm", "alpha_channel_image.png", "ukbench00120_gray.jpg"]:
+    for name in [
+        "formats_images/giphy.gif",
+        "formats_images/copyleft.tiff",
+        "formats_images/marbles.pbm",
+        "formats_images/baboon.pgm",
+        "alpha_channel_image.png",
+        "ukbench00120_gray.jpg",
+    ]:
         path = DD / name
         result = hash_image(path.read_bytes(), ["phash"], draft=False)
         assert result.status == "ok", name
@@ -174,8 +196,11 @@ def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
 def test_cmyk_palette_and_16_bit_images():
     rgb = Image.open(I2D / "blur_test_files/original.png").convert("RGB")
     ref = hash_image(_encode(rgb, "PNG"), ["phash"]).hashes["phash"][0]
-    for data in (_encode(rgb.convert("CMYK"), "JPEG", quality=95), _encode(rgb.convert("P"), "PNG"),
-                 _encode(rgb.convert("1"), "PNG")):
+    for data in (
+        _encode(rgb.convert("CMYK"), "JPEG", quality=95),
+        _encode(rgb.convert("P"), "PNG"),
+        _encode(rgb.convert("1"), "PNG"),
+    ):
         result = hash_image(data, ["phash", "dhash"])
         assert result.status == "ok"
         assert dist(result.hashes["phash"][0], ref) <= 12
@@ -184,7 +209,9 @@ def test_cmyk_palette_and_16_bit_images():
     assert sixteen.mode == "I;16"
     result = hash_image(_encode(sixteen, "PNG"), ["phash"])
     assert result.status == "ok"
-    assert dist(result.hashes["phash"][0], hash_image(_encode(rgb.convert("L"), "PNG"), ["phash"]).hashes["phash"][0]) <= 2
+    assert (
+        dist(result.hashes["phash"][0], hash_image(_encode(rgb.convert("L"), "PNG"), ["phash"]).hashes["phash"][0]) <= 2
+    )
 
 
 @pytest.mark.eval_data("images")
@@ -203,8 +230,10 @@ def test_exact_digests_and_unknown_kind():
     data = b"not even an image"
     result = hash_image(data, ["image-md5", "image-sha1", "image-sha256"])
     assert result.status == "ok" and result.hashes == {
-        "image-md5": [hashlib.md5(data).hexdigest()], "image-sha1": [hashlib.sha1(data).hexdigest()],
-        "image-sha256": [hashlib.sha256(data).hexdigest()]}
+        "image-md5": [hashlib.md5(data).hexdigest()],
+        "image-sha1": [hashlib.sha1(data).hexdigest()],
+        "image-sha256": [hashlib.sha256(data).hexdigest()],
+    }
     with pytest.raises(ConfigError):
         hash_image(data, ["sha256"])
 
@@ -238,9 +267,9 @@ def test_hash_files_walks_sorted_and_skips_sidecars(tmp_path):
     (tmp_path / ".DS_Store").write_bytes(b"x")
     got = [(p.relative_to(tmp_path).as_posix(), r.status) for p, r in hash_files([tmp_path], "phash")]
     assert got == [("a.png", "ok"), ("junk.jpg", "not_image"), ("b/2.jpg", "ok")]
-    (path, result), = hash_files([tmp_path / "b" / "2.json"], "image-md5")  # named files always
+    ((path, result),) = hash_files([tmp_path / "b" / "2.json"], "image-md5")  # named files always
     assert result.hashes["image-md5"] == [hashlib.md5(b"{}").hexdigest()]
-    (_, missing), = hash_files([tmp_path / "gone.jpg"], "phash")
+    ((_, missing),) = hash_files([tmp_path / "gone.jpg"], "phash")
     assert missing.status == "unreadable"
 
 

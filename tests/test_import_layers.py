@@ -155,13 +155,18 @@ def test_the_checks_see_lazy_relative_and_upward_imports(tmp_path: Path, monkeyp
     monkeypatch.setitem(globals(), "SRC", root)
     graph = _graph()
     assert graph["provscan.stages.work"] == {"provscan.pipeline.run", "provscan.pipeline"}
-    assert _layer_violations(graph) == ["provscan.stages.work -> provscan.pipeline",
-                                        "provscan.stages.work -> provscan.pipeline.run"]
+    assert _layer_violations(graph) == [
+        "provscan.stages.work -> provscan.pipeline",
+        "provscan.stages.work -> provscan.pipeline.run",
+    ]
     assert _cycles(graph) == [["provscan.pipeline.run", "provscan.stages.work"]]
 
 
 def test_modules_stay_under_400_lines() -> None:
     """Issue 17 (d): a module past 400 lines owns more than one thing; split it by what it owns."""
-    long = {str(path.relative_to(SRC)): n for path in sorted(SRC.rglob("*.py"))
-            if (n := len(path.read_text(encoding="utf-8").splitlines())) >= 400}
+    long = {
+        str(path.relative_to(SRC)): n
+        for path in sorted(SRC.rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) >= 400
+    }
     assert long == {}

@@ -53,10 +53,13 @@ def test_int64_url_column_is_refused_not_read_as_ipv4(tmp_path: Path, make_list)
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
-@pytest.mark.parametrize("column", [
-    pa.array([["http://bad.example/"], []], pa.list_(pa.string())),
-    pa.array([{"u": "http://bad.example/"}, {"u": None}], pa.struct([("u", pa.string())])),
-])
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.array([["http://bad.example/"], []], pa.list_(pa.string())),
+        pa.array([{"u": "http://bad.example/"}, {"u": None}], pa.struct([("u", pa.string())])),
+    ],
+)
 def test_nested_url_column_is_refused_not_all_invalid(tmp_path: Path, make_list, column: pa.Array) -> None:
     shard = write(tmp_path / "s.parquet", pa.table({"URL": column}))
     lst = make_list("d.txt", "# provscan-list: kind=domain\nbad.example\n")
@@ -71,9 +74,16 @@ def test_explicit_url_column_of_wrong_type_names_it(tmp_path: Path, make_list) -
     assert "'link'" in line and "double" in line
 
 
-@pytest.mark.parametrize("url_type", [
-    pa.string(), pa.large_string(), pa.binary(), pa.large_binary(), pa.dictionary(pa.int32(), pa.string()),
-])
+@pytest.mark.parametrize(
+    "url_type",
+    [
+        pa.string(),
+        pa.large_string(),
+        pa.binary(),
+        pa.large_binary(),
+        pa.dictionary(pa.int32(), pa.string()),
+    ],
+)
 def test_text_url_columns_are_read_and_matched(tmp_path: Path, make_list, url_type: pa.DataType) -> None:
     urls = pa.array(["http://bad.example/x", "http://good.example/"], pa.string())
     column = urls.dictionary_encode().cast(url_type) if pa.types.is_dictionary(url_type) else urls.cast(url_type)
@@ -95,7 +105,9 @@ def test_int_hash_column_is_refused(tmp_path: Path, make_list) -> None:
 def test_raw_digest_bytes_are_refused_not_missed(tmp_path: Path, make_list) -> None:
     # A fixed_size_binary(32) of raw SHA-256 bytes: its text form is not hex, so every row would miss.
     digest = hashlib.sha256(b"image").digest()
-    shard = write(tmp_path / "s.parquet", pa.table({"url": ["http://a.example/"], "sha256": pa.array([digest], pa.binary(32))}))
+    shard = write(
+        tmp_path / "s.parquet", pa.table({"url": ["http://a.example/"], "sha256": pa.array([digest], pa.binary(32))})
+    )
     lst = make_list("h.txt", f"# provscan-list: kind=image-sha256\n{digest.hex()}\n")
     line = one_line_error(run(shard, "-b", lst, "-o", tmp_path / "out"))
     assert "'sha256'" in line and "fixed_size_binary[32]" in line
@@ -138,7 +150,10 @@ def test_duckdb_error_without_a_file_is_an_engine_error(tmp_path: Path, make_sha
 
 def test_out_of_memory_while_reading_a_shard_is_not_blamed_on_the_shard(tmp_path: Path) -> None:
     path = write(tmp_path / "s.parquet", pa.table({"v": [str(i) * 20 for i in range(200_000)]}))
-    with Database(memory_limit="1MB") as db, pytest.raises(EngineError, match=f"^duckdb: Out of Memory.*reading {path}"):
+    with (
+        Database(memory_limit="1MB") as db,
+        pytest.raises(EngineError, match=f"^duckdb: Out of Memory.*reading {path}"),
+    ):
         with translate(path):  # as pipeline/rows.py reads a shard
             db.con.execute(f"SELECT count(DISTINCT v) FROM {db.read_parquet_sql(path)}").fetchall()
 

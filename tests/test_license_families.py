@@ -77,24 +77,33 @@ def test_unknown_selector_is_a_config_error() -> None:
         LicensePolicy(drop=["cc:xx"])
 
 
-@pytest.mark.parametrize(("expression", "action"), [
-    ("MIT OR Apache-2.0", None),
-    ("CC-BY-4.0 AND CC-BY-SA-4.0", None),
-    ("CC-BY-4.0 AND CC-BY-NC-4.0", "drop"),  # AND: every operand applies
-    ("MIT OR CC-BY-NC-4.0", None),  # OR: the row may be used under MIT
-    ("CC-BY-NC-4.0 OR CC-BY-NC-SA-4.0", "drop"),  # every alternative is dropped
-    ("CC-BY-ND-4.0 OR CC-BY-NC-4.0", "flag"),  # the most permissive alternative is flagged
-    ("(MIT OR CC-BY-NC-4.0) AND CC-BY-ND-4.0", "flag"),
-    ("GPL-2.0-only WITH Classpath-exception-2.0", None),
-])
+@pytest.mark.parametrize(
+    ("expression", "action"),
+    [
+        ("MIT OR Apache-2.0", None),
+        ("CC-BY-4.0 AND CC-BY-SA-4.0", None),
+        ("CC-BY-4.0 AND CC-BY-NC-4.0", "drop"),  # AND: every operand applies
+        ("MIT OR CC-BY-NC-4.0", None),  # OR: the row may be used under MIT
+        ("CC-BY-NC-4.0 OR CC-BY-NC-SA-4.0", "drop"),  # every alternative is dropped
+        ("CC-BY-ND-4.0 OR CC-BY-NC-4.0", "flag"),  # the most permissive alternative is flagged
+        ("(MIT OR CC-BY-NC-4.0) AND CC-BY-ND-4.0", "flag"),
+        ("GPL-2.0-only WITH Classpath-exception-2.0", None),
+    ],
+)
 def test_expression_policy_is_conservative(expression: str, action: str | None) -> None:
     assert LicensePolicy(drop=["CC-BY-NC-*"], flag=["cc:nd"]).action_for(expression) == action
 
 
 def test_policy_on_expressions_and_ports_through_the_cli(tmp_path: Path, make_shard, make_list) -> None:
-    values = ["MIT OR Apache-2.0", "cc-by-4.0 and CC-BY-NC-4.0", "MIT OR CC-BY-NC-4.0",
-              "http://creativecommons.org/licenses/by-nd-nc/2.0/jp/", "https://creativecommons.org/licenses/by-nd/4.0/",
-              "MIT OR", "https://creativecommons.org/licenses/by/4.0/"]
+    values = [
+        "MIT OR Apache-2.0",
+        "cc-by-4.0 and CC-BY-NC-4.0",
+        "MIT OR CC-BY-NC-4.0",
+        "http://creativecommons.org/licenses/by-nd-nc/2.0/jp/",
+        "https://creativecommons.org/licenses/by-nd/4.0/",
+        "MIT OR",
+        "https://creativecommons.org/licenses/by/4.0/",
+    ]
     shard = make_shard("l.parquet", URL=[f"http://a.example/{i}" for i in range(len(values))], LICENSE=values)
     cfg = make_list("p.toml", '[licenses]\ndrop = ["CC-BY-NC-*"]\nflag = ["cc:nd"]\n')
     out = tmp_path / "o"

@@ -37,7 +37,9 @@ def spdx_current() -> set[str]:
 
 @cache
 def spdx_all() -> set[str]:
-    deprecated = json.loads(eval_path("licenses", "spdx", "spdx-license-ids.deprecated.json").read_text(encoding="utf-8"))
+    deprecated = json.loads(
+        eval_path("licenses", "spdx", "spdx-license-ids.deprecated.json").read_text(encoding="utf-8")
+    )
     return spdx_current() | set(deprecated) | set(spdx_list())
 
 
@@ -67,10 +69,22 @@ def variants(uri: str) -> list[str]:
     """Spellings of one licence URI found in scraped metadata."""
     bare = re.sub(r"/legalcode$", "", re.sub(r"^https?://", "", uri).rstrip("/"))
     return [
-        uri, f"https://{bare}/", f"http://{bare}", bare, f"{bare}/", f"www.{bare}/", f"https://www.{bare}/",
-        f"//{bare}/", f"https://{bare}/deed.fr", f"{bare}/deed.zh_TW", f"http://{bare}/legalcode",
-        f"https://{bare}/legalcode.de", f"https://{bare}/deed", f"  https://{bare.upper()}/  ",
-        f"https://{bare}/?ref=chooser-v1", f"https://{bare}/#section",
+        uri,
+        f"https://{bare}/",
+        f"http://{bare}",
+        bare,
+        f"{bare}/",
+        f"www.{bare}/",
+        f"https://www.{bare}/",
+        f"//{bare}/",
+        f"https://{bare}/deed.fr",
+        f"{bare}/deed.zh_TW",
+        f"http://{bare}/legalcode",
+        f"https://{bare}/legalcode.de",
+        f"https://{bare}/deed",
+        f"  https://{bare.upper()}/  ",
+        f"https://{bare}/?ref=chooser-v1",
+        f"https://{bare}/#section",
     ]
 
 
@@ -129,7 +143,9 @@ def test_every_spdx_cc_id_round_trips_from_its_url() -> None:
 
 
 def test_variant_spellings_map_identically() -> None:
-    uris = [r["uri"] for r in cc_rows()] + [v["url"] for v in spdx_list().values() if "creativecommons" in v.get("url", "")]
+    uris = [r["uri"] for r in cc_rows()] + [
+        v["url"] for v in spdx_list().values() if "creativecommons" in v.get("url", "")
+    ]
     mismatches = []
     for uri in uris:
         want = cc_to_spdx(uri)
@@ -142,15 +158,26 @@ def test_variant_spellings_map_identically() -> None:
 @pytest.mark.parametrize(
     "junk",
     [
-        "", "   ", "?", "CC BY 4.0", "CC-BY-4.0", "creativecommons.org", "https://creativecommons.org/",
-        "https://creativecommons.org/licenses/", "https://creativecommons.org/licenses/by/",
+        "",
+        "   ",
+        "?",
+        "CC BY 4.0",
+        "CC-BY-4.0",
+        "creativecommons.org",
+        "https://creativecommons.org/",
+        "https://creativecommons.org/licenses/",
+        "https://creativecommons.org/licenses/by/",
         "https://creativecommons.org/licenses/by/5.0/",
         "https://creativecommons.org/licenses/by-nc-nd/1.0/",  # CC 1.0 was only ever "by-nd-nc"
         "https://creativecommons.org/licenses/by/3.0/ge/",  # a later port the 2012 table lacks: not guessed
-        "https://creativecommons.org/licenses/by/4.0/extra", "https://creativecommons.org/licenses/by//4.0/",
-        "https://creativecommons.org/licenses/by/4.0/deed.en/x", "https://example.org/licenses/by/4.0/",
-        "https://creativecommons.org.evil.example/licenses/by/4.0/", "ftp://creativecommons.org/licenses/by/4.0/",
-        "https://creativecommons.org/licenses/by/4.0/ and more", "https://creativecommons.org/publicdomain/zero/2.0/",
+        "https://creativecommons.org/licenses/by/4.0/extra",
+        "https://creativecommons.org/licenses/by//4.0/",
+        "https://creativecommons.org/licenses/by/4.0/deed.en/x",
+        "https://example.org/licenses/by/4.0/",
+        "https://creativecommons.org.evil.example/licenses/by/4.0/",
+        "ftp://creativecommons.org/licenses/by/4.0/",
+        "https://creativecommons.org/licenses/by/4.0/ and more",
+        "https://creativecommons.org/publicdomain/zero/2.0/",
     ],
 )
 def test_junk_is_never_guessed(junk: str) -> None:
@@ -171,10 +198,16 @@ def shipped_ids() -> set[str]:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (None, ("unknown", "missing")), ("", ("unknown", "missing")), ("  ?  ", ("unknown", "missing")),
-        ("Unknown", ("unknown", "missing")), ("NOASSERTION", ("unknown", "missing")),
-        (" mit ", ("MIT", "spdx")), ("apache-2.0", ("Apache-2.0", "spdx")), ("CC-BY-NC-SA-2.0-fr", ("CC-BY-NC-SA-2.0-FR", "spdx")),
-        ("gpl-2.0", ("GPL-2.0", "spdx-deprecated")), ("GPL-2.0+", ("GPL-2.0+", "spdx-deprecated")),
+        (None, ("unknown", "missing")),
+        ("", ("unknown", "missing")),
+        ("  ?  ", ("unknown", "missing")),
+        ("Unknown", ("unknown", "missing")),
+        ("NOASSERTION", ("unknown", "missing")),
+        (" mit ", ("MIT", "spdx")),
+        ("apache-2.0", ("Apache-2.0", "spdx")),
+        ("CC-BY-NC-SA-2.0-fr", ("CC-BY-NC-SA-2.0-FR", "spdx")),
+        ("gpl-2.0", ("GPL-2.0", "spdx-deprecated")),
+        ("GPL-2.0+", ("GPL-2.0+", "spdx-deprecated")),
         ("http://creativecommons.org/licenses/by-nc-sa/3.0/", ("CC-BY-NC-SA-3.0", "cc-url")),
         ("creativecommons.org/licenses/by/2.5/scotland", ("LicenseRef-CC-BY-2.5-SCOTLAND", "cc-url")),
         ("licenseref-cc-by-1.0-fi", ("LicenseRef-CC-BY-1.0-FI", "licenseref")),
@@ -184,7 +217,10 @@ def shipped_ids() -> set[str]:
         ("MIT OR Not-A-Licence", (UNRECOGNIZED_PREFIX + "MIT OR Not-A-Licence", "unrecognized")),
         ("MIT OR", (UNRECOGNIZED_PREFIX + "MIT OR", "unrecognized")),
         ("CC BY-NC 4.0 ", (UNRECOGNIZED_PREFIX + "CC BY-NC 4.0", "unrecognized")),
-        ("https://creativecommons.org/licenses/by/3.0/ge/", (UNRECOGNIZED_PREFIX + "https://creativecommons.org/licenses/by/3.0/ge/", "unrecognized")),
+        (
+            "https://creativecommons.org/licenses/by/3.0/ge/",
+            (UNRECOGNIZED_PREFIX + "https://creativecommons.org/licenses/by/3.0/ge/", "unrecognized"),
+        ),
     ],
 )
 def test_resolve_license(value: str | None, expected: tuple[str, str]) -> None:
@@ -226,7 +262,10 @@ def test_shipped_table_is_what_the_generator_builds_and_carries_its_sources() ->
         assert [tuple(r) for r in rows] == built, name
     assert len(cc_rows_built) == 571  # 560 distinct CC URIs + 11 SPDX-only (six 4.0, five 3.0 IGO)
     # Only derived tables are shipped, never the evaluation data itself.
-    assert sorted(p.name for p in Path(str(data)).iterdir() if not p.name.startswith("__")) == ["cc_spdx.csv", "spdx_ids.csv"]
+    assert sorted(p.name for p in Path(str(data)).iterdir() if not p.name.startswith("__")) == [
+        "cc_spdx.csv",
+        "spdx_ids.csv",
+    ]
 
 
 def test_policy_drop_wins_and_globs_cover_spdx_and_licenseref_forms() -> None:

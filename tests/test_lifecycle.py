@@ -26,13 +26,24 @@ OUTPUTS = ("flagged.parquet", "removals.sha256.txt", "summary.json")
 
 
 def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "provscan", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "provscan", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "provscan", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "provscan", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def corpus(root: Path, shards: int = 6, rows: int = 4000) -> Path:
@@ -40,8 +51,13 @@ def corpus(root: Path, shards: int = 6, rows: int = 4000) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for s in range(shards):
         urls = [f"http://{'bad' if i % 7 == 0 else 'ok'}{i % 50}.example/p/{s}/{i}?q={i}" for i in range(rows)]
-        table = pa.table({"URL": urls, "TEXT": [f"caption {i}" for i in range(rows)],
-                          "SAMPLE_ID": list(range(s * rows, (s + 1) * rows))})
+        table = pa.table(
+            {
+                "URL": urls,
+                "TEXT": [f"caption {i}" for i in range(rows)],
+                "SAMPLE_ID": list(range(s * rows, (s + 1) * rows)),
+            }
+        )
         pq.write_table(table, root / f"part-{s:03d}.parquet", row_group_size=1000)
     return root
 
@@ -72,8 +88,11 @@ def manifest_holds(out: Path) -> None:
     if not path.exists():
         return
     manifest = json.loads(path.read_text())
-    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
-               and p.relative_to(out).parts[0] not in (".provscan", "cache") and p.name != "manifest.json"}
+    on_disk = {
+        p.relative_to(out).as_posix()
+        for p in out.rglob("*")
+        if p.is_file() and p.relative_to(out).parts[0] not in (".provscan", "cache") and p.name != "manifest.json"
+    }
     assert set(manifest["files"]) == on_disk
     for rel, digest in manifest["files"].items():
         assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest, rel
@@ -130,9 +149,15 @@ def test_a_second_run_into_a_locked_out_fails_at_once(tmp_path: Path, reference)
     data, args, _ = reference
     out = tmp_path / "out"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from provscan.pipeline.outdir import OutputDir\n"
-         f"with OutputDir(Path({str(out)!r})):\n print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from provscan.pipeline.outdir import OutputDir\n"
+            f"with OutputDir(Path({str(out)!r})):\n print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         result = run("scan", str(data), *args, "-o", str(out), "-q")
@@ -249,8 +274,15 @@ def test_kill_9_at_20_moments_then_resume_is_byte_identical(tmp_path: Path) -> N
             time.sleep(0.002)
         proc.wait()
         commits = len(list((out / ".provscan" / "shards").glob("*/commit.json")))
-        phases.add("complete" if (out / "manifest.json").exists() else "before" if commits == 0
-                   else "merging" if commits == 8 else "scanning")
+        phases.add(
+            "complete"
+            if (out / "manifest.json").exists()
+            else "before"
+            if commits == 0
+            else "merging"
+            if commits == 8
+            else "scanning"
+        )
         manifest_holds(out)
         resumed = run("scan", str(data), *args, "-o", str(out), "-q", "--resume")
         assert resumed.returncode == 0, (when, resumed.stderr)

@@ -140,7 +140,8 @@ def test_urlhaus_as_url_and_as_domain():
     as_domain = load_list(path, kind="domain")
     assert as_domain.skipped == {"adblock-path-rule": len(path_rules)}
     assert set(values(as_domain)) == {r.removeprefix("||").removesuffix("^$all") for r in rules} - {
-        r.removeprefix("||").removesuffix("^$all") for r in path_rules}
+        r.removeprefix("||").removesuffix("^$all") for r in path_rules
+    }
 
 
 def test_ublock_badware_skips_by_reason():
@@ -168,15 +169,29 @@ def test_threatexchange_pdq_lists(name, count):
 
 def test_fast_path_agrees_with_per_line_parser():
     """The vectorized fast path is an optimization: the per-line parser is the reference."""
-    text = "\n".join([
-        "ads.example", "Ads.Example", "0.0.0.0 x-y.example", "127.0.0.1\tz9.example",
-        "1.2.3.4", "0x7f.1", "bücher.example", "a_b.example", "xn--bcher-kva.example", "trail.example.",
-        "*.star.example", ".dot.example", "0.0.0.0 m1.example m2.example # two", "0.0.0.0 localhost",
-        "localhost.localdomain", "a" * 63 + ".example", "b" * 64 + ".example",
-    ])
+    text = "\n".join(
+        [
+            "ads.example",
+            "Ads.Example",
+            "0.0.0.0 x-y.example",
+            "127.0.0.1\tz9.example",
+            "1.2.3.4",
+            "0x7f.1",
+            "bücher.example",
+            "a_b.example",
+            "xn--bcher-kva.example",
+            "trail.example.",
+            "*.star.example",
+            ".dot.example",
+            "0.0.0.0 m1.example m2.example # two",
+            "0.0.0.0 localhost",
+            "localhost.localdomain",
+            "a" * 63 + ".example",
+            "b" * 64 + ".example",
+        ]
+    )
     table, skipped, errors = parse_lines("domain", pa.array(text.split("\n")))
-    reference = [v for line in text.split("\n") if not isinstance(r := _domain_line(line, False), str)
-                 for _, v in r]
+    reference = [v for line in text.split("\n") if not isinstance(r := _domain_line(line, False), str) for _, v in r]
     assert errors == []
     assert table.column("value").to_pylist() == reference
     assert skipped == {"localhost": 2}
@@ -184,15 +199,30 @@ def test_fast_path_agrees_with_per_line_parser():
     adblock = ["||a.b.example^", "||Upper.Example^", "||ok.example^$all", "bare.example", "*.star.example"]
     table, skipped, errors = parse_lines("domain", pa.array(adblock))
     reference = [r[0][1] for line in adblock if not isinstance(r := _domain_line(line, True), str)]
-    assert table.column("value").to_pylist() == reference == ["a.b.example", "upper.example", "ok.example",
-                                                              "bare.example"]
+    assert (
+        table.column("value").to_pylist() == reference == ["a.b.example", "upper.example", "ok.example", "bare.example"]
+    )
 
 
 def test_url_fast_path_agrees_with_entry_expression():
-    lines = ["a.example/", "a.example/x/../y", "a.example//b", "A.example/x", "a.example/%41", "a.example/x?y#z",
-             "a.example/.hidden/", "a.example:80/x", "http://a.example/x", "a.example/x?", "a.example/a;b=c?q=/x?y",
-             "1.2.3.4/x", "0x7f000001/x", "a.example/dir/sub/", "a.example/a b/ # comment",
-             "a.example/D~i_r-(1)/f.html?A=B&c=d:e@f"]
+    lines = [
+        "a.example/",
+        "a.example/x/../y",
+        "a.example//b",
+        "A.example/x",
+        "a.example/%41",
+        "a.example/x?y#z",
+        "a.example/.hidden/",
+        "a.example:80/x",
+        "http://a.example/x",
+        "a.example/x?",
+        "a.example/a;b=c?q=/x?y",
+        "1.2.3.4/x",
+        "0x7f000001/x",
+        "a.example/dir/sub/",
+        "a.example/a b/ # comment",
+        "a.example/D~i_r-(1)/f.html?A=B&c=d:e@f",
+    ]
     table, skipped, errors = parse_lines("url", pa.array(lines))
     assert errors == [] and skipped == {}
     assert table.column("value").to_pylist() == [entry_expression(line.removesuffix(" # comment")) for line in lines]
@@ -203,22 +233,25 @@ def test_url_fast_path_agrees_with_entry_expression():
 # ---------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize(("kind", "text", "line", "fragment"), [
-    ("url-sha256", "# c\n" + "a" * 64 + "\n" + "a" * 63 + "\n", 3, "expected 64 hex digits, got 63"),
-    ("image-md5", "\n\n" + "g" * 32 + "\n", 3, "not hexadecimal"),
-    ("phash", "0123456789abcdef\n0123456789abcdef0\n", 2, "expected 16 hex digits"),
-    ("pdq", "hash=" + "a" * 60 + ",q=100\n", 1, "expected 64 hex digits"),
-    ("domain", "ok.example\nbad host.example\n", 2, "hosts-file line"),
-    ("domain", "ok.example\nexample.com/path\n", 2, "load it as url"),
-    ("domain", "ok.example\n\n\nbad..example\n", 4, "not a valid host"),
-    ("url", "example.com/\nmailto:someone@example.com\n", 2, "not a valid URL expression"),
-    ("url", "example.com/\n0.0.0.0 ads.example\n", 2, "load it as domain"),
-    ("license-registry", "expression,license\nexample.com/,MIT\nexample.org/,\n", 3, "SPDX"),
-    ("license-registry", "expression,license\nexample.com/,MIT,extra\n", 2, "expected 2 CSV fields"),
-    ("license-registry", "example.com/,MIT\n", 1, "CSV header"),
-    ("license-registry", "expression,license\na.example/,MIT\na.example/,GPL-3.0-only\n", 3, "already has"),
-    ("license-registry", 'expression,license\n"a.example/,MIT\n', 2, "bad CSV row"),
-])
+@pytest.mark.parametrize(
+    ("kind", "text", "line", "fragment"),
+    [
+        ("url-sha256", "# c\n" + "a" * 64 + "\n" + "a" * 63 + "\n", 3, "expected 64 hex digits, got 63"),
+        ("image-md5", "\n\n" + "g" * 32 + "\n", 3, "not hexadecimal"),
+        ("phash", "0123456789abcdef\n0123456789abcdef0\n", 2, "expected 16 hex digits"),
+        ("pdq", "hash=" + "a" * 60 + ",q=100\n", 1, "expected 64 hex digits"),
+        ("domain", "ok.example\nbad host.example\n", 2, "hosts-file line"),
+        ("domain", "ok.example\nexample.com/path\n", 2, "load it as url"),
+        ("domain", "ok.example\n\n\nbad..example\n", 4, "not a valid host"),
+        ("url", "example.com/\nmailto:someone@example.com\n", 2, "not a valid URL expression"),
+        ("url", "example.com/\n0.0.0.0 ads.example\n", 2, "load it as domain"),
+        ("license-registry", "expression,license\nexample.com/,MIT\nexample.org/,\n", 3, "SPDX"),
+        ("license-registry", "expression,license\nexample.com/,MIT,extra\n", 2, "expected 2 CSV fields"),
+        ("license-registry", "example.com/,MIT\n", 1, "CSV header"),
+        ("license-registry", "expression,license\na.example/,MIT\na.example/,GPL-3.0-only\n", 3, "already has"),
+        ("license-registry", 'expression,license\n"a.example/,MIT\n', 2, "bad CSV row"),
+    ],
+)
 def test_malformed_line_raises_with_line_number(make_list, kind, text, line, fragment):
     with pytest.raises(ListError) as err:
         load_list(make_list("bad.txt", text), kind=kind)
@@ -259,15 +292,18 @@ def test_no_kind_tells_how_to_give_one(make_list):
     assert "KIND:PATH" in str(err.value) and "kind=" in str(err.value) and "provscan-list" in str(err.value)
 
 
-@pytest.mark.parametrize(("text", "fragment", "line"), [
-    ("# provscan-list: kind=nope\n", "unknown kind 'nope' (kinds: domain, url", None),
-    ("# provscan-list: kind=domain action=delete\n", "unknown action", None),
-    ("# provscan-list: kind=domain name\n", "expected key=value", 1),
-    ("# provscan-list: kind=domain kind=url\n", "given twice", 1),
-    ("# comment\n# provscan-list: kind=domain\nads.example\n", "must be the first line", 2),
-    ("# provscan-list: kind=phash max_distance=65\n", "0..64", None),
-    ("# provscan-list: kind=domain max_distance=3\n", "perceptual", None),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment", "line"),
+    [
+        ("# provscan-list: kind=nope\n", "unknown kind 'nope' (kinds: domain, url", None),
+        ("# provscan-list: kind=domain action=delete\n", "unknown action", None),
+        ("# provscan-list: kind=domain name\n", "expected key=value", 1),
+        ("# provscan-list: kind=domain kind=url\n", "given twice", 1),
+        ("# comment\n# provscan-list: kind=domain\nads.example\n", "must be the first line", 2),
+        ("# provscan-list: kind=phash max_distance=65\n", "0..64", None),
+        ("# provscan-list: kind=domain max_distance=3\n", "perceptual", None),
+    ],
+)
 def test_bad_headers(make_list, text, fragment, line):
     with pytest.raises(ListError) as err:
         load_list(make_list("h.txt", text))
@@ -278,8 +314,9 @@ def test_bad_headers(make_list, text, fragment, line):
 
 
 def test_header_precedence(make_list):
-    path = make_list("mine.txt", "# provscan-list: kind=phash name=from-header action=flag max_distance=6\n"
-                                 "0123456789ABCDEF\n")
+    path = make_list(
+        "mine.txt", "# provscan-list: kind=phash name=from-header action=flag max_distance=6\n0123456789ABCDEF\n"
+    )
     lst = load_list(path)
     assert (lst.kind, lst.name, lst.action) == ("phash", "from-header", "flag")
     assert lst.params == {"max_distance": "6"}
@@ -310,17 +347,32 @@ def test_loaded_list_metadata(make_list):
 
 
 def test_license_registry(make_list):
-    path = make_list("reg.csv", "# provscan-list: kind=license-registry name=stock\n"
-                                "note,license,expression\n"
-                                'hi,"Apache-2.0 OR MIT",HTTPS://Images.Example.org/cc/\n'
-                                ",LicenseRef-stock,cdn.example.net/\n")
+    path = make_list(
+        "reg.csv",
+        "# provscan-list: kind=license-registry name=stock\n"
+        "note,license,expression\n"
+        'hi,"Apache-2.0 OR MIT",HTTPS://Images.Example.org/cc/\n'
+        ",LicenseRef-stock,cdn.example.net/\n",
+    )
     lst = load_list(path)
     assert lst.name == "stock" and lst.kind == "license-registry"
     assert lst.entries.to_pylist() == [
-        {"line": 3, "entry": "HTTPS://Images.Example.org/cc/", "value": "images.example.org/cc/",
-         "license": "Apache-2.0 OR MIT", "source": None, "note": "hi"},
-        {"line": 4, "entry": "cdn.example.net/", "value": "cdn.example.net/", "license": "LicenseRef-stock",
-         "source": None, "note": None},
+        {
+            "line": 3,
+            "entry": "HTTPS://Images.Example.org/cc/",
+            "value": "images.example.org/cc/",
+            "license": "Apache-2.0 OR MIT",
+            "source": None,
+            "note": "hi",
+        },
+        {
+            "line": 4,
+            "entry": "cdn.example.net/",
+            "value": "cdn.example.net/",
+            "license": "LicenseRef-stock",
+            "source": None,
+            "note": None,
+        },
     ]
 
 
@@ -341,19 +393,33 @@ def test_parse_list_arg():
 
 
 def test_adblock_and_hosts_syntax_in_domain_lists(make_list):
-    path = make_list("mixed.txt", "[Adblock Plus 2.0]\n! comment\n||ads.example^$all\n||x.example/path^\n"
-                                  "example.org##.banner\n@@||ok.example^\n/ban+er/$doc\n||ads*.example^\n"
-                                  "||t.example^$domain=site.example\n||partial.\n.online/js/x.js\nbare.example\n"
-                                  "||cfd/file?x=$doc\n|https://full.example/p.exe|\n")
+    path = make_list(
+        "mixed.txt",
+        "[Adblock Plus 2.0]\n! comment\n||ads.example^$all\n||x.example/path^\n"
+        "example.org##.banner\n@@||ok.example^\n/ban+er/$doc\n||ads*.example^\n"
+        "||t.example^$domain=site.example\n||partial.\n.online/js/x.js\nbare.example\n"
+        "||cfd/file?x=$doc\n|https://full.example/p.exe|\n",
+    )
     lst = load_list(path, kind="domain")
     assert values(lst) == ["ads.example", "bare.example"]
-    assert lst.skipped == {"adblock-path-rule": 2, "adblock-cosmetic": 1, "adblock-exception": 1,
-                           "adblock-regex": 1, "adblock-wildcard": 2, "adblock-option": 1,
-                           "adblock-unanchored": 1, "adblock-tld": 1}
+    assert lst.skipped == {
+        "adblock-path-rule": 2,
+        "adblock-cosmetic": 1,
+        "adblock-exception": 1,
+        "adblock-regex": 1,
+        "adblock-wildcard": 2,
+        "adblock-option": 1,
+        "adblock-unanchored": 1,
+        "adblock-tld": 1,
+    }
     as_url = load_list(path, kind="url")
     assert values(as_url) == ["ads.example/", "x.example/path", "bare.example/", "full.example/p.exe"]
-    assert as_url.entries.column("entry").to_pylist() == ["ads.example", "x.example/path", "bare.example",
-                                                          "full.example/p.exe"]
+    assert as_url.entries.column("entry").to_pylist() == [
+        "ads.example",
+        "x.example/path",
+        "bare.example",
+        "full.example/p.exe",
+    ]
 
 
 # ---------------------------------------------------------------- writing
@@ -362,9 +428,12 @@ HEX_KINDS = {"url-sha256": 64, "image-md5": 32, "image-sha1": 40, "phash": 16, "
 
 
 @settings(max_examples=40, deadline=None)
-@given(kind=st.sampled_from(sorted(HEX_KINDS)), data=st.data(), flag=st.booleans(),
-       comments=st.lists(st.text(st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=20),
-                         max_size=3))
+@given(
+    kind=st.sampled_from(sorted(HEX_KINDS)),
+    data=st.data(),
+    flag=st.booleans(),
+    comments=st.lists(st.text(st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp")), max_size=20), max_size=3),
+)
 def test_write_then_load_round_trip_hex(kind, data, flag, comments):
     digest = st.text("0123456789abcdefABCDEF", min_size=HEX_KINDS[kind], max_size=HEX_KINDS[kind])
     vals = data.draw(st.lists(digest, max_size=30))

@@ -21,8 +21,11 @@ PHOTOS = sorted((IMAGES / "img2dataset/resize_test_image").glob("*.jpg"))[:4]
 
 def _sample(i: int) -> tuple[str, bytes, dict]:
     key = f"{i:09d}"
-    return key, PHOTOS[i].read_bytes(), {"key": key, "url": f"https://img.example/{i}.jpg",
-                                         "caption": f"photo {i}", "status": "success"}
+    return (
+        key,
+        PHOTOS[i].read_bytes(),
+        {"key": key, "url": f"https://img.example/{i}.jpg", "caption": f"photo {i}", "status": "success"},
+    )
 
 
 def _files_layout(root: Path) -> None:

@@ -32,21 +32,25 @@ def test_a_real_manifest_reads_into_typed_fields(scanned: Path) -> None:
     m = Manifest.read(data)
     assert m.version == data["provscan_version"] and m.finished == data["finished"]
     assert [(l.name, l.kind, l.action, l.entries, l.sha256) for l in m.lists] == [
-        (l["name"], l["kind"], l["action"], l["entries"], l["sha256"]) for l in data["lists"]]
+        (l["name"], l["kind"], l["action"], l["entries"], l["sha256"]) for l in data["lists"]
+    ]
     assert m.settings.output == data["config"]["output"] and m.settings.redact_urls is False
     assert m.settings.recorded == data["config"]
     assert len(m.shards) == len(data["shards"]) and m.totals["rows_in"] == data["totals"]["rows_in"]
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d.update(lists=[1]), "lists[0] is not an object"),
-    (lambda d: d["lists"][0].update(entries="many"), "lists[0].entries is not a whole number"),
-    (lambda d: d["lists"][0].pop("kind"), "lists[0].kind is not a string"),
-    (lambda d: d.update(config="x"), "config is not an object"),
-    (lambda d: d["config"].update(licenses={"drop": "CC-BY-4.0"}), "config.licenses.drop is not a list of strings"),
-    (lambda d: d.update(totals=[]), "totals is not an object"),
-    (lambda d: d.update(shards={"a": 1}), "lists and shards must be lists"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(lists=[1]), "lists[0] is not an object"),
+        (lambda d: d["lists"][0].update(entries="many"), "lists[0].entries is not a whole number"),
+        (lambda d: d["lists"][0].pop("kind"), "lists[0].kind is not a string"),
+        (lambda d: d.update(config="x"), "config is not an object"),
+        (lambda d: d["config"].update(licenses={"drop": "CC-BY-4.0"}), "config.licenses.drop is not a list of strings"),
+        (lambda d: d.update(totals=[]), "totals is not an object"),
+        (lambda d: d.update(shards={"a": 1}), "lists and shards must be lists"),
+    ],
+)
 def test_a_manifest_of_the_wrong_shape_names_the_field(scanned: Path, edit, message: str) -> None:
     data = json.loads((scanned / "manifest.json").read_text())
     edit(data)

@@ -31,8 +31,10 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data.mkdir()
     for s in range(SHARDS):
         ids = range(s * 200, (s + 1) * 200)
-        pq.write_table(pa.table({"url": [f"http://{'bad' if i % 7 == 0 else 'ok'}{i % 13}.example/p{i}" for i in ids]}),
-                       data / f"part-{s}.parquet")
+        pq.write_table(
+            pa.table({"url": [f"http://{'bad' if i % 7 == 0 else 'ok'}{i % 13}.example/p{i}" for i in ids]}),
+            data / f"part-{s}.parquet",
+        )
     (root / "bad.txt").write_text("".join(f"bad{i}.example\n" for i in range(13)))
     scan([data], output=root / "out", lists=[parse_list_option(f"domain:{root / 'bad.txt'}")])
     return root / "out"
@@ -122,8 +124,12 @@ def test_removals_are_written_from_arrow_buffers_as_python_would(tmp_path: Path)
 
     digests = sorted(hashlib.sha256(str(i).encode()).hexdigest() for i in range(50))
     column = pa.array(digests)
-    batches = [pa.record_batch({"h": column.slice(0, 7)}), pa.record_batch({"h": column.slice(7, 0)}),
-               pa.record_batch({"h": column.slice(7).cast(pa.large_string())}), pa.record_batch({"h": pa.array(["ab", "c"])})]
+    batches = [
+        pa.record_batch({"h": column.slice(0, 7)}),
+        pa.record_batch({"h": column.slice(7, 0)}),
+        pa.record_batch({"h": column.slice(7).cast(pa.large_string())}),
+        pa.record_batch({"h": pa.array(["ab", "c"])}),
+    ]
     count = write_removals(tmp_path / "r.txt", batches)
     lines = [line for line in (tmp_path / "r.txt").read_text().splitlines() if not line.startswith("#")]
     assert count == 52 and lines == [*digests, "ab", "c"]

@@ -15,8 +15,18 @@ from provscan.urls.canonical import canonicalize
 
 pytestmark = pytest.mark.skipif(native._simple is None, reason="native kernel not built (pip install -e .)")
 
-URLS = ["http://A.example/x?q", None, "https://b.example/%7e", "http://c.example", "ftp://d.example/",
-        "http://e.example/y#f", None, "http://F.example:8/a/b/?", "not a url", ""]
+URLS = [
+    "http://A.example/x?q",
+    None,
+    "https://b.example/%7e",
+    "http://c.example",
+    "ftp://d.example/",
+    "http://e.example/y#f",
+    None,
+    "http://F.example:8/a/b/?",
+    "not a url",
+    "",
+]
 
 
 def _parts(array: pa.Array) -> list[tuple]:
@@ -87,21 +97,27 @@ def test_slices_null_bitmaps_and_exact_buffers(dtype: pa.DataType) -> None:
     whole = _expected(URLS * 3)
     for start in range(0, 12):
         for length in (0, 1, 7, 9, 30 - start - 1):
-            assert _parts(base.slice(start, length)) == whole[start:start + length], (start, length)
+            assert _parts(base.slice(start, length)) == whole[start : start + length], (start, length)
     # exact-size buffers: copied so nothing follows the last byte the array covers
     validity, offsets, data = base.buffers()
     width = 8 if pa.types.is_large_string(dtype) else 4
     offs = offsets.to_pybytes()[: (len(base) + 1) * width]
     end = int.from_bytes(offs[-width:], "little")
-    exact = [pa.py_buffer(validity.to_pybytes()[: (len(base) + 7) // 8]), pa.py_buffer(offs), pa.py_buffer(data.to_pybytes()[:end])]
+    exact = [
+        pa.py_buffer(validity.to_pybytes()[: (len(base) + 7) // 8]),
+        pa.py_buffer(offs),
+        pa.py_buffer(data.to_pybytes()[:end]),
+    ]
     assert _parts(pa.Array.from_buffers(dtype, len(base), exact, null_count=base.null_count)) == whole
     # a chunked column with a null-only chunk and an empty one
     chunked = pa.chunked_array([base.slice(0, 4), pa.array([None, None], dtype), base.slice(4, 0), base.slice(4)])
     assert _parts(chunked) == whole[:4] + [(None, None, None)] * 2 + whole[4:]
 
 
-@pytest.mark.parametrize("dtype", [pa.string_view(), pa.binary(), pa.large_binary(), pa.binary_view(),
-                                   pa.dictionary(pa.int16(), pa.string())])
+@pytest.mark.parametrize(
+    "dtype",
+    [pa.string_view(), pa.binary(), pa.large_binary(), pa.binary_view(), pa.dictionary(pa.int16(), pa.string())],
+)
 def test_other_string_types(dtype: pa.DataType) -> None:
     values = [u.encode() if u is not None and "binary" in str(dtype) else u for u in URLS]
     array = pa.array(values, dtype.value_type if pa.types.is_dictionary(dtype) else dtype)

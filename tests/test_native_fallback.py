@@ -22,9 +22,24 @@ URLS = ["http://bad.example/a.jpg", "http://OK.example/b%7e.jpg", "http://ok.exa
 def _scan(tmp_path: Path, out: str, *extra: str, native: bool) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PROVSCAN_NATIVE": "1" if native else "0"}
     return subprocess.run(
-        [sys.executable, "-m", "provscan", "scan", str(tmp_path / "shards"), "--no-config", "-b",
-         f"domain:{tmp_path / 'bad.txt'}", "-o", str(tmp_path / out), *extra],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "provscan",
+            "scan",
+            str(tmp_path / "shards"),
+            "--no-config",
+            "-b",
+            f"domain:{tmp_path / 'bad.txt'}",
+            "-o",
+            str(tmp_path / out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
     )
 
 
@@ -36,12 +51,16 @@ def test_fallback_is_one_plain_line_and_same_rows(tmp_path: Path, make_shard) ->
     loud = _scan(tmp_path, "sql", native=False)
     assert loud.returncode == 0, loud.stderr
     notes = [line for line in loud.stderr.splitlines() if "kernel" in line]
-    assert notes == ["provscan: note: URL fast path: sql (native kernel disabled by PROVSCAN_NATIVE=0); "
-                     "results are the same, ~0.8 CPU-s more per million URLs"], loud.stderr
+    assert notes == [
+        "provscan: note: URL fast path: sql (native kernel disabled by PROVSCAN_NATIVE=0); "
+        "results are the same, ~0.8 CPU-s more per million URLs"
+    ], loud.stderr
     assert "Warning" not in loud.stderr and ".py:" not in loud.stderr
     native = _scan(tmp_path, "native", "-q", native=True)
     assert native.returncode == 0, native.stderr
-    flagged = [pq.read_table(tmp_path / d / "flagged.parquet").select(["row", "list"]).to_pylist() for d in ("sql", "native")]
+    flagged = [
+        pq.read_table(tmp_path / d / "flagged.parquet").select(["row", "list"]).to_pylist() for d in ("sql", "native")
+    ]
     assert flagged[0] == flagged[1] and [r["row"] for r in flagged[0]] == [0, 3]
 
 
@@ -56,8 +75,22 @@ def build_kernel(target: Path, *flags: str) -> Path:
     """The kernel compiled as ``target``/_simple*.so."""
     target.mkdir(parents=True, exist_ok=True)
     so = target / ("_simple" + sysconfig.get_config_var("EXT_SUFFIX"))
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-g", *flags, f"-I{sysconfig.get_paths()['include']}",
-                    str(ROOT / "src/provscan/urls/_simple.c"), "-o", str(so)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-g",
+            *flags,
+            f"-I{sysconfig.get_paths()['include']}",
+            str(ROOT / "src/provscan/urls/_simple.c"),
+            "-o",
+            str(so),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return so
 
 
@@ -67,7 +100,9 @@ print(native.AVAILABLE, native._simple.__file__ if native.AVAILABLE else native.
 
 def _tree(tmp_path: Path) -> Path:
     """A copy of the package without its kernel, first on PYTHONPATH: its urls/ takes the test's .so."""
-    shutil.copytree(ROOT / "src" / "provscan", tmp_path / "pkg" / "provscan", ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    shutil.copytree(
+        ROOT / "src" / "provscan", tmp_path / "pkg" / "provscan", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
     return tmp_path / "pkg"
 
 
@@ -106,7 +141,13 @@ def test_install_without_a_compiler_builds_no_kernel_and_succeeds(tmp_path: Path
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-    run = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=tmp_path,
-                         capture_output=True, text=True, env={**os.environ, "CC": str(tmp_path / "no-such-gcc")}, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CC": str(tmp_path / "no-such-gcc")},
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "failed" in run.stderr and not list((tmp_path / "src").rglob("*.so"))

@@ -30,12 +30,20 @@ def _have_sanitizers() -> bool:
     return os.path.isabs(found)
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not _have_sanitizers(), reason="needs gcc with libasan and libubsan")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not _have_sanitizers(), reason="needs gcc with libasan and libubsan"),
+]
 
 
 def _asan(source: Path, urls: str = URLS) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(FUZZ), "asan", "--urls", urls, "--seed", "22", "--source", str(source)],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(FUZZ), "asan", "--urls", urls, "--seed", "22", "--source", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
 
 
 def test_sanitized_kernel_equals_reference_and_sql() -> None:
@@ -45,10 +53,13 @@ def test_sanitized_kernel_equals_reference_and_sql() -> None:
     assert "sanitized kernel = reference = SQL fast path" in run.stdout
 
 
-@pytest.mark.parametrize(("before", "after", "needle"), [
-    ("c + 32 : c", "c : c", "MISMATCH"),  # hosts no longer lower-cased
-    ("memcpy(&v, offsets + k * 8, 8);", "v = *(const int64_t *)(offsets + k * 8);", "misaligned"),
-])
+@pytest.mark.parametrize(
+    ("before", "after", "needle"),
+    [
+        ("c + 32 : c", "c : c", "MISMATCH"),  # hosts no longer lower-cased
+        ("memcpy(&v, offsets + k * 8, 8);", "v = *(const int64_t *)(offsets + k * 8);", "misaligned"),
+    ],
+)
 def test_harness_catches_a_broken_kernel(tmp_path: Path, before: str, after: str, needle: str) -> None:
     text = KERNEL.read_text()
     assert before in text

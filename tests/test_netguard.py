@@ -18,22 +18,40 @@ from hypothesis import strategies as st
 
 from provscan.errors import ConfigError
 from provscan.net.guard import (
-    AddressGuard, AddressRefused, GuardedBackend, ResolveError, SystemResolver, parse_ip_literal,
+    AddressGuard,
+    AddressRefused,
+    GuardedBackend,
+    ResolveError,
+    SystemResolver,
+    parse_ip_literal,
 )
 
 METADATA = ipaddress.ip_address("169.254.169.254")
 
 
-@pytest.mark.parametrize("host", [
-    "169.254.169.254", "2852039166", "0xa9fea9fe", "0XA9FEA9FE", "0251.0376.0251.0376", "169.254.43518",
-    "0xa9.0xfe.0xa9.0xfe", "169.16689662", "%31%36%39.254.169.254", "169.254.169.254.",
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",
+        "2852039166",
+        "0xa9fea9fe",
+        "0XA9FEA9FE",
+        "0251.0376.0251.0376",
+        "169.254.43518",
+        "0xa9.0xfe.0xa9.0xfe",
+        "169.16689662",
+        "%31%36%39.254.169.254",
+        "169.254.169.254.",
+    ],
+)
 def test_ipv4_notations_all_mean_the_metadata_address(host: str) -> None:
     assert parse_ip_literal(host) == METADATA
     assert "link-local" in (AddressGuard().check_host(host) or "")
 
 
-@pytest.mark.parametrize("host", ["example.com", "1.2.3.example", "08.1.1.1", "1_0.0.0.1", "1.2.3.4.5", "xn--bcher-kva.de"])
+@pytest.mark.parametrize(
+    "host", ["example.com", "1.2.3.example", "08.1.1.1", "1_0.0.0.1", "1.2.3.4.5", "xn--bcher-kva.de"]
+)
 def test_names_are_not_literals(host: str) -> None:
     assert parse_ip_literal(host) is None
 
@@ -44,22 +62,45 @@ def test_malformed_numeric_hosts_raise_value_error(host: str) -> None:
         parse_ip_literal(host)
 
 
-@pytest.mark.parametrize(("address", "why"), [
-    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("10.0.0.5", "private"), ("172.16.0.1", "private"),
-    ("192.168.1.1", "private"), ("169.254.169.254", "link-local"), ("100.64.0.1", "CGNAT"),
-    ("100.127.255.254", "CGNAT"), ("0.0.0.0", "unspecified"), ("224.0.0.1", "multicast"),
-    ("239.255.255.250", "multicast"), ("240.0.0.1", "reserved"), ("255.255.255.255", ""), ("192.0.2.1", ""),
-    ("::1", "loopback"), ("::", "unspecified"), ("fc00::1", "private"), ("fd12:3456::1", "private"),
-    ("fe80::1", "link-local"), ("ff02::1", "multicast"), ("::ffff:127.0.0.1", "loopback"),
-    ("::ffff:169.254.169.254", "link-local"), ("::ffff:10.0.0.1", "private"), ("64:ff9b::a9fe:a9fe", "link-local"),
-    ("2002:a00:1::1", "private"), ("2001:db8::1", ""),
-])
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("10.0.0.5", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.0.1", "CGNAT"),
+        ("100.127.255.254", "CGNAT"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("239.255.255.250", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", ""),
+        ("192.0.2.1", ""),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("fc00::1", "private"),
+        ("fd12:3456::1", "private"),
+        ("fe80::1", "link-local"),
+        ("ff02::1", "multicast"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:169.254.169.254", "link-local"),
+        ("::ffff:10.0.0.1", "private"),
+        ("64:ff9b::a9fe:a9fe", "link-local"),
+        ("2002:a00:1::1", "private"),
+        ("2001:db8::1", ""),
+    ],
+)
 def test_forbidden_addresses_are_refused_with_a_reason(address: str, why: str) -> None:
     reason = AddressGuard().refusal(ipaddress.ip_address(address))
     assert reason is not None and why in reason
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert AddressGuard().refusal(ipaddress.ip_address(address)) is None
 
@@ -100,12 +141,20 @@ def test_mapped_ipv6_is_judged_like_its_ipv4(n: int) -> None:
     assert (guard.refusal(mapped) is None) == (guard.refusal(v4) is None)
 
 
-@pytest.mark.parametrize(("url", "status"), [
-    ("ftp://127.0.0.1/x", "refused_scheme"), ("file:///etc/passwd", "refused_scheme"),
-    ("javascript:alert(1)", "refused_scheme"), ("example.com/x", "invalid_url"), ("http:///x", "invalid_url"),
-    ("http://[::1", "invalid_url"), ("http://999.1.1.1/", "invalid_url"),
-    ("http://0251.0376.0251.0376/", "refused_private"), ("HTTP://[::ffff:a9fe:a9fe]:80/", "refused_private"),
-])
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("ftp://127.0.0.1/x", "refused_scheme"),
+        ("file:///etc/passwd", "refused_scheme"),
+        ("javascript:alert(1)", "refused_scheme"),
+        ("example.com/x", "invalid_url"),
+        ("http:///x", "invalid_url"),
+        ("http://[::1", "invalid_url"),
+        ("http://999.1.1.1/", "invalid_url"),
+        ("http://0251.0376.0251.0376/", "refused_private"),
+        ("HTTP://[::ffff:a9fe:a9fe]:80/", "refused_private"),
+    ],
+)
 def test_vet_url_refuses_before_any_lookup(url: str, status: str) -> None:
     refused = AddressGuard().vet_url(url)
     assert refused is not None and refused[0] == status

@@ -58,10 +58,17 @@ def test_a_write_limit_while_merging_flagged_is_one_line_whose_command_finishes(
     flagged = (reference / "flagged.parquet").stat().st_size
     # flagged.parquet is the merge's first file: a limit below its size stops the merge right there
     limit = flagged // 2
-    code = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (%d, %d)); "
-            "sys.argv = ['provscan', *sys.argv[1:]]; runpy.run_module('provscan', run_name='__main__')") % (limit, limit)
-    limited = subprocess.run([sys.executable, "-c", code, "merge", str(out), "-q"], capture_output=True, text=True,
-                             timeout=120, stdin=subprocess.DEVNULL)
+    code = (
+        "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (%d, %d)); "
+        "sys.argv = ['provscan', *sys.argv[1:]]; runpy.run_module('provscan', run_name='__main__')"
+    ) % (limit, limit)
+    limited = subprocess.run(
+        [sys.executable, "-c", code, "merge", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert limited.returncode == 1, limited.stderr
     assert len(_lines(limited.stderr)) == 1 and "Traceback" not in limited.stderr, limited.stderr
     assert "file too large" in limited.stderr and "while merging" in limited.stderr
@@ -128,8 +135,14 @@ def test_the_interrupt_line_counts_the_shards_workers_committed(tmp_path: Path) 
 def test_a_fifo_is_refused_at_once_as_a_shard(tmp_path: Path, given: str) -> None:
     data = corpus(tmp_path / "data", shards=1, rows=10)
     os.mkfifo(data / "fifo.parquet")  # nobody ever writes to it: opening it for reading blocks for good
-    result = subprocess.run([sys.executable, "-m", "provscan", "scan", given, "--no-config", "-o", str(tmp_path / "out"), "-q"],
-                            capture_output=True, text=True, timeout=60, cwd=data, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "provscan", "scan", given, "--no-config", "-o", str(tmp_path / "out"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=data,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 1, result.stderr
     assert _lines(result.stderr) == ["Error: fifo.parquet: not a regular file (a FIFO): a shard is a parquet file"]
     assert not (tmp_path / "out").exists()
@@ -140,7 +153,9 @@ def test_hash_of_a_non_image_is_one_line_and_exit_1(tmp_path: Path) -> None:
     junk.write_text("<html>not an image</html>")
     result = run("hash", str(junk), "--kind", "phash", "-o", str(tmp_path / "l.txt"))
     assert result.returncode == 1
-    assert _lines(result.stderr) == [f"Error: {junk}: cannot hash (not an image: an HTML page, not an image); nothing written"]
+    assert _lines(result.stderr) == [
+        f"Error: {junk}: cannot hash (not an image: an HTML page, not an image); nothing written"
+    ]
     assert not (tmp_path / "l.txt").exists()
 
 

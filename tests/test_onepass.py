@@ -20,22 +20,41 @@ import provscan
 from provscan.pipeline import onepass
 
 URLS = [
-    "http://bad.example/a", "https://www.bad.example/b?x=1", "http://ok.example/", "http://good.bad.example/",
-    "http://evil.example/path/x.jpg", "http://evil.example/other", "http://EVIL.example/path/x.jpg",
-    "http://bad.example/%41%20b", "http://b\u00fccher.example/", "   ", None, "not a url", "http://[::1]:80/",
-    "http://1.2.3.4/p", "http://x.example:8080/%7euser", "http://a.b.c.d.e.f.g.h.bad.example/", "",
+    "http://bad.example/a",
+    "https://www.bad.example/b?x=1",
+    "http://ok.example/",
+    "http://good.bad.example/",
+    "http://evil.example/path/x.jpg",
+    "http://evil.example/other",
+    "http://EVIL.example/path/x.jpg",
+    "http://bad.example/%41%20b",
+    "http://b\u00fccher.example/",
+    "   ",
+    None,
+    "not a url",
+    "http://[::1]:80/",
+    "http://1.2.3.4/p",
+    "http://x.example:8080/%7euser",
+    "http://a.b.c.d.e.f.g.h.bad.example/",
+    "",
 ]
 
 
 def _shard(path: Path, rows: int) -> None:
     urls = [URLS[i % len(URLS)] if URLS[i % len(URLS)] is None else f"{URLS[i % len(URLS)]}" for i in range(rows)]
-    table = pa.table({"url": pa.array(urls, pa.large_string()), "key": pa.array(range(rows), pa.int64()),
-                      "caption": [f"c{i}" for i in range(rows)]})
+    table = pa.table(
+        {
+            "url": pa.array(urls, pa.large_string()),
+            "key": pa.array(range(rows), pa.int64()),
+            "caption": [f"c{i}" for i in range(rows)],
+        }
+    )
     pq.write_table(table, path, row_group_size=40, compression="zstd")
 
 
-def _scan(tmp_path: Path, name: str, shards: list[Path], lists: tuple, monkeypatch: pytest.MonkeyPatch,
-          one_pass: bool) -> tuple[dict[str, str], dict, list]:
+def _scan(
+    tmp_path: Path, name: str, shards: list[Path], lists: tuple, monkeypatch: pytest.MonkeyPatch, one_pass: bool
+) -> tuple[dict[str, str], dict, list]:
     monkeypatch.setenv("PROVSCAN_ONE_PASS", "1" if one_pass else "0")
     out = tmp_path / name
     result = provscan.scan(shards, output=out, lists=lists, id_column="key")
@@ -53,8 +72,11 @@ def test_one_pass_writes_what_the_general_path_writes(tmp_path: Path, monkeypatc
     shards = [tmp_path / "in" / f"s{i}.parquet" for i in range(2)]
     for i, path in enumerate(shards):
         _shard(path, 150 + 37 * i)
-    texts = {"d.txt": ("domain", "bad.example\n1.2.3.4\n", "drop"), "u.txt": ("url", "evil.example/path/x.jpg\n", "flag"),
-             "a.txt": ("domain", "good.bad.example\n", "allow")}
+    texts = {
+        "d.txt": ("domain", "bad.example\n1.2.3.4\n", "drop"),
+        "u.txt": ("url", "evil.example/path/x.jpg\n", "flag"),
+        "a.txt": ("domain", "good.bad.example\n", "allow"),
+    }
     lists = []
     for name, (kind, text, action) in texts.items():
         (tmp_path / name).write_text(text)
@@ -73,7 +95,9 @@ def test_one_pass_writes_what_the_general_path_writes(tmp_path: Path, monkeypatc
     assert entry["null_urls"] > 0 and entry["invalid_urls"] > 0
 
 
-def test_a_hashed_list_or_licence_column_takes_the_general_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hashed_list_or_licence_column_takes_the_general_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from provscan.config import ListSpec
 
     shard = tmp_path / "s.parquet"
@@ -81,5 +105,7 @@ def test_a_hashed_list_or_licence_column_takes_the_general_path(tmp_path: Path, 
     (tmp_path / "h.txt").write_text(hashlib.sha256(b"bad.example/").hexdigest() + "\n")
     calls: list[str] = []
     monkeypatch.setattr(onepass, "scan_shard", lambda *a, **k: calls.append("x"))
-    provscan.scan([shard], output=tmp_path / "out", lists=(ListSpec(tmp_path / "h.txt", kind="url-sha256", action="drop"),))
+    provscan.scan(
+        [shard], output=tmp_path / "out", lists=(ListSpec(tmp_path / "h.txt", kind="url-sha256", action="drop"),)
+    )
     assert calls == []

@@ -100,7 +100,9 @@ def test_kill_9_of_the_parent_ends_its_workers_and_resume_runs_alone(tmp_path: P
 
 def test_a_worker_whose_parent_died_before_it_was_bound_exits_at_once(tmp_path: Path) -> None:
     """The window before ``bind_to_parent``: a parent pid that is not this process's parent ends it."""
-    code = ("from provscan.pipeline import lifeline; lifeline.bind_to_parent(1, lifeline.InheritedLocks(())); "
-            "print('still running')")
+    code = (
+        "from provscan.pipeline import lifeline; lifeline.bind_to_parent(1, lifeline.InheritedLocks(())); "
+        "print('still running')"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 128 + signal.SIGKILL and "still running" not in result.stdout

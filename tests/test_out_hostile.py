@@ -18,8 +18,14 @@ from provscan.pipeline.verify import verify_output
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "provscan", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "provscan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -61,6 +67,7 @@ def scan(data: Path, out: Path | str, cwd: Path | None = None) -> subprocess.Com
 
 # ---------------------------------------------------------------- 1. every command that writes OUT checks its inputs
 
+
 def test_sample_of_an_earlier_scans_clean_shards_keeps_the_scan(data: Path, tmp_path: Path) -> None:
     """Issue 16.1: `provscan sample provscan-out/clean/` (default OUT) emptied provscan-out/."""
     assert scan(data, "provscan-out", cwd=tmp_path).returncode == 0
@@ -86,7 +93,12 @@ def test_sample_of_its_own_out_is_refused(data: Path, tmp_path: Path) -> None:
 def test_merge_refuses_an_out_with_a_file_it_did_not_write(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     for part in ("0/2", "1/2"):
-        assert run("scan", data, "--no-config", "-b", f"domain:{tmp_path / 'l.txt'}", "-o", out, "--part", part, "-q").returncode == 0
+        assert (
+            run(
+                "scan", data, "--no-config", "-b", f"domain:{tmp_path / 'l.txt'}", "-o", out, "--part", part, "-q"
+            ).returncode
+            == 0
+        )
     (out / "notes.txt").write_text("mine")
     line = one_line_error(run("merge", out, "-q"))
     assert "notes.txt" in line
@@ -94,6 +106,7 @@ def test_merge_refuses_an_out_with_a_file_it_did_not_write(data: Path, tmp_path:
 
 
 # ---------------------------------------------------------------- 2. a refused run leaves nothing behind
+
 
 def test_a_refused_run_leaves_nothing_so_the_next_is_refused_too(data: Path, tmp_path: Path) -> None:
     """Issue 16.2: the first run refused but left OUT/.provscan/; the second then replaced the user's files."""
@@ -127,6 +140,7 @@ def test_out_a_link_to_the_input_directory_leaves_no_lock_in_it(data: Path, tmp_
 
 # ---------------------------------------------------------------- 3. report writes only what it is asked to
 
+
 def test_report_to_a_file_never_touches_the_datacard_beside_it(data: Path, tmp_path: Path) -> None:
     """Issue 16.3: `provscan report OUT -o dir/x.html` replaced dir/datacard.md, the maintainers' own card."""
     out = tmp_path / "out"
@@ -157,6 +171,7 @@ def test_report_into_out_writes_only_its_own_report(data: Path, tmp_path: Path, 
 
 
 # ---------------------------------------------------------------- 4. paths read from OUT's own files stay inside OUT
+
 
 def _tamper_manifest(out: Path, how: str, victim: Path) -> str:
     path = out / "manifest.json"

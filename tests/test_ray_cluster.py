@@ -53,8 +53,9 @@ def _start(args: list[str], cwd: Path, log: Path, *, namespace: str | None = Non
     command = [RAY, "start", *args, "--block"]
     if namespace is not None:  # mounts first, in a private mount namespace, then the node
         command = ["unshare", "-m", "--propagation", "private", "sh", "-c", f'{namespace} && exec "$@"', "sh", *command]
-    return subprocess.Popen(command, cwd=cwd, env=ENV, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=cwd, env=ENV, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -107,7 +108,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         scan(["data"], config, output=root / "expected")
     expected = snapshot(root / "expected")
     decoy.mkdir()
-    pq.write_table(pa.table({"URL": [f"http://decoy{i}.example/" for i in range(100)]}), _mk(decoy / "data") / "d.parquet")
+    pq.write_table(
+        pa.table({"URL": [f"http://decoy{i}.example/" for i in range(100)]}), _mk(decoy / "data") / "d.parquet"
+    )
     scan([decoy / "data"], output=decoy / "out")  # an earlier run the workers' cwd holds
     (root / "hidden").mkdir()
     shutil.copytree(data, root / "hidden" / "data")
@@ -122,15 +125,26 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     common = ["--node-ip-address=127.0.0.1", "--object-store-memory=100000000", "--disable-usage-stats"]
     procs = []
     try:
-        head = _start(["--head", f"--port={port}", "--num-cpus=1", f"--temp-dir={temp}", "--include-dashboard=false",
-                       *common], decoy, logs / "head.log")
+        head = _start(
+            ["--head", f"--port={port}", "--num-cpus=1", f"--temp-dir={temp}", "--include-dashboard=false", *common],
+            decoy,
+            logs / "head.log",
+        )
         procs.append(head)
         _wait_ready(head, logs / "head.log")
         mounts = f"mount -t tmpfs tmpfs {root / 'hidden'} && mount --bind {other} {root / 'swapped' / 'data'}"
-        namespaced = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", mounts],
-                                    capture_output=True).returncode == 0
-        second = _start([f"--address=127.0.0.1:{port}", "--num-cpus=2", *common], decoy, logs / "second.log",
-                        namespace=mounts if namespaced else None)
+        namespaced = (
+            subprocess.run(
+                ["unshare", "-m", "--propagation", "private", "sh", "-c", mounts], capture_output=True
+            ).returncode
+            == 0
+        )
+        second = _start(
+            [f"--address=127.0.0.1:{port}", "--num-cpus=2", *common],
+            decoy,
+            logs / "second.log",
+            namespace=mounts if namespaced else None,
+        )
         procs.append(second)
         _wait_ready(second, logs / "second.log")
         yield Cluster(f"127.0.0.1:{port}", root, user, decoy, expected, namespaced, (head.pid, second.pid))
@@ -147,14 +161,22 @@ def _mk(path: Path) -> Path:
 
 
 def provscan(cluster: Cluster, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "provscan", "scan", *args, "--executor", "ray",
-                           "--ray-address", cluster.address], cwd=cwd or cluster.user, env=ENV,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "provscan", "scan", *args, "--executor", "ray", "--ray-address", cluster.address],
+        cwd=cwd or cluster.user,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_relative_paths_are_the_users_not_the_workers(cluster: Cluster) -> None:
@@ -177,7 +199,9 @@ def test_a_node_that_cannot_see_the_inputs_is_named_by_node_id(cluster: Cluster,
     """Item 4: both nodes answer at 127.0.0.1; the one whose mount hides the shards is found."""
     if not cluster.namespaced:
         pytest.skip("no private mount namespace here (unshare -m needs root): no node can be made blind")
-    result = provscan(cluster, str(cluster.root / "hidden" / "data"), "-c", "provscan.toml", "-o", str(tmp_path / "o"), "-q")
+    result = provscan(
+        cluster, str(cluster.root / "hidden" / "data"), "-c", "provscan.toml", "-o", str(tmp_path / "o"), "-q"
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot see" in lines[0] and str(cluster.root / "hidden" / "data") in lines[0], lines
@@ -189,8 +213,17 @@ def test_a_shard_with_other_bytes_on_a_node_fails_the_run(cluster: Cluster, tmp_
     if not cluster.namespaced:
         pytest.skip("no private mount namespace here (unshare -m needs root): no node can see other bytes")
     # 2 CPUs per task: only the second node can run them, and there swapped/data holds other bytes.
-    result = provscan(cluster, str(cluster.root / "swapped" / "data"), "-c", "provscan.toml",
-                      "-o", str(tmp_path / "o"), "-q", "--ray-cpus-per-task", "2")
+    result = provscan(
+        cluster,
+        str(cluster.root / "swapped" / "data"),
+        "-c",
+        "provscan.toml",
+        "-o",
+        str(tmp_path / "o"),
+        "-q",
+        "--ray-cpus-per-task",
+        "2",
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "not the file the driver planned" in lines[0], lines
@@ -199,8 +232,9 @@ def test_a_shard_with_other_bytes_on_a_node_fails_the_run(cluster: Cluster, tmp_
 
 
 def test_more_cpus_per_task_than_any_node_has_is_refused(cluster: Cluster, tmp_path: Path) -> None:
-    result = provscan(cluster, "data", "-c", "provscan.toml", "-o", str(tmp_path / "o"), "-q",
-                      "--ray-cpus-per-task", "3")
+    result = provscan(
+        cluster, "data", "-c", "provscan.toml", "-o", str(tmp_path / "o"), "-q", "--ray-cpus-per-task", "3"
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == "Error: --ray-cpus-per-task 3: no Ray node has that many CPUs (nodes have 1, 2)"
 
@@ -217,29 +251,61 @@ def test_tasks_are_sized_from_their_cpus(cluster: Cluster, tmp_path: Path, monke
 
     def capture(ray_module, spec, tasks, on_commit, cpus, **_):
         options = spec.config.fetch_options
-        seen.update(threads=spec.threads, cpus=cpus, options={"per_host": options.per_host,
-                    "concurrency": options.concurrency}, out=spec.out,
-                    paths={t.shard.path.is_absolute() for t in tasks})
+        seen.update(
+            threads=spec.threads,
+            cpus=cpus,
+            options={"per_host": options.per_host, "concurrency": options.concurrency},
+            out=spec.out,
+            paths={t.shard.path.is_absolute() for t in tasks},
+        )
         raise Stop
 
     monkeypatch.setattr(ray_exec, "_run", capture)
     monkeypatch.chdir(cluster.user)
     config = load_config(cluster.user / "provscan.toml")
     with pytest.raises(Stop):
-        scan(["data"], config, output="o", executor="ray", ray_address=cluster.address, fetch=True,
-             fetch_options={"per_host": 8, "concurrency": 64})
+        scan(
+            ["data"],
+            config,
+            output="o",
+            executor="ray",
+            ray_address=cluster.address,
+            fetch=True,
+            fetch_options={"per_host": 8, "concurrency": 64},
+        )
     # the second node has 2 CPUs: 2 one-CPU tasks at once there, each gets half the per-node limits
-    assert seen == {"threads": 1, "cpus": 1, "options": {"per_host": 4, "concurrency": 32},
-                    "out": cluster.user / "o", "paths": {True}}
+    assert seen == {
+        "threads": 1,
+        "cpus": 1,
+        "options": {"per_host": 4, "concurrency": 32},
+        "out": cluster.user / "o",
+        "paths": {True},
+    }
 
 
 def test_sigterm_is_143_and_leaves_the_cluster_up(cluster: Cluster, tmp_path: Path) -> None:
     """Item 5: SIGTERM mid-run: provscan's one line and 143, no Ray dump; the cluster stays up and
     --resume finishes byte-identical."""
     out = tmp_path / "o"
-    command = [sys.executable, "-m", "provscan", "scan", "data", "-c", "provscan.toml", "-o", str(out), "-q",
-               "--executor", "ray", "--ray-address", cluster.address]
-    proc = subprocess.Popen(command, cwd=cluster.user, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "provscan",
+        "scan",
+        "data",
+        "-c",
+        "provscan.toml",
+        "-o",
+        str(out),
+        "-q",
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+    ]
+    proc = subprocess.Popen(
+        command, cwd=cluster.user, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
         if list((out / ".provscan" / "shards").glob("*/commit.json")):
@@ -263,9 +329,26 @@ def test_sigterm_is_143_and_leaves_the_cluster_up(cluster: Cluster, tmp_path: Pa
 
 
 def _launch(cluster: Cluster, out: Path, *args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "provscan", "scan", "data", "-c", "provscan.toml", "-o", str(out), "-q",
-               "--executor", "ray", "--ray-address", cluster.address, *args]
-    return subprocess.Popen(command, cwd=cluster.user, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "provscan",
+        "scan",
+        "data",
+        "-c",
+        "provscan.toml",
+        "-o",
+        str(out),
+        "-q",
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+        *args,
+    ]
+    return subprocess.Popen(
+        command, cwd=cluster.user, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _under_way(proc: subprocess.Popen[str], out: Path) -> bool:
@@ -307,7 +390,9 @@ def test_a_killed_worker_is_retried_and_temp_files_are_never_listed(cluster: Clu
     worker killed mid-write leaves it): the merge removes it, the manifest never lists a temp name,
     the outputs are byte-identical and `verify --inputs` passes."""
     out = tmp_path / "o"
-    killer = subprocess.Popen([sys.executable, "-c", KILLER, *map(str, cluster.nodes)], stdout=subprocess.PIPE, text=True)
+    killer = subprocess.Popen(
+        [sys.executable, "-c", KILLER, *map(str, cluster.nodes)], stdout=subprocess.PIPE, text=True
+    )
     try:
         proc = _launch(cluster, out)
         if not _under_way(proc, out):
@@ -330,8 +415,14 @@ def test_a_killed_worker_is_retried_and_temp_files_are_never_listed(cluster: Clu
     assert manifest["files"] and not [name for name in manifest["files"] if ".tmp-" in name]
     assert not [p for p in out.rglob("*.tmp-*") if ".provscan" not in p.parts]
     assert snapshot(out) == cluster.expected
-    verified = subprocess.run([sys.executable, "-m", "provscan", "verify", str(out), "--inputs"], cwd=cluster.user,
-                              env=ENV, capture_output=True, text=True, timeout=120)
+    verified = subprocess.run(
+        [sys.executable, "-m", "provscan", "verify", str(out), "--inputs"],
+        cwd=cluster.user,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
@@ -369,10 +460,26 @@ def test_a_lost_head_is_one_line_that_names_rays_log(cluster: Cluster, tmp_path:
     for copy in range(5):  # 30 shards: the run is still going when the head goes
         for shard in sorted((cluster.user / "data").iterdir()):
             shutil.copy(shard, many / f"{copy}-{shard.name}")
-    command = [sys.executable, "-m", "provscan", "scan", str(many), "-c", "provscan.toml", "-o", str(out), "-q",
-               "--executor", "ray", "--ray-address", cluster.address]
+    command = [
+        sys.executable,
+        "-m",
+        "provscan",
+        "scan",
+        str(many),
+        "-c",
+        "provscan.toml",
+        "-o",
+        str(out),
+        "-q",
+        "--executor",
+        "ray",
+        "--ray-address",
+        cluster.address,
+    ]
     env = {**ENV, "RAY_gcs_rpc_server_reconnect_timeout_s": "1"}  # Ray's default waits 60 s for the GCS
-    proc = subprocess.Popen(command, cwd=cluster.user, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command, cwd=cluster.user, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     if not _under_way(proc, out):
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr

@@ -20,16 +20,35 @@ from provscan.errors import ConfigError
 from provscan.pipeline.verify import verify_output
 
 SCHEMA = Path(__file__).parent / "schemas" / "in-toto" / "statement-v1.schema.json"
-RELEASE = {"name": "tiny-clean", "description": "Two shards, cleaned.", "license": "CC-BY-4.0", "version": "1.0.0",
-           "citation": "@misc{tiny, title={Tiny}}", "url": "https://example.org/tiny", "data_collection": "Crawled by hand."}
+RELEASE = {
+    "name": "tiny-clean",
+    "description": "Two shards, cleaned.",
+    "license": "CC-BY-4.0",
+    "version": "1.0.0",
+    "citation": "@misc{tiny, title={Tiny}}",
+    "url": "https://example.org/tiny",
+    "data_collection": "Crawled by hand.",
+}
 
 
 @pytest.fixture
 def run(tmp_path: Path, make_shard, make_list) -> Path:
-    a = make_shard("a.parquet", url=["http://bad.example/1", "http://ok.example/", "http://bad.example/2", None],
-                   caption=["x", "y", None, "é"], n=[1, 2, 3, 4], score=[0.5, 1.5, 2.5, None], ok=[True, False, True, None])
-    b = make_shard("b.parquet", url=["http://flag.example/x", "http://ok.example/y"], caption=["p", "q"], n=[5, 6],
-                   score=[3.0, 4.0], ok=[False, True])
+    a = make_shard(
+        "a.parquet",
+        url=["http://bad.example/1", "http://ok.example/", "http://bad.example/2", None],
+        caption=["x", "y", None, "é"],
+        n=[1, 2, 3, 4],
+        score=[0.5, 1.5, 2.5, None],
+        ok=[True, False, True, None],
+    )
+    b = make_shard(
+        "b.parquet",
+        url=["http://flag.example/x", "http://ok.example/y"],
+        caption=["p", "q"],
+        n=[5, 6],
+        score=[3.0, 4.0],
+        ok=[False, True],
+    )
     drop = make_list("drop.txt", "# provscan-list: kind=domain action=drop\nbad.example\n")
     flag = make_list("flag.txt", "# provscan-list: kind=domain action=flag\nflag.example\n")
     scan([a, b], lists=(ListSpec(drop), ListSpec(flag)), output=tmp_path / "out", release=RELEASE)
@@ -47,20 +66,33 @@ def test_croissant_validates_and_its_records_are_the_clean_rows(run: Path) -> No
     assert dataset.metadata.ctx.issues.errors == set() and dataset.metadata.ctx.issues.warnings == set()
     assert doc["name"] == "tiny-clean" and doc["license"] == "CC-BY-4.0" and doc["citeAs"].startswith("@misc")
     files = {d["contentUrl"]: d for d in doc["distribution"] if d["@type"] == "cr:FileObject"}
-    assert {k: v["sha256"] for k, v in files.items()} == {k: sha(run / k) for k in ("clean/a.parquet", "clean/b.parquet")}
+    assert {k: v["sha256"] for k, v in files.items()} == {
+        k: sha(run / k) for k in ("clean/a.parquet", "clean/b.parquet")
+    }
     assert files["clean/a.parquet"]["contentSize"] == f"{(run / 'clean/a.parquet').stat().st_size} B"
     fields = {f["name"]: f["dataType"] for f in doc["recordSet"][0]["field"]}
-    assert fields == {"url": "sc:Text", "caption": "sc:Text", "n": "sc:Integer", "score": "sc:Float", "ok": "sc:Boolean"}
+    assert fields == {
+        "url": "sc:Text",
+        "caption": "sc:Text",
+        "n": "sc:Integer",
+        "score": "sc:Float",
+        "ok": "sc:Boolean",
+    }
     assert "bad.example" in doc["rai:dataPreprocessingProtocol"] or "drop" in doc["rai:dataPreprocessingProtocol"]
     assert sha(run / "removals.sha256.txt") in doc["rai:dataPreprocessingProtocol"]
     assert "Images were not fetched" in doc["rai:dataLimitations"] and doc["rai:dataCollection"] == "Crawled by hand."
-    loaded = [{k.split("/", 1)[1]: v.decode() if isinstance(v, bytes) else v for k, v in r.items()} for r in dataset.records("rows")]
+    loaded = [
+        {k.split("/", 1)[1]: v.decode() if isinstance(v, bytes) else v for k, v in r.items()}
+        for r in dataset.records("rows")
+    ]
     clean = pa.concat_tables([pq.read_table(run / "clean" / n) for n in ("a.parquet", "b.parquet")]).to_pylist()
     key = lambda r: r["n"]  # noqa: E731
     assert len(loaded) == len(clean) == 4
     for got, want in zip(sorted(loaded, key=key), sorted(clean, key=key)):
         assert got["url"] == want["url"] and got["n"] == want["n"] and got["caption"] == want["caption"]
-        assert (got["score"] == want["score"]) or (want["score"] is None and got["score"] != got["score"])  # null -> NaN
+        assert (got["score"] == want["score"]) or (
+            want["score"] is None and got["score"] != got["score"]
+        )  # null -> NaN
     assert "http://bad.example/1" not in {r["url"] for r in loaded}
 
 
@@ -109,8 +141,10 @@ def test_verify_attestation_passes_then_names_a_tampered_subject(run: Path) -> N
     statement["predicate"]["buildDefinition"]["externalParameters"]["config"]["export"] = False
     (run / "provenance.intoto.json").write_text(json.dumps(statement))
     checks = verify_output(run, attestation=True).failures
-    assert {(c.file, c.check) for c in checks} >= {("clean/a.parquet", "attested sha256"),
-                                                   ("provenance.intoto.json", "externalParameters.config = manifest config")}
+    assert {(c.file, c.check) for c in checks} >= {
+        ("clean/a.parquet", "attested sha256"),
+        ("provenance.intoto.json", "externalParameters.config = manifest config"),
+    }
     assert verify(run).exit_code == 1  # the manifest's own hash of the statement fails too
 
 
@@ -120,7 +154,11 @@ def test_a_changed_clean_shard_fails_the_croissant_and_the_attestation(run: Path
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     failed = {(c.file, c.check) for c in verify_output(run, attestation=True).failures}
-    assert {("clean/b.parquet", "attested sha256"), ("clean/b.parquet", "croissant sha256"), ("clean/b.parquet", "sha256")} <= failed
+    assert {
+        ("clean/b.parquet", "attested sha256"),
+        ("clean/b.parquet", "croissant sha256"),
+        ("clean/b.parquet", "sha256"),
+    } <= failed
 
 
 def test_a_clean_shard_missing_from_the_croissant_is_named(run: Path) -> None:
@@ -128,7 +166,10 @@ def test_a_clean_shard_missing_from_the_croissant_is_named(run: Path) -> None:
     doc["distribution"] = [d for d in doc["distribution"] if d.get("contentUrl") != "clean/a.parquet"]
     (run / "croissant.json").write_text(json.dumps(doc))
     failed = {(c.file, c.check) for c in verify_output(run, attestation=True).failures}
-    assert ("clean/a.parquet", "described in croissant.json") in failed and ("croissant.json", "attested sha256") in failed
+    assert ("clean/a.parquet", "described in croissant.json") in failed and (
+        "croissant.json",
+        "attested sha256",
+    ) in failed
 
 
 def test_subjects_and_files_outside_out_are_never_opened(run: Path, tmp_path: Path) -> None:
@@ -136,7 +177,9 @@ def test_subjects_and_files_outside_out_are_never_opened(run: Path, tmp_path: Pa
     secret.write_bytes(b"outside")
     os.symlink(secret, run / "link.bin")
     statement = json.loads((run / "provenance.intoto.json").read_text())
-    statement["subject"] += [{"name": n, "digest": {"sha256": sha(secret)}} for n in ("../secret.bin", str(secret), "link.bin")]
+    statement["subject"] += [
+        {"name": n, "digest": {"sha256": sha(secret)}} for n in ("../secret.bin", str(secret), "link.bin")
+    ]
     (run / "provenance.intoto.json").write_text(json.dumps(statement))
     croissant = json.loads((run / "croissant.json").read_text())
     croissant["distribution"].append({"@type": "cr:FileObject", "contentUrl": "../secret.bin", "sha256": sha(secret)})
@@ -180,11 +223,17 @@ def test_release_table_is_validated(tmp_path: Path) -> None:
     config = tmp_path / "provscan.toml"
     config.write_text('[release]\nname = "x"\nlicense = "CC0-1.0"\nurl = "https://example.org/"\n')
     assert load_config(config).release.license == "CC0-1.0"
-    for body, message in (('[release]\nlicence = "CC0-1.0"\n', "unknown key(s) in [release]: licence"),
-                          ('[release]\nurl = "ftp://x"\n', "url must start with https://"),
-                          ('[release]\nname = 3\n', "name must be a non-empty string")):
+    for body, message in (
+        ('[release]\nlicence = "CC0-1.0"\n', "unknown key(s) in [release]: licence"),
+        ('[release]\nurl = "ftp://x"\n', "url must start with https://"),
+        ('[release]\nname = 3\n', "name must be a non-empty string"),
+    ):
         config.write_text(body)
-        with pytest.raises(ConfigError, match=r"provscan\.toml.*" + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(
+            ConfigError,
+            match=r"provscan\.toml.*"
+            + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]"),
+        ):
             load_config(config)
 
 
@@ -193,7 +242,11 @@ def test_report_and_datacard_link_the_release_files_and_say_how_to_check_them(ru
     assert "<code>croissant.json</code> and <code>provenance.intoto.json</code>" in html and "href=" not in html
     assert f"provscan verify {run} --attestation" in html
     card = (run / "datacard.md").read_text()
-    assert "`croissant.json`" in card and "`provenance.intoto.json`" in card and f"provscan verify {run} --attestation" in card
+    assert (
+        "`croissant.json`" in card
+        and "`provenance.intoto.json`" in card
+        and f"provscan verify {run} --attestation" in card
+    )
     result = CliRunner().invoke(cli, ["report", str(run)])  # re-rendering reproduces the recorded bytes
     assert result.exit_code == 0, result.output
     assert verify_output(run).ok

@@ -58,7 +58,11 @@ def test_scan_writes_a_report_with_its_numbers(scanned: Path) -> None:
     assert set(by_list) == {"blocked-hosts", "review-urls", "near-dupes", "license-policy"}
     # perceptual distances against max_distance, read from flagged.parquet
     dist = next(a for a in page.having("data-matches"))
-    assert (dist["data-list"], dist["data-matches"], dist["data-max"]) == ("near-dupes", str(sum(DISTANCES.values())), "8")
+    assert (dist["data-list"], dist["data-matches"], dist["data-max"]) == (
+        "near-dupes",
+        str(sum(DISTANCES.values())),
+        "8",
+    )
     svg_desc = (scanned / "report.html").read_text()
     for d in range(9):  # the axis runs to max_distance; the row at distance 12 did not match
         assert f"Hamming distance {d}: {DISTANCES.get(d, 0)} matches" in svg_desc
@@ -124,11 +128,20 @@ def test_two_scans_of_the_same_inputs_give_the_same_report(tmp_path: Path, monke
     differ = {k for k in ma if ma[k] != mb[k]}
     assert differ <= {"started", "finished", "files"}, differ
     # the manifest lists the reports' own SHA-256, and the reports (and the release metadata) show the run's times: only they differ
-    assert {f for f in ma["files"] if ma["files"][f] != mb["files"].get(f)} <= {"report.html", "datacard.md", "croissant.json", "provenance.intoto.json"}
+    assert {f for f in ma["files"] if ma["files"][f] != mb["files"].get(f)} <= {
+        "report.html",
+        "datacard.md",
+        "croissant.json",
+        "provenance.intoto.json",
+    }
     assert sa == sb
     monkeypatch.chdir(outs[1].parent)
-    html, card = write_reports(Path("out"), {**mb, "started": ma["started"], "finished": ma["finished"]}, sb,
-                               report=tmp_path / "b" / "report.html")
+    html, card = write_reports(
+        Path("out"),
+        {**mb, "started": ma["started"], "finished": ma["finished"]},
+        sb,
+        report=tmp_path / "b" / "report.html",
+    )
     assert html.read_bytes() == (outs[0] / "report.html").read_bytes()
     assert card.read_bytes() == (outs[0] / "datacard.md").read_bytes()
 
@@ -149,8 +162,10 @@ def test_redacted_report_has_nothing_of_the_urls(scanned: Path, redacted: Path) 
 
 def test_redactor_replaces_url_like_strings() -> None:
     red = Redactor(True)
-    assert red.text("shards from hf://datasets/x/y and https://a.example/b?c=d end") == \
-        "shards from [URL redacted] and [URL redacted] end"
+    assert (
+        red.text("shards from hf://datasets/x/y and https://a.example/b?c=d end")
+        == "shards from [URL redacted] and [URL redacted] end"
+    )
     assert Redactor(False).text("https://a.example/") == "https://a.example/"
 
 
@@ -177,8 +192,11 @@ def test_sample_estimates_are_drawn_as_intervals(scanned: Path, tmp_path: Path) 
     assert len(rows) == 3
     for est in ESTIMATES["estimates"]:
         row = rows[(est["dimension"], est["value"])]
-        assert (float(row["data-share"]), float(row["data-low"]), float(row["data-high"])) == \
-            (est["share"], est["share_low"], est["share_high"])
+        assert (float(row["data-share"]), float(row["data-low"]), float(row["data-high"])) == (
+            est["share"],
+            est["share_low"],
+            est["share_high"],
+        )
     facts = {a["data-key"]: a["data-value"] for a in page.having("data-key")}
     assert facts["mode"] == "row-groups" and facts["sampled rows"] == "40000" and facts["bytes read"] == "2345678"
     assert "Estimated share of rows by license" in html and "20.00% [19.00%, 21.00%]" in html
@@ -250,15 +268,19 @@ def test_report_command_warns_when_the_manifest_recorded_other_bytes(scanned: Pa
     out = tmp_path / "out"
     shutil.copytree(scanned, out)
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["files"] = {"report.html": hashlib.sha256((out / "report.html").read_bytes()).hexdigest(),
-                         "datacard.md": hashlib.sha256((out / "datacard.md").read_bytes()).hexdigest()}
+    manifest["files"] = {
+        "report.html": hashlib.sha256((out / "report.html").read_bytes()).hexdigest(),
+        "datacard.md": hashlib.sha256((out / "datacard.md").read_bytes()).hexdigest(),
+    }
     (out / "manifest.json").write_text(json.dumps(manifest))
     result = CliRunner().invoke(cli, ["report", str(out)])
     assert result.exit_code == 0 and "differs" not in result.output
     manifest["files"]["datacard.md"] = "0" * 64
     (out / "manifest.json").write_text(json.dumps(manifest))
     result = CliRunner().invoke(cli, ["report", str(out)])
-    assert result.exit_code == 0 and "datacard.md differs" in result.output and "report.html differs" not in result.output
+    assert (
+        result.exit_code == 0 and "datacard.md differs" in result.output and "report.html differs" not in result.output
+    )
 
 
 def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
@@ -304,7 +326,8 @@ def test_findings_table_lists_the_findings_in_file_order(scanned: Path) -> None:
     assert len(rows) == len(flagged) > 5
     prefix = str(scanned.parent / "shards") + "/"
     assert [(prefix + r[0], int(r[1]), r[2], r[3], r[4], r[5]) for r in rows] == [
-        (f["shard"], f["row"], f["url"] or "-", f["list"], f["entry"] or "-", f["action"]) for f in flagged]
+        (f["shard"], f["row"], f["url"] or "-", f["list"], f["entry"] or "-", f["action"]) for f in flagged
+    ]
     assert "https://badhost-zqx.example/path-kwv/1.jpg" in [r[2] for r in rows]  # shown, yet the source has no "://"
     assert "://" not in html
     count = Elements(html).by_id("findings-count")
@@ -321,12 +344,26 @@ def test_findings_table_is_capped_and_escaped(tmp_path: Path) -> None:
     manifest, summary = synthetic(2)
     n = FINDINGS_SHOWN + 500
     evil = '<img src=x onerror=alert(1)>'
-    pq.write_table(pa.table({
-        "shard": [manifest["shards"][0]["path"]] * n, "row": list(range(n)), "id": [None] * n,
-        "url": [f"https://h.example/{evil}/{i}" for i in range(n)], "url_sha256": ["ab" * 32] * n,
-        "list": ["blocked"] * n, "kind": ["domain"] * n, "entry": [evil] * n, "action": ["drop"] * n,
-        "distance": [None] * n, "image_hash": [None] * n, "detail": [None] * n}, schema=FINDINGS_SCHEMA),
-        tmp_path / "flagged.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "shard": [manifest["shards"][0]["path"]] * n,
+                "row": list(range(n)),
+                "id": [None] * n,
+                "url": [f"https://h.example/{evil}/{i}" for i in range(n)],
+                "url_sha256": ["ab" * 32] * n,
+                "list": ["blocked"] * n,
+                "kind": ["domain"] * n,
+                "entry": [evil] * n,
+                "action": ["drop"] * n,
+                "distance": [None] * n,
+                "image_hash": [None] * n,
+                "detail": [None] * n,
+            },
+            schema=FINDINGS_SCHEMA,
+        ),
+        tmp_path / "flagged.parquet",
+    )
     html = write_reports(tmp_path, manifest, summary)[0].read_text(encoding="utf-8")
     rows = _findings_rows(html)
     assert len(rows) == FINDINGS_SHOWN and rows[-1][1] == str(FINDINGS_SHOWN - 1)

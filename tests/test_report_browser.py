@@ -20,7 +20,18 @@ from provscan.sinks.page import CSP, SHARD_PAGE
 from provscan.sinks.report import write_reports
 
 from report_data import (
-    DISTANCES, ESTIMATES, EXPECTED, Elements, Tab, browse, build_inputs, chromium, load, run_scan, screenshot, synthetic,
+    DISTANCES,
+    ESTIMATES,
+    EXPECTED,
+    Elements,
+    Tab,
+    browse,
+    build_inputs,
+    chromium,
+    load,
+    run_scan,
+    screenshot,
+    synthetic,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -65,7 +76,9 @@ def test_harness_sees_requests_and_console_messages(scanned: Path, tmp_path: Pat
     """Control: the same page with its CSP removed and a loopback image and a console error added."""
     html = (scanned / "report.html").read_text(encoding="utf-8")
     bad = html.replace(f'<meta http-equiv="Content-Security-Policy" content="{CSP}">', "")
-    bad = bad.replace("</main>", '<img alt="" src="http://127.0.0.1:9/pixel.png"><script>console.error("oops")</script></main>')
+    bad = bad.replace(
+        "</main>", '<img alt="" src="http://127.0.0.1:9/pixel.png"><script>console.error("oops")</script></main>'
+    )
     assert bad != html
     page = tmp_path / "bad.html"
     page.write_text(bad, encoding="utf-8")
@@ -124,16 +137,22 @@ def test_typing_into_the_findings_table_filters_it(scanned: Path, tmp_path: Path
         assert len(expected) == 2  # the review list and the licence policy
         tab.type("#findings-search", "flagme")
         assert tab.eval(f"{VISIBLE}.map(function(r){{return r.cells[2].textContent + ' ' + r.dataset.list;}})") == [
-            f"{flagme} {name}" for name in expected]
+            f"{flagme} {name}" for name in expected
+        ]
         assert tab.eval("document.getElementById('findings-count').textContent") == f"2 of {total} shown"
         for _ in "flagme":
             tab.press("Backspace", 8)
         assert tab.eval("document.getElementById('findings-search').value") == ""
         assert tab.eval(f"{VISIBLE}.length") == total
         tab.type("#findings-search", "BADHOST drop")  # words anywhere in the row, any case
-        badhost = tab.eval(f"{VISIBLE}.map(function(r){{return r.cells[2].textContent + ' ' + r.cells[5].textContent;}})")
-        assert badhost == [f"{f['url']} drop" for f in pq.read_table(scanned / "flagged.parquet").to_pylist()
-                           if "badhost" in (f["url"] or "") and f["action"] == "drop"]
+        badhost = tab.eval(
+            f"{VISIBLE}.map(function(r){{return r.cells[2].textContent + ' ' + r.cells[5].textContent;}})"
+        )
+        assert badhost == [
+            f"{f['url']} drop"
+            for f in pq.read_table(scanned / "flagged.parquet").to_pylist()
+            if "badhost" in (f["url"] or "") and f["action"] == "drop"
+        ]
         assert len(badhost) == 3  # type: ignore[arg-type]  # rows 1 and 7 by the domain list, 7 also by licence
         tab.eval("document.getElementById('findings-search').value = ''")
         tab.eval("(function(s){s.focus();})(document.getElementById('findings-action'))")

@@ -38,12 +38,14 @@ def _dataset(n: int = ROWS, seed: int = 0) -> pa.Table:
     rng = np.random.default_rng(seed)
     bad = rng.random(n) < 0.03
     urls = [f"http://{'bad' if b else 'ok'}.example/{i}/{rng.integers(1 << 30)}.jpg" for i, b in enumerate(bad)]
-    return pa.table({
-        "URL": urls,
-        "key": [f"{i:09d}" for i in range(n)],
-        "LICENSE": np.where(rng.random(n) < 0.2, "CC-BY-NC-4.0", "CC-BY-4.0").tolist(),
-        "TEXT": [rng.bytes(150).hex() for _ in range(n)],
-    })
+    return pa.table(
+        {
+            "URL": urls,
+            "key": [f"{i:09d}" for i in range(n)],
+            "LICENSE": np.where(rng.random(n) < 0.2, "CC-BY-NC-4.0", "CC-BY-4.0").tolist(),
+            "TEXT": [rng.bytes(150).hex() for _ in range(n)],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +65,12 @@ def blocklist(tmp_path: Path) -> Path:
 
 
 def _config(blocklist: Path, **kw) -> provscan.ScanConfig:
-    return provscan.ScanConfig(lists=(provscan.ListSpec(blocklist),), licenses=provscan.LicenseConfig(flag=("CC-BY-NC-*",)),
-                               fetch_options=LOOPBACK, **kw)
+    return provscan.ScanConfig(
+        lists=(provscan.ListSpec(blocklist),),
+        licenses=provscan.LicenseConfig(flag=("CC-BY-NC-*",)),
+        fetch_options=LOOPBACK,
+        **kw,
+    )
 
 
 def _needed_bytes(meta: pq.FileMetaData, groups, columns=("URL", "key", "LICENSE")) -> int:
@@ -89,11 +95,15 @@ def test_row_group_sample_reads_only_footer_and_needed_chunks(data, blocklist, t
     meta = pq.read_metadata(path)
     with serve() as srv:
         srv.files["part-0.parquet"] = raw
-        result = sample([f"{srv.base}/files/part-0.parquet"], _config(blocklist), row_groups=2, seed=3, output=tmp_path / "out")
+        result = sample(
+            [f"{srv.base}/files/part-0.parquet"], _config(blocklist), row_groups=2, seed=3, output=tmp_path / "out"
+        )
         sent = srv.bytes_sent
         ranges = [r for _, r, _ in srv.requests]
     est = result.estimates
-    groups = sorted({int(g) for g in np.unique(pq.read_table(tmp_path / "out/sample.parquet").column("row").to_numpy() // GROUP)})
+    groups = sorted(
+        {int(g) for g in np.unique(pq.read_table(tmp_path / "out/sample.parquet").column("row").to_numpy() // GROUP)}
+    )
     assert len(groups) == 2 and est["sampled_rows"] == 2 * GROUP
     assert all(r is not None for r in ranges)  # never an unranged GET
     assert est["bytes_read"] == sent == est["sources"][0]["bytes_read"]
@@ -113,10 +123,14 @@ def test_a_footer_larger_than_the_probe_is_fetched_once(tmp_path, blocklist) -> 
     assert meta.serialized_size > FOOTER_PROBE
     with serve() as srv:
         srv.files["m.parquet"] = path.read_bytes()
-        result = sample([f"{srv.base}/files/m.parquet"], _config(blocklist), row_groups=3, seed=2, output=tmp_path / "out")
+        result = sample(
+            [f"{srv.base}/files/m.parquet"], _config(blocklist), row_groups=3, seed=2, output=tmp_path / "out"
+        )
         sent = srv.bytes_sent
     source = result.manifest["sources"][0]
-    assert source["unplanned_reads"] == 0 and source["requests"] == 2 + 3  # two footer reads, then one merged range per row group (contiguous chunks)
+    assert (
+        source["unplanned_reads"] == 0 and source["requests"] == 2 + 3
+    )  # two footer reads, then one merged range per row group (contiguous chunks)
     groups = sorted(set((pq.read_table(tmp_path / "out/sample.parquet").column("row").to_numpy() // 5).tolist()))
     assert sent <= meta.serialized_size + 8 + FOOTER_PROBE + _needed_bytes(meta, groups)
     _check_rows(tmp_path / "out", table)
@@ -187,8 +201,21 @@ def test_cli_reports_range_refusal_in_one_line(data, blocklist, tmp_path) -> Non
     _, raw, _ = data
     with serve() as srv:
         srv.files["n.parquet"] = raw
-        res = CliRunner().invoke(cli, ["sample", f"{srv.base}/norange/n.parquet", "--rows", "5", "-b", str(blocklist),
-                                       "--allow-addresses", "127.0.0.0/8", "-o", str(tmp_path / "o")])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "sample",
+                f"{srv.base}/norange/n.parquet",
+                "--rows",
+                "5",
+                "-b",
+                str(blocklist),
+                "--allow-addresses",
+                "127.0.0.0/8",
+                "-o",
+                str(tmp_path / "o"),
+            ],
+        )
     assert res.exit_code == 1
     assert "ignores HTTP Range" in res.output and "--allow-full-download" in res.output
 
@@ -264,13 +291,22 @@ def test_hf_dataset_is_listed_resolved_and_range_read(data, blocklist, tmp_path,
     with serve() as srv:
         srv.files["a.parquet"] = raw
         srv.files["b.parquet"] = raw
-        srv.hub_files = {"data/train-0.parquet": "a.parquet", "data/train-1.parquet": "b.parquet", "README.md": "a.parquet"}
+        srv.hub_files = {
+            "data/train-0.parquet": "a.parquet",
+            "data/train-1.parquet": "b.parquet",
+            "README.md": "a.parquet",
+        }
         _hub_env(monkeypatch, srv, tmp_path)
-        result = sample(["hf://datasets/org/name/data/*.parquet"], _config(blocklist), row_groups=2, seed=5, output=tmp_path / "out")
+        result = sample(
+            ["hf://datasets/org/name/data/*.parquet"], _config(blocklist), row_groups=2, seed=5, output=tmp_path / "out"
+        )
         requests = list(srv.requests)
         sent = srv.bytes_sent
     names = [s["source"] for s in result.estimates["sources"]]
-    assert names == [f"hf://datasets/org/name@{HUB_SHA}/data/train-0.parquet", f"hf://datasets/org/name@{HUB_SHA}/data/train-1.parquet"]
+    assert names == [
+        f"hf://datasets/org/name@{HUB_SHA}/data/train-0.parquet",
+        f"hf://datasets/org/name@{HUB_SHA}/data/train-1.parquet",
+    ]
     assert result.estimates["population_rows"] == 2 * ROWS
     assert any(p.startswith(f"/datasets/org/name/resolve/{HUB_SHA}/") for p, _, _ in requests)
     api_auth = {a for p, _, a in requests if p.startswith("/api/datasets/")}
@@ -300,15 +336,28 @@ def test_hf_unknown_dataset_is_a_shard_error(tmp_path, monkeypatch) -> None:
     with serve() as srv:
         _hub_env(monkeypatch, srv, tmp_path, token=None)
         with pytest.raises(ShardError, match="hf://datasets/nobody/nothing: cannot list"):
-            sample(["hf://datasets/nobody/nothing"], provscan.ScanConfig(fetch_options=LOOPBACK), rows=1, output=tmp_path / "o")
+            sample(
+                ["hf://datasets/nobody/nothing"],
+                provscan.ScanConfig(fetch_options=LOOPBACK),
+                rows=1,
+                output=tmp_path / "o",
+            )
 
 
-@pytest.mark.parametrize(("text", "repo", "rev", "path"), [
-    ("hf://datasets/o/n", "o/n", None, ""),
-    ("hf://datasets/o/n@v1.0/data/*.parquet", "o/n", "v1.0", "data/*.parquet"),
-    ("hf://datasets/o/n@refs/convert/parquet/default/train/0000.parquet", "o/n", "refs/convert/parquet", "default/train/0000.parquet"),
-    ("hf://datasets/o/n@refs%2Fconvert%2Fparquet/default", "o/n", "refs/convert/parquet", "default"),
-])
+@pytest.mark.parametrize(
+    ("text", "repo", "rev", "path"),
+    [
+        ("hf://datasets/o/n", "o/n", None, ""),
+        ("hf://datasets/o/n@v1.0/data/*.parquet", "o/n", "v1.0", "data/*.parquet"),
+        (
+            "hf://datasets/o/n@refs/convert/parquet/default/train/0000.parquet",
+            "o/n",
+            "refs/convert/parquet",
+            "default/train/0000.parquet",
+        ),
+        ("hf://datasets/o/n@refs%2Fconvert%2Fparquet/default", "o/n", "refs/convert/parquet", "default"),
+    ],
+)
 def test_hub_paths(text, repo, rev, path) -> None:
     got = parse_hub_path(text)
     assert (got.repo, got.revision, got.path) == (repo, rev, path)
@@ -386,7 +435,11 @@ def test_interval_edges() -> None:
     assert every.low == every.high == 0.15
     low, high = wilson(5, 100)
     assert 0.02 < low < 0.05 < high < 0.12
-    assert abs(t_quantile(1) - 12.7062) < 1e-3 and abs(t_quantile(10) - 2.2281) < 1e-3 and abs(t_quantile(30) - 2.0423) < 1e-3
+    assert (
+        abs(t_quantile(1) - 12.7062) < 1e-3
+        and abs(t_quantile(10) - 2.2281) < 1e-3
+        and abs(t_quantile(30) - 2.0423) < 1e-3
+    )
 
 
 # -- the whole run -----------------------------------------------------------------------------
@@ -394,7 +447,14 @@ def test_interval_edges() -> None:
 
 def _findings(path: Path) -> set[tuple]:
     t = pq.read_table(path)
-    return set(zip(*(t.column(c).to_pylist() for c in ("shard", "row", "id", "url", "url_sha256", "list", "kind", "entry", "action", "detail"))))
+    return set(
+        zip(
+            *(
+                t.column(c).to_pylist()
+                for c in ("shard", "row", "id", "url", "url_sha256", "list", "kind", "entry", "action", "detail")
+            )
+        )
+    )
 
 
 def test_sampling_every_row_finds_what_scan_finds(tmp_path, blocklist) -> None:
@@ -424,7 +484,9 @@ def test_hash_columns_are_read_only_when_a_list_needs_them(tmp_path, blocklist) 
     pq.write_table(_dataset(500).append_column("md5", pa.array([f"{i:032x}" for i in range(500)])), shard)
     sample([str(shard)], _config(blocklist), rows=50, output=tmp_path / "a")
     assert "md5" not in pq.read_schema(tmp_path / "a/sample.parquet").names
-    sample([str(shard)], _config(blocklist, fetch=False, hash_columns={"image-md5": "md5"}), rows=50, output=tmp_path / "b")
+    sample(
+        [str(shard)], _config(blocklist, fetch=False, hash_columns={"image-md5": "md5"}), rows=50, output=tmp_path / "b"
+    )
     assert "md5" in pq.read_schema(tmp_path / "b/sample.parquet").names
 
 
@@ -433,14 +495,34 @@ def test_outputs_manifest_and_reproducibility(tmp_path, blocklist, data) -> None
     a = sample([str(path)], _config(blocklist), rows=400, seed=2, output=tmp_path / "a")
     b = sample([str(path)], _config(blocklist), rows=400, seed=2, output=tmp_path / "b")
     c = sample([str(path)], _config(blocklist), rows=400, seed=3, output=tmp_path / "c")
-    assert a.manifest["files"]["sample.parquet"] == b.manifest["files"]["sample.parquet"] != c.manifest["files"]["sample.parquet"]
-    assert set(a.manifest["files"]) == {"sample.parquet", "flagged.parquet", "summary.json", "estimates.json",
-                                        "report.html", "datacard.md"}
+    assert (
+        a.manifest["files"]["sample.parquet"]
+        == b.manifest["files"]["sample.parquet"]
+        != c.manifest["files"]["sample.parquet"]
+    )
+    assert set(a.manifest["files"]) == {
+        "sample.parquet",
+        "flagged.parquet",
+        "summary.json",
+        "estimates.json",
+        "report.html",
+        "datacard.md",
+    }
     assert a.manifest["lists"][0]["sha256"] and a.manifest["seed"] == 2 and a.manifest["mode"] == "rows"
     assert a.manifest["sources"][0]["rows"] == ROWS and a.manifest["sources"][0]["bytes_read"] > 0
     est = a.estimates
-    assert {"mode", "seed", "confidence", "population_rows", "sampled_rows", "sampled_row_groups", "population_row_groups",
-            "sources", "bytes_read", "estimates"} <= set(est)
+    assert {
+        "mode",
+        "seed",
+        "confidence",
+        "population_rows",
+        "sampled_rows",
+        "sampled_row_groups",
+        "population_row_groups",
+        "sources",
+        "bytes_read",
+        "estimates",
+    } <= set(est)
     bad = next(e for e in est["estimates"] if e["dimension"] == "list" and e["value"] == "bad")
     assert bad["share_low"] <= 0.03 <= bad["share_high"] and bad["rows_low"] <= bad["rows"] <= bad["rows_high"]
     assert {e["dimension"] for e in est["estimates"]} == {"list", "kind", "action", "license"}
@@ -482,7 +564,9 @@ def test_consent_signals_are_estimated(tmp_path, blocklist) -> None:
     consent = {e["value"]: e for e in result.estimates["estimates"] if e["dimension"] == "consent"}
     assert consent["x-robots-tag:noai"]["sampled"] == sum(1 for r in rows if r % 5 == 0) > 0
     flagged = pq.read_table(tmp_path / "out/flagged.parquet")
-    assert set(flagged.filter(pc.equal(flagged.column("kind"), "consent")).column("row").to_pylist()) == {r for r in rows if r % 5 == 0}
+    assert set(flagged.filter(pc.equal(flagged.column("kind"), "consent")).column("row").to_pylist()) == {
+        r for r in rows if r % 5 == 0
+    }
 
 
 def test_one_run_per_output_directory(tmp_path, blocklist, data) -> None:
@@ -511,7 +595,9 @@ def test_source_lists_and_duplicates(tmp_path, blocklist, data) -> None:
 def test_cli_sample_prints_the_estimates_table(tmp_path, blocklist, data) -> None:
     path, _, _ = data
     runner = CliRunner()
-    res = runner.invoke(cli, ["sample", str(path), "--row-groups", "3", "--seed", "1", "-b", str(blocklist), "-o", str(tmp_path / "o")])
+    res = runner.invoke(
+        cli, ["sample", str(path), "--row-groups", "3", "--seed", "1", "-b", str(blocklist), "-o", str(tmp_path / "o")]
+    )
     assert res.exit_code == 0, res.output
     assert "6,000 of 24,000 rows sampled (row-groups, seed 1; 3 of 12 row groups)" in res.output
     assert "bad" in res.output and "share (95% CI)" in res.output
@@ -546,10 +632,16 @@ def test_hf_converted_parquet_revision(data, blocklist, tmp_path, monkeypatch) -
         srv.files["a.parquet"] = raw
         srv.hub_files = {"default/train/0000.parquet": "a.parquet"}
         _hub_env(monkeypatch, srv, tmp_path)
-        result = sample(["hf://datasets/org/name@refs/convert/parquet/default/train/*.parquet"], _config(blocklist),
-                        rows=3, output=tmp_path / "o")
+        result = sample(
+            ["hf://datasets/org/name@refs/convert/parquet/default/train/*.parquet"],
+            _config(blocklist),
+            rows=3,
+            output=tmp_path / "o",
+        )
         asked = [p for p, _, _ in srv.requests if "/revision/" in p]
-    assert asked == ["/api/datasets/org/name/revision/refs/convert/parquet"]  # sent as refs%2F... (the fake matches it raw)
+    assert asked == [
+        "/api/datasets/org/name/revision/refs/convert/parquet"
+    ]  # sent as refs%2F... (the fake matches it raw)
     assert result.estimates["sources"][0]["source"] == f"hf://datasets/org/name@{HUB_SHA}/default/train/0000.parquet"
     with pytest.raises(ShardError, match="cannot list"):
         sample(["hf://datasets/org/name@no-such-branch"], _config(blocklist), rows=3, output=tmp_path / "o2")
@@ -561,29 +653,40 @@ def test_hf_single_file_path(data, blocklist, tmp_path, monkeypatch) -> None:
         srv.files["a.parquet"] = raw
         srv.hub_files = {"data/train-0.parquet": "a.parquet", "data/train-1.parquet": "a.parquet"}
         _hub_env(monkeypatch, srv, tmp_path)
-        result = sample(["hf://datasets/org/name@main/data/train-1.parquet"], _config(blocklist), rows=3, output=tmp_path / "o")
-    assert [s["source"] for s in result.estimates["sources"]] == [f"hf://datasets/org/name@{HUB_SHA}/data/train-1.parquet"]
+        result = sample(
+            ["hf://datasets/org/name@main/data/train-1.parquet"], _config(blocklist), rows=3, output=tmp_path / "o"
+        )
+    assert [s["source"] for s in result.estimates["sources"]] == [
+        f"hf://datasets/org/name@{HUB_SHA}/data/train-1.parquet"
+    ]
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.binary(min_size=1, max_size=300), cuts=st.lists(st.tuples(st.integers(0, 299), st.integers(1, 80)), max_size=8),
-       reads=st.lists(st.tuples(st.integers(0, 310), st.integers(0, 120)), min_size=1, max_size=8))
+@given(
+    data=st.binary(min_size=1, max_size=300),
+    cuts=st.lists(st.tuples(st.integers(0, 299), st.integers(1, 80)), max_size=8),
+    reads=st.lists(st.tuples(st.integers(0, 310), st.integers(0, 120)), min_size=1, max_size=8),
+)
 def test_sparse_file_reads_equal_the_file(data, cuts, reads) -> None:
     """Whatever was prefetched, every read returns the file's bytes; gaps go to ``fill``."""
     from provscan.io.sparse import SparseFile
 
-    sparse = SparseFile(len(data), lambda start, length: data[start:start + length])
+    sparse = SparseFile(len(data), lambda start, length: data[start : start + length])
     for start, length in cuts:
         if start < len(data):
-            sparse.add(start, data[start:start + length])
+            sparse.add(start, data[start : start + length])
     for start, length in reads:
         sparse.seek(start)
-        assert sparse.read(length) == data[start:start + length]
+        assert sparse.read(length) == data[start : start + length]
 
 
 @settings(max_examples=60, deadline=None)
-@given(sizes=st.lists(st.lists(st.integers(0, 60), min_size=1, max_size=6), min_size=1, max_size=4),
-       n=st.integers(1, 400), k=st.integers(1, 30), seed=st.integers(0, 2**32 - 1))
+@given(
+    sizes=st.lists(st.lists(st.integers(0, 60), min_size=1, max_size=6), min_size=1, max_size=4),
+    n=st.integers(1, 400),
+    k=st.integers(1, 30),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_plans_stay_inside_the_frame(sizes, n, k, seed) -> None:
     frame = Frame.of(sizes)
     if frame.rows == 0:
@@ -591,7 +694,10 @@ def test_plans_stay_inside_the_frame(sizes, n, k, seed) -> None:
     for plan in (plan_rows(frame, n, seed), plan_row_groups(frame, k, seed)):
         rows_of = [int(np.sum(s)) for s in sizes]
         assert all(0 <= r < rows_of[s] for s, r in zip(plan.source.tolist(), plan.row.tolist()))
-        assert all(0 <= i < sizes[s][g] for s, g, i in zip(plan.source.tolist(), plan.row_group.tolist(), plan.row_in_group.tolist()))
+        assert all(
+            0 <= i < sizes[s][g]
+            for s, g, i in zip(plan.source.tolist(), plan.row_group.tolist(), plan.row_in_group.tolist())
+        )
         assert len(set(zip(plan.source.tolist(), plan.row.tolist()))) == plan.rows  # without replacement
         assert int(plan.cluster_rows.sum()) == plan.rows
     assert plan_rows(frame, n, seed).rows == min(n, frame.rows)
@@ -625,8 +731,12 @@ def test_redacted_runs_leave_no_url_in_out(tmp_path, blocklist) -> None:
 def test_ai_generated_images_are_estimated_whatever_the_action(tmp_path, blocklist) -> None:
     from test_consent_embedded import jpeg, packet
 
-    ai = jpeg(packet('<Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia'
-                     '</Iptc4xmpExt:DigitalSourceType>'))
+    ai = jpeg(
+        packet(
+            '<Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia'
+            '</Iptc4xmpExt:DigitalSourceType>'
+        )
+    )
     with serve() as srv:
         srv.files["ai.jpg"], srv.files["a.jpg"] = ai, jpeg()
         urls = [f"{srv.base}/files/{'ai.jpg' if i % 3 == 0 else 'a.jpg'}" for i in range(90)]
@@ -639,5 +749,7 @@ def test_ai_generated_images_are_estimated_whatever_the_action(tmp_path, blockli
     found = {e["value"]: e for e in result.estimates["estimates"] if e["dimension"] == "ai_generated"}
     assert set(found) == {"xmp:ai-generated"} and found["xmp:ai-generated"]["sampled"] == ai_rows > 0
     assert found["xmp:ai-generated"]["share_low"] <= ai_rows / 30 <= found["xmp:ai-generated"]["share_high"]
-    assert "ai-generated" not in pq.read_table(tmp_path / "out/flagged.parquet").column("kind").to_pylist()  # keep: no finding
+    assert (
+        "ai-generated" not in pq.read_table(tmp_path / "out/flagged.parquet").column("kind").to_pylist()
+    )  # keep: no finding
     assert json.loads((tmp_path / "out/manifest.json").read_text())["consent_sources"]["embedded"] == ["xmp", "c2pa"]

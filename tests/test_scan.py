@@ -30,7 +30,13 @@ def test_sample_data_with_shipped_config(tmp_path: Path) -> None:
     flagged = pq.read_table(out / "flagged.parquet")
     assert flagged.num_rows > 0
     assert set(flagged.column("list").to_pylist()) == {
-        "example-domains", "example-urls", "example-hashed", "example-review", "example-optout", "license-policy"}
+        "example-domains",
+        "example-urls",
+        "example-hashed",
+        "example-review",
+        "example-optout",
+        "license-policy",
+    }
     for entry in result.manifest["shards"]:
         assert entry["rows_in"] == entry["rows_out"] + entry["rows_dropped"]
         clean = pq.read_table(result.output / entry["output"])
@@ -46,7 +52,10 @@ def test_sample_data_with_shipped_config(tmp_path: Path) -> None:
         # the clean shard is the source minus exactly the dropped rows, in order
         keep = [i for i in range(source.num_rows) if i not in dropped]
         assert clean.equals(source.take(keep))
-        src_meta, out_meta = pq.ParquetFile(entry["path"]).metadata, pq.ParquetFile(result.output / entry["output"]).metadata
+        src_meta, out_meta = (
+            pq.ParquetFile(entry["path"]).metadata,
+            pq.ParquetFile(result.output / entry["output"]).metadata,
+        )
         assert out_meta.row_group(0).column(1).compression == src_meta.row_group(0).column(1).compression
     # flag-only rows are reported and kept
     review = flagged.filter(pa.compute.equal(flagged.column("list"), "example-review"))
@@ -68,7 +77,9 @@ def test_removal_list_drops_the_same_rows_from_a_copy(tmp_path: Path) -> None:
     lines = [ln for ln in removals.read_text().splitlines() if ln and not ln.startswith("#")]
     assert lines == sorted(set(lines)) and all(len(h) == 64 for h in lines)
     again = scan(shards, ScanConfig(lists=_lists(removals)), output=tmp_path / "b")
-    assert [e["rows_dropped"] for e in again.manifest["shards"]] == [e["rows_dropped"] for e in first.manifest["shards"]]
+    assert [e["rows_dropped"] for e in again.manifest["shards"]] == [
+        e["rows_dropped"] for e in first.manifest["shards"]
+    ]
     for a, b in zip(first.manifest["shards"], again.manifest["shards"]):
         assert (first.output / a["output"]).read_bytes() == (again.output / b["output"]).read_bytes()
 
@@ -83,8 +94,20 @@ def test_same_scan_twice_is_byte_identical(tmp_path: Path) -> None:
 
 
 def test_hostile_urls_are_rows_not_crashes(tmp_path: Path, make_shard, make_list) -> None:
-    urls = [None, "", "UNLIKELY", "http://", "a" * 3000, "https://bad.example/" + "x" * 3000, "http://bäd.example/ü",
-            "http://xn--bd-via.example/", " http://bad.example/a b ", "\t", "http://[::1]/", "http://0x7f.1/"]
+    urls = [
+        None,
+        "",
+        "UNLIKELY",
+        "http://",
+        "a" * 3000,
+        "https://bad.example/" + "x" * 3000,
+        "http://bäd.example/ü",
+        "http://xn--bd-via.example/",
+        " http://bad.example/a b ",
+        "\t",
+        "http://[::1]/",
+        "http://0x7f.1/",
+    ]
     shard = make_shard("odd.parquet", URL=urls, TEXT=["t"] * len(urls))
     lst = make_list("d.txt", "# provscan-list: kind=domain\nbad.example\nbäd.example\n")
     result = scan([shard], lists=_lists(lst), output=tmp_path / "out")
@@ -104,11 +127,20 @@ def test_directory_input_keeps_relative_paths(tmp_path: Path, make_shard, make_l
     result = scan([tmp_path / "shards"], lists=_lists(lst, kind="domain"), output=tmp_path / "out")
     assert (result.output / "clean" / "sub" / "a.parquet").exists()
     assert (result.output / "clean" / "sub" / "deeper" / "b.parquet").exists()
-    assert pq.read_table(result.output / "clean" / "sub" / "a.parquet").column("URL").to_pylist() == ["http://ok.example/2"]
+    assert pq.read_table(result.output / "clean" / "sub" / "a.parquet").column("URL").to_pylist() == [
+        "http://ok.example/2"
+    ]
 
 
-@pytest.mark.parametrize("inputs", [["in", "in/sub"], ["in/sub", "in"], ["in/*.parquet", "in", "in/sub/../sub/s1.parquet"],
-                                    ["in", "in/link.parquet", "in/hard.parquet"]])
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        ["in", "in/sub"],
+        ["in/sub", "in"],
+        ["in/*.parquet", "in", "in/sub/../sub/s1.parquet"],
+        ["in", "in/link.parquet", "in/hard.parquet"],
+    ],
+)
 def test_overlapping_inputs_scan_each_file_once(tmp_path: Path, monkeypatch, inputs: list[str]) -> None:
     """Issue 16 item 8: ``scan in in/sub`` counted in/sub/s1.parquet twice (rows_in 2,500 for 1,500 rows);
     inputs are deduplicated by file identity (device, inode): overlaps, ``..`` paths, links."""
@@ -150,7 +182,9 @@ def test_nested_columns_survive_export(tmp_path: Path, make_list) -> None:
 
 def test_no_export(tmp_path: Path, make_shard, make_list) -> None:
     shard = make_shard("a.parquet", URL=["http://bad.example/"])
-    result = scan([shard], lists=_lists(make_list("d.txt", "bad.example\n"), kind="domain"), output=tmp_path / "o", export=False)
+    result = scan(
+        [shard], lists=_lists(make_list("d.txt", "bad.example\n"), kind="domain"), output=tmp_path / "o", export=False
+    )
     assert not (result.output / "clean").exists()
     assert result.manifest["shards"][0]["rows_dropped"] == 1
 
@@ -164,7 +198,9 @@ def test_no_export(tmp_path: Path, make_shard, make_list) -> None:
         ("badlist", ListError, "d.txt:3"),
     ],
 )
-def test_errors_name_the_file_and_leave_no_manifest(tmp_path: Path, make_shard, make_list, setup, error, needle) -> None:
+def test_errors_name_the_file_and_leave_no_manifest(
+    tmp_path: Path, make_shard, make_list, setup, error, needle
+) -> None:
     good = make_shard("good.parquet", URL=["http://a.example/"])
     shards = [good]
     text = "# provscan-list: kind=domain\nok.example\n"

@@ -56,8 +56,9 @@ def test_every_finding_in_file_order_and_the_limit(run: Path) -> None:
     assert everything.exit_code == 0
     assert everything.stdout.strip().splitlines()[-1] == "7 of 7 findings shown (4 rows)"
     flagged = pq.read_table(run / "flagged.parquet")
-    assert [(r[0], int(r[1])) for r in _table_rows(everything.stdout)] == list(zip(
-        flagged.column("shard").to_pylist(), flagged.column("row").to_pylist()))
+    assert [(r[0], int(r[1])) for r in _table_rows(everything.stdout)] == list(
+        zip(flagged.column("shard").to_pylist(), flagged.column("row").to_pylist())
+    )
     two = show(run, "--limit", "2")
     assert len(_table_rows(two.stdout)) == 2
     assert "2 of 7 findings shown (4 rows); --limit 0 for all" in two.stdout
@@ -65,8 +66,12 @@ def test_every_finding_in_file_order_and_the_limit(run: Path) -> None:
 
 def test_filters_by_list_kind_and_shard_name(run: Path) -> None:
     review = read_findings(run, Filters(lists=("review",)))
-    assert review.table.column("url").to_pylist() == ["http://bad.example/1", "http://bad.example/2",
-                                                      "http://flag.example/x", "http://bad.example/3"]
+    assert review.table.column("url").to_pylist() == [
+        "http://bad.example/1",
+        "http://bad.example/2",
+        "http://flag.example/x",
+        "http://bad.example/3",
+    ]
     b = read_findings(run, Filters(shards=("b.parquet",), actions=("flag",)))
     assert (b.total, b.rows) == (2, 2) and set(b.table.column("action").to_pylist()) == {"flag"}
     assert read_findings(run, Filters(kinds=("domain",)), limit=1).table.num_rows == 1
@@ -100,7 +105,9 @@ def test_redacted_urls_show_their_hash(tmp_path: Path, make_shard, make_list) ->
 def test_a_typo_is_an_error_naming_what_exists(run: Path) -> None:
     result = show(run, "--list", "reveiw")
     assert result.exit_code == 1
-    assert result.output.strip() == ("Error: --list reveiw: no finding has that list; the findings' lists are: bad, review")
+    assert result.output.strip() == (
+        "Error: --list reveiw: no finding has that list; the findings' lists are: bad, review"
+    )
     unknown_shard = show(run, "--shard", "c.parquet")
     assert unknown_shard.exit_code == 1 and "a.parquet" in unknown_shard.output
     none = show(run, "--action", "allow")  # a valid action nothing had: no error

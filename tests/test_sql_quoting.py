@@ -38,12 +38,14 @@ def test_every_column_option_takes_any_name(tmp_path: Path, name: str, make_list
     folder.mkdir()
     shard = folder / f"{name} shard.parquet"
     pq.write_table(
-        pa.table({
-            f"{name} url": ["http://bad.example/a.jpg", "http://ok.example/b.jpg", "http://ok.example/c.jpg"],
-            f"{name} id": ["id-0", "id-1", "id-2"],
-            f"{name} lic": ["", "https://creativecommons.org/licenses/by-nc/4.0/", ""],
-            f"{name} phash": ["", "", PHASH],
-        }),
+        pa.table(
+            {
+                f"{name} url": ["http://bad.example/a.jpg", "http://ok.example/b.jpg", "http://ok.example/c.jpg"],
+                f"{name} id": ["id-0", "id-1", "id-2"],
+                f"{name} lic": ["", "https://creativecommons.org/licenses/by-nc/4.0/", ""],
+                f"{name} phash": ["", "", PHASH],
+            }
+        ),
         shard,
     )
     domains = make_list("d.txt", "bad.example\n")
@@ -74,7 +76,19 @@ def test_cli_hash_column_with_a_quote(tmp_path: Path, make_shard, make_list) -> 
     lst = make_list("p.txt", PHASH + "\n")
     out = tmp_path / "out"
     res = CliRunner().invoke(
-        cli, ["scan", str(shard), "--no-config", "-b", f"phash:{lst}", "--hash-column", "phash=ph'ash", "-o", str(out), "-q"]
+        cli,
+        [
+            "scan",
+            str(shard),
+            "--no-config",
+            "-b",
+            f"phash:{lst}",
+            "--hash-column",
+            "phash=ph'ash",
+            "-o",
+            str(out),
+            "-q",
+        ],
     )
     assert res.exit_code == 0, res.output
     rows = pq.read_table(out / "flagged.parquet").to_pylist()

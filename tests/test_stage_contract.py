@@ -41,16 +41,30 @@ def _lists(tmp_path: Path, *specs: tuple[str, str, str]) -> tuple[ListSpec, ...]
 
 
 def test_the_stage_list_follows_the_config(tmp_path: Path) -> None:
-    lists = _lists(tmp_path, ("domain", "bad.example\n", "drop"), ("domain", "good.example\n", "allow"),
-                   ("phash", "0" * 16 + "\n", "drop"))
+    lists = _lists(
+        tmp_path,
+        ("domain", "bad.example\n", "drop"),
+        ("domain", "good.example\n", "allow"),
+        ("phash", "0" * 16 + "\n", "drop"),
+    )
     compiled = compile_lists(lists)
-    config = ScanConfig(lists=lists, fetch=True, consent=ConsentConfig(check=True),
-                        fetch_options={"allow_cidrs": ("127.0.0.0/8",)})
+    config = ScanConfig(
+        lists=lists, fetch=True, consent=ConsentConfig(check=True), fetch_options={"allow_cidrs": ("127.0.0.0/8",)}
+    )
     with Database() as db:
         install(db, compiled)
         stages = build_stages(db, compiled, config, tmp_path)
         names = [s.name for s in stages]
-        assert names == ["url", "allow", "license", "image-hashes", "fetch", "consent", "embedded-license", "image-match"]
+        assert names == [
+            "url",
+            "allow",
+            "license",
+            "image-hashes",
+            "fetch",
+            "consent",
+            "embedded-license",
+            "image-match",
+        ]
         assert "fetch_headers" in stages[names.index("consent")].reads
         plain = build_stages(db, compile_lists(()), ScanConfig(), tmp_path)
         assert [s.name for s in plain] == ["license"]  # the licence table is always counted
@@ -67,9 +81,13 @@ def test_hits_enter_by_column_name(tmp_path: Path) -> None:
         ctx.add_findings("SELECT 5 AS row, ? AS entry", ["e5"], list="z", kind="url", distance=2)
         ctx.add_findings(pa.table({"row": pa.array([6, 7], pa.int64())}), list="w", action="flag")
         rows = db.rows("SELECT row, list, kind, action, entry, distance, image_hash, detail FROM hits ORDER BY row")
-        assert rows == [(3, "x", "domain", "drop", "e", None, None, None), (4, "y", None, None, None, None, None, "d"),
-                        (5, "z", "url", None, "e5", 2, None, None), (6, "w", None, "flag", None, None, None, None),
-                        (7, "w", None, "flag", None, None, None, None)]
+        assert rows == [
+            (3, "x", "domain", "drop", "e", None, None, None),
+            (4, "y", None, None, None, None, None, "d"),
+            (5, "z", "url", None, "e5", 2, None, None),
+            (6, "w", None, "flag", None, None, None, None),
+            (7, "w", None, "flag", None, None, None, None),
+        ]
         with pytest.raises(ValueError, match="not columns of hits"):
             ctx.add_findings(pa.table({"rows": [1]}))
         with pytest.raises(ValueError, match="not columns of hits"):
@@ -92,7 +110,8 @@ def test_compiled_lists_round_trip_through_disk(tmp_path: Path) -> None:
     store.save_lists(compiled.lists, tmp_path / "run")
     again = store.read_lists(tmp_path / "run")
     assert [(l.name, l.kind, l.action, l.path, l.sha256, dict(l.params), dict(l.skipped)) for l in again] == [
-        (l.name, l.kind, l.action, l.path, l.sha256, dict(l.params), dict(l.skipped)) for l in compiled.lists]
+        (l.name, l.kind, l.action, l.path, l.sha256, dict(l.params), dict(l.skipped)) for l in compiled.lists
+    ]
     assert all(a.entries.equals(b.entries) for a, b in zip(again, compiled.lists))
 
 
@@ -120,7 +139,9 @@ def test_an_unwritable_cache_only_costs_the_parse(tmp_path: Path, monkeypatch: p
     assert compiled.lists[0].entry_count == 1
 
 
-def test_the_docs_example_stage_runs_as_one_more_line_in_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_docs_example_stage_runs_as_one_more_line_in_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """docs/examples/tld_stage.py plugged into the plan the way its docstring says: findings, a
     counter in the manifest, its scratch table gone after the shard."""
     import importlib.util
@@ -137,14 +158,18 @@ def test_the_docs_example_stage_runs_as_one_more_line_in_the_plan(tmp_path: Path
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "tld_stage_example", module)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(plan, "PLAN", (*plan.PLAN, plan.Step("tld", "tld_stage_example:TldStage", lambda c, lists: True)))
+    monkeypatch.setattr(
+        plan, "PLAN", (*plan.PLAN, plan.Step("tld", "tld_stage_example:TldStage", lambda c, lists: True))
+    )
     shard = tmp_path / "in" / "a.parquet"
     shard.parent.mkdir()
     pq.write_table(pa.table({"url": ["http://a.example/x", "http://b.zip/y", "https://c.mov/", None]}), shard)
     result = provscan.scan([shard], output=tmp_path / "out")
     flagged = pq.read_table(tmp_path / "out" / "flagged.parquet").to_pylist()
     assert [(f["row"], f["list"], f["entry"], f["action"]) for f in flagged] == [
-        (1, "risky-tld", "b.zip", "flag"), (2, "risky-tld", "c.mov", "flag")]
+        (1, "risky-tld", "b.zip", "flag"),
+        (2, "risky-tld", "c.mov", "flag"),
+    ]
     assert result.manifest is not None
     assert result.manifest["shards"][0]["rows_risky_tld"] == 2
     assert result.manifest["shards"][0]["rows_dropped"] == 0
@@ -158,8 +183,11 @@ def test_the_runner_names_no_stage_and_stages_never_import_the_runner() -> None:
     for folder, banned in (("pipeline", "provscan.stages."), ("stages", "provscan.pipeline")):
         for path in (root / folder).glob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
-                    [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else ([a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                )
                 for name in names:
                     allowed = name in ("provscan.stages.base", "provscan.stages.plan") or name == "provscan.stages"
                     assert not (name.startswith(banned) and not allowed), f"{path.name} imports {name}"
@@ -174,7 +202,10 @@ def test_no_runner_module_spells_a_stage_name() -> None:
 
     names = {step.name for step in PLAN} - {"url"}
     root = Path(__file__).parents[1] / "src" / "provscan" / "pipeline"
-    spelled = [f"{path.name}:{node.lineno} {node.value!r}" for path in sorted(root.glob("*.py"))
-               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-               if isinstance(node, ast.Constant) and node.value in names]
+    spelled = [
+        f"{path.name}:{node.lineno} {node.value!r}"
+        for path in sorted(root.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in names
+    ]
     assert spelled == []

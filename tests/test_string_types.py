@@ -19,17 +19,29 @@ from provscan.pipeline.verify import verify_output
 from provscan.urls import native
 
 DIGEST = hashlib.sha256(b"image").hexdigest()
-URLS = ["http://bücher.example/a.jpg", "http://ＥＶＩＬ.example/x", None, "http://ok.example/b.jpg",
-        "http://bad.example/c%7e", "https://ok.example/ü?q=1", "http://ok.example/"]
+URLS = [
+    "http://bücher.example/a.jpg",
+    "http://ＥＶＩＬ.example/x",
+    None,
+    "http://ok.example/b.jpg",
+    "http://bad.example/c%7e",
+    "https://ok.example/ü?q=1",
+    "http://ok.example/",
+]
 SHA = [None, None, None, DIGEST.upper(), "nothex", None, None]
 PHASH = [None, "zz", None, None, None, "0000000000000000", "FFFFFFFFFFFFFFFF"]
 DROPPED = [0, 1, 3, 4, 6]  # bücher, fullwidth EVIL, the listed image digest, bad.example, a phash 1 bit away
 UNDECODABLE = b"http://bad.example/\xff"  # bad.example, but not UTF-8: an invalid row, not a match
 
 TYPES = {
-    "string": pa.string(), "large_string": pa.large_string(), "string_view": pa.string_view(),
-    "binary": pa.binary(), "large_binary": pa.large_binary(), "binary_view": pa.binary_view(),
-    "dict_string": pa.dictionary(pa.int32(), pa.string()), "dict_binary": pa.dictionary(pa.int8(), pa.binary()),
+    "string": pa.string(),
+    "large_string": pa.large_string(),
+    "string_view": pa.string_view(),
+    "binary": pa.binary(),
+    "large_binary": pa.large_binary(),
+    "binary_view": pa.binary_view(),
+    "dict_string": pa.dictionary(pa.int32(), pa.string()),
+    "dict_binary": pa.dictionary(pa.int8(), pa.binary()),
 }
 
 
@@ -46,14 +58,16 @@ def _shard(path: Path, dtype: pa.DataType) -> tuple[pa.Table, bool]:
     binary = "binary" in str(dtype)
     urls = URLS + ([UNDECODABLE] if binary else [])
     n = len(urls)
-    table = pa.table({
-        "url": _column(urls, dtype),
-        "key": _column([f"k{i}" for i in range(n)], dtype),
-        "license": _column(["cc-by-4.0"] * n, dtype),
-        "sha256": _column(SHA + [None] * (n - len(SHA)), dtype),
-        "image_phash": _column(PHASH + [None] * (n - len(PHASH)), dtype),
-        "caption": pa.array([f"c{i}" for i in range(n)], pa.string_view()),
-    })
+    table = pa.table(
+        {
+            "url": _column(urls, dtype),
+            "key": _column([f"k{i}" for i in range(n)], dtype),
+            "license": _column(["cc-by-4.0"] * n, dtype),
+            "sha256": _column(SHA + [None] * (n - len(SHA)), dtype),
+            "image_phash": _column(PHASH + [None] * (n - len(PHASH)), dtype),
+            "caption": pa.array([f"c{i}" for i in range(n)], pa.string_view()),
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return table, binary
@@ -105,13 +119,20 @@ def test_shards_written_by_duckdb(tmp_path: Path, blob: bool, monkeypatch) -> No
     """DuckDB writes VARCHAR as a string column and BLOB as a binary one, without an Arrow schema."""
     shard = tmp_path / "shards" / "d.parquet"
     shard.parent.mkdir(parents=True)
-    source = pa.table({"url": pa.array(URLS, pa.string()), "sha256": pa.array(SHA, pa.string()),
-                       "image_phash": pa.array(PHASH, pa.string())})
+    source = pa.table(
+        {
+            "url": pa.array(URLS, pa.string()),
+            "sha256": pa.array(SHA, pa.string()),
+            "image_phash": pa.array(PHASH, pa.string()),
+        }
+    )
     cast = "encode" if blob else ""
     con = duckdb.connect()
     con.register("src", source)
-    con.execute(f"COPY (SELECT {cast}(url) AS url, {cast}(sha256) AS sha256, {cast}(image_phash) AS image_phash FROM src) "
-                f"TO '{shard}' (FORMAT parquet)")
+    con.execute(
+        f"COPY (SELECT {cast}(url) AS url, {cast}(sha256) AS sha256, {cast}(image_phash) AS image_phash FROM src) "
+        f"TO '{shard}' (FORMAT parquet)"
+    )
     assert pa.types.is_binary(pq.read_schema(shard).field("url").type) == blob
     results = [_run(tmp_path, shard, mode, monkeypatch, mode == "native") for mode in ("native", "sql")]
     flagged = [pq.read_table(r.output / "flagged.parquet") for r in results]
@@ -125,7 +146,9 @@ def test_shards_written_by_duckdb(tmp_path: Path, blob: bool, monkeypatch) -> No
 def test_undecodable_url_is_counted_invalid_not_matched(tmp_path: Path, monkeypatch) -> None:
     shard = tmp_path / "shards" / "u.parquet"
     shard.parent.mkdir(parents=True)
-    pq.write_table(pa.table({"url": pa.array([UNDECODABLE, b"http://bad.example/\xc3", None, b""], pa.binary())}), shard)
+    pq.write_table(
+        pa.table({"url": pa.array([UNDECODABLE, b"http://bad.example/\xc3", None, b""], pa.binary())}), shard
+    )
     for mode in ("native", "sql"):
         entry = _run(tmp_path, shard, mode, monkeypatch, mode == "native").manifest["shards"][0]
         assert (entry["rows_dropped"], entry["invalid_urls"], entry["null_urls"]) == (0, 2, 2), mode
@@ -136,8 +159,13 @@ def test_sample_reads_every_string_type(tmp_path: Path, name: str) -> None:
     """``provscan sample`` takes its rows from the same column types (string_view: array_take failed)."""
     shard = tmp_path / "shards" / "s.parquet"
     table, _ = _shard(shard, TYPES[name])
-    result = provscan.sample([shard], rows=table.num_rows, seed=1, output=tmp_path / "audit",
-                             config=provscan.ScanConfig(lists=_lists(tmp_path)))
+    result = provscan.sample(
+        [shard],
+        rows=table.num_rows,
+        seed=1,
+        output=tmp_path / "audit",
+        config=provscan.ScanConfig(lists=_lists(tmp_path)),
+    )
     sampled = pq.read_table(tmp_path / "audit" / "sample.parquet")
     assert sampled.num_rows == table.num_rows
     assert result.estimates["estimates"]

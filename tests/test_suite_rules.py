@@ -28,8 +28,11 @@ def test_evaluation_data_only_through_the_conftest_helper() -> None:
     # skips on CI instead of failing; use eval_path / @pytest.mark.eval_data / EVAL from conftest.
     by_hand = re.compile(r'"shared"|shared/eval-data|"eval-data"|EVAL\b[^\n]*\.(exists|is_dir|is_file)\(\)')
     here = Path(__file__).resolve()
-    offenders = [p.name for p in sorted(here.parent.glob("*.py"))
-                 if p.name not in ("conftest.py", here.name) and by_hand.search(p.read_text("utf-8"))]
+    offenders = [
+        p.name
+        for p in sorted(here.parent.glob("*.py"))
+        if p.name not in ("conftest.py", here.name) and by_hand.search(p.read_text("utf-8"))
+    ]
     assert offenders == []
 
 

@@ -23,7 +23,6 @@ from test_url_sql import _ESC_URL, SAMPLE, _urls
 pytestmark = pytest.mark.skipif(not native.AVAILABLE, reason="native kernel not built (pip install -e .)")
 
 
-
 @pytest.fixture(scope="module")
 def con() -> duckdb.DuckDBPyConnection:
     return duckdb.connect()
@@ -67,10 +66,15 @@ def test_large_string_slices_and_chunks(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_cuts_by_hand() -> None:
-    _, host, path, query = native.simple_parts(pa.array(
-        ["HTTP://Ex-1.A.com.:80?#x", "http://a.com/%E4%20/..x/.y/...?", "http://a.com/./x", "httpſ://a.com/"]))
+    _, host, path, query = native.simple_parts(
+        pa.array(["HTTP://Ex-1.A.com.:80?#x", "http://a.com/%E4%20/..x/.y/...?", "http://a.com/./x", "httpſ://a.com/"])
+    )
     assert list(zip(host.to_pylist(), path.to_pylist(), query.to_pylist())) == [
-        ("ex-1.a.com", "/", ""), ("a.com", "/%E4%20/..x/.y/...", ""), (None, None, None), (None, None, None)]
+        ("ex-1.a.com", "/", ""),
+        ("a.com", "/%E4%20/..x/.y/...", ""),
+        (None, None, None),
+        (None, None, None),
+    ]
 
 
 @pytest.mark.eval_data("corpora", "img2dataset", "test_10000.parquet")

@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from provscan.stages.url import _ROW_KEYS, _SHARED_KEYS
 from provscan.urls.canonical import Canonical, canonicalize, expressions, host_suffixes, path_prefixes
 from provscan.urls.sql import (
-    ESCAPED_URL_PATTERN, SIMPLE_URL_PATTERN, candidate_keys_cte, escaped_parts_select, fast_parts_sql, path_keys_sql,
+    ESCAPED_URL_PATTERN,
+    SIMPLE_URL_PATTERN,
+    candidate_keys_cte,
+    escaped_parts_select,
+    fast_parts_sql,
+    path_keys_sql,
     suffixes_sql,
 )
 
@@ -70,7 +75,9 @@ def _mostly(simple: list[str], tricky: list[str], weight: int = 4) -> st.SearchS
     return st.sampled_from(simple * weight * max(1, len(tricky) // max(len(simple), 1)) + tricky)
 
 
-_SCHEMES = _mostly(["http://", "https://", "HTTP://", "hTtPs://"], ["ftp://", "//", "", "http:/", " http://", "httpſ://"])
+_SCHEMES = _mostly(
+    ["http://", "https://", "HTTP://", "hTtPs://"], ["ftp://", "//", "", "http:/", " http://", "httpſ://"]
+)
 _LABEL = _mostly(["a", "Ex-1", "b2", "xn--mlat-zra", "-"], ["9", "0x7f", "1", "ü", "%41", "a_b", "", "中"], 12)
 _HOST = st.lists(_LABEL, min_size=1, max_size=5).map(".".join) | st.sampled_from(["1.2.3.4", "[::1]", "a.com."])
 _SEG = _mostly(
@@ -99,11 +106,50 @@ def test_fast_path_equals_canonicalize(con: duckdb.DuckDBPyConnection, urls: lis
 
 # Escape-heavy URLs: escapes of every kind, nested '%25', both hex cases, invalid UTF-8, escaped
 # '/', '?', '#', '.', spaces, '//' and dot segments, around a simple host.
-_ESC_PIECE = st.sampled_from([
-    "%2F", "%2f", "%3F", "%3f", "%23", "%25", "%2525", "%252F", "%2E", "%2e", "%20", "%41", "%7E", "%7F",
-    "%00", "%09", "%C3%A9", "%E4", "%25E4", "%25C3%25A9", "%", "%4", "%zz", "/", "//", ".", "..", "?",
-    "a", "Z", "+", "=", "&", ":", "@", "~", ",", "'", "-", "_",
-])
+_ESC_PIECE = st.sampled_from(
+    [
+        "%2F",
+        "%2f",
+        "%3F",
+        "%3f",
+        "%23",
+        "%25",
+        "%2525",
+        "%252F",
+        "%2E",
+        "%2e",
+        "%20",
+        "%41",
+        "%7E",
+        "%7F",
+        "%00",
+        "%09",
+        "%C3%A9",
+        "%E4",
+        "%25E4",
+        "%25C3%25A9",
+        "%",
+        "%4",
+        "%zz",
+        "/",
+        "//",
+        ".",
+        "..",
+        "?",
+        "a",
+        "Z",
+        "+",
+        "=",
+        "&",
+        ":",
+        "@",
+        "~",
+        ",",
+        "'",
+        "-",
+        "_",
+    ]
+)
 _ESC_URL = st.builds(
     lambda scheme, host, tail, frag: scheme + host + tail + frag,
     st.sampled_from(["http://", "HTTPS://"]),
@@ -129,10 +175,21 @@ def test_escaped_pass_takes_and_declines(con: duckdb.DuckDBPyConnection) -> None
         "https://a.com?%2F..%2F": ("a.com", "/", "/../"),
     }
     declined = [
-        "http://a.com/%E4", "http://a.com/%25E4", "http://a.com/%C3%A9", "http://a.com/%2e%2e/x",
-        "http://a.com/x/%2E", "http://a.com/%09", "http://a.com/%7F", "http://a.com/%25252541",
-        "http://a.com/a b", "http://1.2.3.4/%41", "http://u@a.com/%41", "http://a%41.com/", "http://ü.com/%41",
-        "httpſ://a.com/%41", "httpſ://a.com//x",
+        "http://a.com/%E4",
+        "http://a.com/%25E4",
+        "http://a.com/%C3%A9",
+        "http://a.com/%2e%2e/x",
+        "http://a.com/x/%2E",
+        "http://a.com/%09",
+        "http://a.com/%7F",
+        "http://a.com/%25252541",
+        "http://a.com/a b",
+        "http://1.2.3.4/%41",
+        "http://u@a.com/%41",
+        "http://a%41.com/",
+        "http://ü.com/%41",
+        "httpſ://a.com/%41",
+        "httpſ://a.com//x",
     ]
     urls = list(taken) + declined
     got = _escaped(con, urls)
@@ -153,10 +210,25 @@ def test_fast_path_takes_and_declines(con: duckdb.DuckDBPyConnection) -> None:
         "http://a.com/x#frag with space ü",
     ]
     declined = [
-        "http://1.2.3.4/", "http://a.com/%e4", "http://a.com/%41", "http://a.com/%25", "http://a.com//x",
-        "http://a.com/./x", "http://a.com/x/..", "http://u@a.com/", "ftp://a.com/", "a.com/x", "UNLIKELY",
-        " http://a.com/", "http://a.com/ x", "http://ü.com/", "http://a..com/", "http://a.123/", None,
-        "httpſ://a.com/x", "HTTPſ://a.com/x",  # RE2's (?i) folds U+017F to 's': the scheme is spelled out
+        "http://1.2.3.4/",
+        "http://a.com/%e4",
+        "http://a.com/%41",
+        "http://a.com/%25",
+        "http://a.com//x",
+        "http://a.com/./x",
+        "http://a.com/x/..",
+        "http://u@a.com/",
+        "ftp://a.com/",
+        "a.com/x",
+        "UNLIKELY",
+        " http://a.com/",
+        "http://a.com/ x",
+        "http://ü.com/",
+        "http://a..com/",
+        "http://a.123/",
+        None,
+        "httpſ://a.com/x",
+        "HTTPſ://a.com/x",  # RE2's (?i) folds U+017F to 's': the scheme is spelled out
     ]
     rows = _fast(con, taken + declined)
     assert [r[1] is not None for r in rows] == [True] * len(taken) + [False] * len(declined)
@@ -191,9 +263,17 @@ def _sql_lists(con: duckdb.DuckDBPyConnection, rows: list[Canonical | None]) -> 
         return dict(con.sql(f"SELECT row, list(key) FROM ({sql}) GROUP BY row").fetchall())
 
     where = "raw WHERE host IS NOT NULL"
-    all_keys, shared, own = keys(path_keys_sql(where)), keys(path_keys_sql(where, _SHARED_KEYS)), keys(path_keys_sql(where, _ROW_KEYS))
-    exprs = dict(con.sql(f"WITH {candidate_keys_cte('ent')} SELECT row, list(h || key) FROM ck GROUP BY row").fetchall())
-    sfx = con.sql(f"SELECT {suffixes_sql('host', 1)}, {suffixes_sql('host', 2)}, {suffixes_sql('host', 3)} FROM raw ORDER BY row").fetchall()
+    all_keys, shared, own = (
+        keys(path_keys_sql(where)),
+        keys(path_keys_sql(where, _SHARED_KEYS)),
+        keys(path_keys_sql(where, _ROW_KEYS)),
+    )
+    exprs = dict(
+        con.sql(f"WITH {candidate_keys_cte('ent')} SELECT row, list(h || key) FROM ck GROUP BY row").fetchall()
+    )
+    sfx = con.sql(
+        f"SELECT {suffixes_sql('host', 1)}, {suffixes_sql('host', 2)}, {suffixes_sql('host', 3)} FROM raw ORDER BY row"
+    ).fetchall()
     return [(*sfx[i], all_keys.get(i), shared.get(i, []) + own.get(i, []), exprs.get(i)) for i in range(len(rows))]
 
 

@@ -132,7 +132,18 @@ def test_canonicalize_examples(url: str, want: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["mailto:a@b.com", "javascript:alert(1)", "http:/x", "http://a.com:8x/", "http://[::1/", "tel:123", "///x", "UNLIKELY", "localhost:8080"]
+    "url",
+    [
+        "mailto:a@b.com",
+        "javascript:alert(1)",
+        "http:/x",
+        "http://a.com:8x/",
+        "http://[::1/",
+        "tel:123",
+        "///x",
+        "UNLIKELY",
+        "localhost:8080",
+    ],
 )
 def test_canonicalize_rejects(url: str) -> None:
     assert canonicalize(url) is None
@@ -169,9 +180,44 @@ def test_entries_and_domains() -> None:
 
 
 _URLISH = st.lists(
-    st.sampled_from(["http://", "HTTPS://", "ftp://", "//", "a", "B", ".", "..", "/", "%", "%2", "%25", "%2e",
-                     "%41", "%80", "?", "#", "@", ":", "80", "[", "]", "::1", " ", "\t", "ü", "\udc80", "\ud800",
-                     "0x7f", "1", "xn--", "-", "。", "\x00"]),
+    st.sampled_from(
+        [
+            "http://",
+            "HTTPS://",
+            "ftp://",
+            "//",
+            "a",
+            "B",
+            ".",
+            "..",
+            "/",
+            "%",
+            "%2",
+            "%25",
+            "%2e",
+            "%41",
+            "%80",
+            "?",
+            "#",
+            "@",
+            ":",
+            "80",
+            "[",
+            "]",
+            "::1",
+            " ",
+            "\t",
+            "ü",
+            "\udc80",
+            "\ud800",
+            "0x7f",
+            "1",
+            "xn--",
+            "-",
+            "。",
+            "\x00",
+        ]
+    ),
     max_size=30,
 ).map("".join)
 

@@ -19,7 +19,9 @@ from provscan.pipeline.verify import verify_output
 @pytest.fixture
 def run(tmp_path: Path, make_shard, make_list) -> Path:
     """A finished scan of two tiny shards (2 of 5 rows dropped, one only flagged) into tmp/out."""
-    a = make_shard("a.parquet", url=["http://bad.example/1", "http://ok.example/", "http://bad.example/2", None], n=[1, 2, 3, 4])
+    a = make_shard(
+        "a.parquet", url=["http://bad.example/1", "http://ok.example/", "http://bad.example/2", None], n=[1, 2, 3, 4]
+    )
     b = make_shard("b.parquet", url=["http://flag.example/x", "http://ok.example/y"], n=[5, 6])
     drop = make_list("drop.txt", "# provscan-list: kind=domain action=drop\nbad.example\n")
     flag = make_list("flag.txt", "# provscan-list: kind=domain action=flag\nflag.example\nbad.example\n")
@@ -48,10 +50,25 @@ def test_a_real_scan_verifies(run: Path) -> None:
     assert "MISMATCH" not in result.output and result.output.strip().endswith("checks passed")
     checks = verify_output(run, inputs=True).checks
     hashed = {c.file for c in checks if c.check == "sha256"}
-    assert hashed == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json", "removals.sha256.txt",
-                      "report.html", "datacard.md", "croissant.json", "provenance.intoto.json"}
-    assert {c.file for c in checks} >= {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
-                                       "removals.sha256.txt", "manifest.json"}
+    assert hashed == {
+        "clean/a.parquet",
+        "clean/b.parquet",
+        "flagged.parquet",
+        "summary.json",
+        "removals.sha256.txt",
+        "report.html",
+        "datacard.md",
+        "croissant.json",
+        "provenance.intoto.json",
+    }
+    assert {c.file for c in checks} >= {
+        "clean/a.parquet",
+        "clean/b.parquet",
+        "flagged.parquet",
+        "summary.json",
+        "removals.sha256.txt",
+        "manifest.json",
+    }
     dropped = {c.check: c.actual for c in checks if c.file == "flagged.parquet"}
     # the flag-only finding on bad.example rows does not count twice; flag.example is not dropped
     assert dropped[f"dropped rows of {run.parent / 'shards' / 'a.parquet'}"] == "2"
@@ -71,14 +88,20 @@ def test_a_clean_shard_with_a_row_removed_is_named(run: Path) -> None:
     pq.write_table(pq.read_table(path).slice(1), path)
     result = verify(run)
     failed(result, "clean/b.parquet")
-    assert any("rows" in line and line.startswith("clean/b.parquet") and line.endswith("MISMATCH") for line in result.output.splitlines())
+    assert any(
+        "rows" in line and line.startswith("clean/b.parquet") and line.endswith("MISMATCH")
+        for line in result.output.splitlines()
+    )
 
 
 def test_flagged_parquet_without_a_drop_is_named(run: Path) -> None:
     path = run / "flagged.parquet"
     table = pq.read_table(path)
-    keep = [i for i, (action, row) in enumerate(zip(table["action"].to_pylist(), table["row"].to_pylist()))
-            if not (action == "drop" and row == 2)]
+    keep = [
+        i
+        for i, (action, row) in enumerate(zip(table["action"].to_pylist(), table["row"].to_pylist()))
+        if not (action == "drop" and row == 2)
+    ]
     pq.write_table(table.take(keep), path)
     failed(verify(run), "flagged.parquet")
 
@@ -125,8 +148,17 @@ def test_every_listed_file_is_rehashed_from_any_directory(run: Path, tmp_path: P
     any changed byte in a listed file is named, and a listed file that is gone too."""
     manifest = json.loads((run / "manifest.json").read_text())
     assert [e["output"] for e in manifest["shards"]] == ["clean/a.parquet", "clean/b.parquet"]
-    assert set(manifest["files"]) == {"clean/a.parquet", "clean/b.parquet", "flagged.parquet", "summary.json",
-                                      "removals.sha256.txt", "report.html", "datacard.md", "croissant.json", "provenance.intoto.json"}
+    assert set(manifest["files"]) == {
+        "clean/a.parquet",
+        "clean/b.parquet",
+        "flagged.parquet",
+        "summary.json",
+        "removals.sha256.txt",
+        "report.html",
+        "datacard.md",
+        "croissant.json",
+        "provenance.intoto.json",
+    }
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     cwd = os.getcwd()
@@ -172,7 +204,9 @@ def test_a_manifest_of_the_wrong_shape_fails_before_any_check(run: Path, how: st
     result = verify(run)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {run / 'manifest.json'}: does not match manifest format 1: "), lines
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Error: {run / 'manifest.json'}: does not match manifest format 1: "
+    ), lines
     assert "checks passed" not in result.output
 
 
@@ -207,7 +241,9 @@ def test_a_listed_file_linked_out_of_out_is_not_read(run: Path, tmp_path: Path) 
 def test_no_manifest_is_one_line(tmp_path: Path) -> None:
     result = verify(tmp_path)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    assert result.output.strip().splitlines() == [f"Error: {tmp_path / 'manifest.json'}: no manifest: not the output of a finished provscan run"]
+    assert result.output.strip().splitlines() == [
+        f"Error: {tmp_path / 'manifest.json'}: no manifest: not the output of a finished provscan run"
+    ]
 
 
 @pytest.mark.parametrize("name", ["report.html", "datacard.md"])
@@ -236,6 +272,8 @@ def test_a_line_per_kind_of_check_and_only_failures_in_full(run: Path) -> None:
     path.write_bytes(bytes(data))
     bad = verify(run)
     failed(bad, "clean/a.parquet")
-    assert any(line.startswith("FAILED") and "clean shards: sha256" in line and "1 failed" in line
-               for line in bad.output.splitlines())
+    assert any(
+        line.startswith("FAILED") and "clean shards: sha256" in line and "1 failed" in line
+        for line in bad.output.splitlines()
+    )
     assert sum(line.endswith("MISMATCH") for line in bad.output.splitlines()) == len(verify_output(run).failures)

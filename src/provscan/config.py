@@ -50,7 +50,9 @@ class ConsentConfig:
     signals: tuple[str, ...] | None = None  # globs over signal names that count as opt-outs; None: the default list
     ai_generated: str = "flag"  # flag | drop | keep: images whose metadata says a model made them
 
-    def __post_init__(self) -> None:  # the library API gets the checks provscan.toml gets: a typo is an error, not an action
+    def __post_init__(
+        self,
+    ) -> None:  # the library API gets the checks provscan.toml gets: a typo is an error, not an action
         if self.action not in ("drop", "flag"):
             raise ConfigError(f"[consent] action must be one of drop, flag (got {self.action!r})")
         if self.ai_generated not in ("flag", "drop", "keep"):
@@ -58,9 +60,17 @@ class ConsentConfig:
 
 
 _NUM = (int, float)
-_FETCH_LIMITS = (("concurrency", int, 1), ("per_host", int, 1), ("max_bytes", int, 1), ("retries", int, 0),
-                 ("max_redirects", int, 0), ("connect_timeout", _NUM, 0.001), ("read_timeout", _NUM, 0.001),
-                 ("total_timeout", _NUM, 0.001), ("backoff", _NUM, 0))
+_FETCH_LIMITS = (
+    ("concurrency", int, 1),
+    ("per_host", int, 1),
+    ("max_bytes", int, 1),
+    ("retries", int, 0),
+    ("max_redirects", int, 0),
+    ("connect_timeout", _NUM, 0.001),
+    ("read_timeout", _NUM, 0.001),
+    ("total_timeout", _NUM, 0.001),
+    ("backoff", _NUM, 0),
+)
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,9 @@ class ReleaseConfig:
         """``[release]`` keys (or ``release=`` in the API): an unknown key is an error naming it."""
         unknown = sorted(set(data) - set(_RELEASE_KEYS))
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) in [release]: {', '.join(unknown)} (keys: {', '.join(_RELEASE_KEYS)})")
+            raise ConfigError(
+                f"{where}: unknown key(s) in [release]: {', '.join(unknown)} (keys: {', '.join(_RELEASE_KEYS)})"
+            )
         return cls(**dict(data))
 
 
@@ -178,9 +190,13 @@ class ScanConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.fetch_options, Mapping):
-            object.__setattr__(self, "fetch_options", FetchPolicy.from_mapping(self.fetch_options, self.source or "config"))
+            object.__setattr__(
+                self, "fetch_options", FetchPolicy.from_mapping(self.fetch_options, self.source or "config")
+            )
         elif not isinstance(self.fetch_options, FetchPolicy):
-            raise ConfigError(f"fetch_options must be a FetchPolicy or a mapping of [fetch] keys, got {self.fetch_options!r}")
+            raise ConfigError(
+                f"fetch_options must be a FetchPolicy or a mapping of [fetch] keys, got {self.fetch_options!r}"
+            )
         if isinstance(self.release, Mapping):
             object.__setattr__(self, "release", ReleaseConfig.from_mapping(self.release, self.source or "config"))
         elif not isinstance(self.release, ReleaseConfig):
@@ -223,7 +239,19 @@ def apply_overrides(config: ScanConfig, **changes: Any) -> ScanConfig:
     return replace(config, **given)
 
 
-_SCAN_KEYS = {"output", "export", "workers", "url_column", "id_column", "hash_columns", "redact_urls", "images", "fetch", "dihedral", "fast_decode"}
+_SCAN_KEYS = {
+    "output",
+    "export",
+    "workers",
+    "url_column",
+    "id_column",
+    "hash_columns",
+    "redact_urls",
+    "images",
+    "fetch",
+    "dihedral",
+    "fast_decode",
+}
 _TOP_KEYS = {"scan", "list", "licenses", "consent", "fetch", "release"}
 
 
@@ -247,7 +275,9 @@ def load_config(path: str | Path) -> ScanConfig:
     if "images" in scan:
         kwargs["images"] = tuple(base / str(p) for p in scan["images"])
     if "hash_columns" in scan:
-        kwargs["hash_columns"] = {str(k): str(v) for k, v in _mapping(path, "hash_columns", scan["hash_columns"]).items()}
+        kwargs["hash_columns"] = {
+            str(k): str(v) for k, v in _mapping(path, "hash_columns", scan["hash_columns"]).items()
+        }
     lic = _table(path, data, "licenses")
     _reject_unknown(path, "[licenses]", lic, {"drop", "flag", "column"})
     consent = _table(path, data, "consent")

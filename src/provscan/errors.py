@@ -86,8 +86,10 @@ class RunInterrupted(ProvscanError):
         if merging is not None:
             import shlex
 
-            super().__init__(f"interrupted while merging; every committed shard is kept; to finish, run: "
-                             f"provscan merge {shlex.quote(merging)}")
+            super().__init__(
+                f"interrupted while merging; every committed shard is kept; to finish, run: "
+                f"provscan merge {shlex.quote(merging)}"
+            )
             return
         progress = f"{done} of {total} shards done" if total is not None else "before any shard was scanned"
         super().__init__(f"interrupted: {progress}; run the same command with --resume to continue")

@@ -55,12 +55,17 @@ class RichProgress:
         from rich.progress import Progress as Bar
 
         self._bar = Bar(
-            BarColumn(), TaskProgressColumn(), MofNCompleteColumn(), TextColumn("rows"),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
             TextColumn("{task.fields[shards]}/{task.fields[total_shards]} shards  {task.fields[findings]:,} findings"),
             # stderr looked up at each write: a Ray run points sys.stderr at the terminal while fd 2 is Ray's log
             console=Console(stderr=True) if stream in (None, sys.stderr) else Console(file=stream),
-            transient=False, refresh_per_second=4,
+            transient=False,
+            refresh_per_second=4,
         )
         self._task: TaskID | None = None
         self._lock = threading.Lock()
@@ -68,8 +73,7 @@ class RichProgress:
 
     def start(self, shards: int, rows: int) -> None:
         self._bar.start()
-        self._task = self._bar.add_task("scan", total=max(rows, 1), shards=0, total_shards=shards,
-                                        findings=0, rate="")
+        self._task = self._bar.add_task("scan", total=max(rows, 1), shards=0, total_shards=shards, findings=0, rate="")
 
     def rows_done(self, n: int) -> None:
         if self._task is None:

@@ -23,21 +23,36 @@ PIPE_WIDTH = 160
 def console(stream: TextIO) -> Console:
     """A console on ``stream``: the terminal's width on a TTY, a fixed width (no colour) otherwise."""
     tty = stream.isatty()
-    return Console(file=stream, width=None if tty else PIPE_WIDTH, highlight=False,
-                   color_system="auto" if tty else None, soft_wrap=False)
+    return Console(
+        file=stream,
+        width=None if tty else PIPE_WIDTH,
+        highlight=False,
+        color_system="auto" if tty else None,
+        soft_wrap=False,
+    )
 
 
 def lists_table(lists: tuple[ListInfo, ...]) -> Table:
     """One row per list in effect: name, kind, action, entries, skipped rules (reason: count)."""
     table = Table(title="lists in effect", title_justify="left", show_edge=False)
-    for name, justify in (("list", "left"), ("kind", "left"), ("action", "left"), ("entries", "right"),
-                          ("skipped rules", "left")):
+    for name, justify in (
+        ("list", "left"),
+        ("kind", "left"),
+        ("action", "left"),
+        ("entries", "right"),
+        ("skipped rules", "left"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for lst in lists:
         skipped = ", ".join(f"{reason}: {n:,}" for reason, n in sorted(lst.skipped.items())) or "-"
         extra = ", ".join(f"{k}={v}" for k, v in sorted(lst.params.items()))
-        table.add_row(escape(lst.name), escape(lst.kind + (f" ({extra})" if extra else "")), lst.action,
-                      f"{lst.entries:,}", escape(skipped))
+        table.add_row(
+            escape(lst.name),
+            escape(lst.kind + (f" ({extra})" if extra else "")),
+            lst.action,
+            f"{lst.entries:,}",
+            escape(skipped),
+        )
     return table
 
 
@@ -47,9 +62,16 @@ def shards_table(manifest: Manifest) -> Table:
     unchecked images (allowed and unchecked only when some shard has them)."""
     shards, totals = manifest.shards, manifest.totals
     has = {key for s in shards for key in ("rows_allowed", "unchecked") if key in s}
-    columns = [("rows in", "rows_in"), ("matched", "rows_matched"), ("dropped", "rows_dropped"),
-               ("flagged", "rows_flagged"), *([("allowed", "rows_allowed")] if "rows_allowed" in has else []),
-               ("rows out", "rows_out"), ("invalid urls", "invalid_urls"), *([("unchecked", "unchecked")] if "unchecked" in has else [])]
+    columns = [
+        ("rows in", "rows_in"),
+        ("matched", "rows_matched"),
+        ("dropped", "rows_dropped"),
+        ("flagged", "rows_flagged"),
+        *([("allowed", "rows_allowed")] if "rows_allowed" in has else []),
+        ("rows out", "rows_out"),
+        ("invalid urls", "invalid_urls"),
+        *([("unchecked", "unchecked")] if "unchecked" in has else []),
+    ]
     cols, keys = [c for c, _ in columns], [k for _, k in columns]
     table = Table(show_edge=False, show_footer=True)
     table.add_column("shard", footer="total")
@@ -77,8 +99,9 @@ def per_list_table(manifest: Manifest, summary: dict[str, Any]) -> Table | None:
     totals = summary.get("rows_by_list", {})
     for name in names:
         actions = by_list.get(name, {})
-        table.add_row(escape(name), f"{totals.get(name, 0):,}",
-                      *(f"{actions.get(a, 0):,}" for a in ("drop", "flag", "allow")))
+        table.add_row(
+            escape(name), f"{totals.get(name, 0):,}", *(f"{actions.get(a, 0):,}" for a in ("drop", "flag", "allow"))
+        )
     return table
 
 
@@ -88,15 +111,26 @@ def findings_table(records: list[dict[str, Any]]) -> Table:
 
     table = Table(show_edge=False)
     for name in COLUMNS:
-        table.add_column(name, justify="right" if name == "row" else "left",  # type: ignore[arg-type]
-                         overflow="fold" if name in ("url", "entry", "shard") else "ellipsis")
+        table.add_column(
+            name,
+            justify="right" if name == "row" else "left",  # type: ignore[arg-type]
+            overflow="fold" if name in ("url", "entry", "shard") else "ellipsis",
+        )
     for r in records:
-        table.add_row(escape(r["shard"]), f"{r['row']:,}", escape(display_url(r["url"], r["url_sha256"])),
-                      escape(r["list"]), escape(r["entry"] or "-"), r["action"])
+        table.add_row(
+            escape(r["shard"]),
+            f"{r['row']:,}",
+            escape(display_url(r["url"], r["url_sha256"])),
+            escape(r["list"]),
+            escape(r["entry"] or "-"),
+            r["action"],
+        )
     return table
 
 
-def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str, Any], config_note: str | None = None) -> None:
+def print_end_of_run(
+    stream: TextIO, manifest: dict[str, Any], summary: dict[str, Any], config_note: str | None = None
+) -> None:
     """The shard table, the rows per list, the config file that added lists (if any) and the output."""
     out, typed = console(stream), Manifest.read(manifest)
     out.print(shards_table(typed))
@@ -107,8 +141,11 @@ def print_end_of_run(stream: TextIO, manifest: dict[str, Any], summary: dict[str
     out.print()
     if config_note:
         out.print(config_note, markup=False)
-    out.print(f"output: {typed.settings.output}  (flagged.parquet, clean/, removals.sha256.txt, "
-              "summary.json, report.html, datacard.md, manifest.json)", markup=False)
+    out.print(
+        f"output: {typed.settings.output}  (flagged.parquet, clean/, removals.sha256.txt, "
+        "summary.json, report.html, datacard.md, manifest.json)",
+        markup=False,
+    )
     release = [name for name in ("croissant.json", "provenance.intoto.json") if name in typed.files]
     if release:
         target = shlex.quote(str(typed.settings.output))
@@ -122,7 +159,9 @@ def policy_lines(settings: Settings) -> list[str]:
     """The licence and consent policy in effect, one line each (only those that can flag a row)."""
     lines = []
     if settings.licence_drop or settings.licence_flag:
-        lines.append(f"licence policy: drop {', '.join(settings.licence_drop or ['-'])}; flag {', '.join(settings.licence_flag or ['-'])}")
+        lines.append(
+            f"licence policy: drop {', '.join(settings.licence_drop or ['-'])}; flag {', '.join(settings.licence_flag or ['-'])}"
+        )
     if settings.consent_check:
         lines.append(f"consent check: {settings.consent_action} rows that reserve AI use")
     if settings.unchecked != "keep":

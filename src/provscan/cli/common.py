@@ -44,9 +44,15 @@ def config_note(config: ScanConfig, *, auto: bool) -> str | None:
     that lists a user did not name on the command line are seen in the result, not only in a stderr line."""
     if config.source is None:
         return None
-    policies = sum((bool(config.licenses.drop or config.licenses.flag), config.consent.check, config.unchecked != "keep"))
-    counts = f"{len(config.lists)} list{'s' * (len(config.lists) != 1)}, {policies} polic{'ies' if policies != 1 else 'y'}"
-    return f"config: {shown(config.source)} ({counts}" + ("; found in the current directory, --no-config skips it)" if auto else ")")
+    policies = sum(
+        (bool(config.licenses.drop or config.licenses.flag), config.consent.check, config.unchecked != "keep")
+    )
+    counts = (
+        f"{len(config.lists)} list{'s' * (len(config.lists) != 1)}, {policies} polic{'ies' if policies != 1 else 'y'}"
+    )
+    return f"config: {shown(config.source)} ({counts}" + (
+        "; found in the current directory, --no-config skips it)" if auto else ")"
+    )
 
 
 def note_url_fast_path(quiet: bool) -> None:
@@ -78,8 +84,16 @@ def parse_part(ctx: click.Context, param: click.Parameter, text: str | None) -> 
     return int(i), int(n)
 
 
-def run_overrides(config: ScanConfig, lists: tuple[str, ...], *, output: str | None, redact_urls: bool, fetch: bool,
-                   check_consent: bool, fetch_options: dict[str, Any]) -> dict[str, Any]:
+def run_overrides(
+    config: ScanConfig,
+    lists: tuple[str, ...],
+    *,
+    output: str | None,
+    redact_urls: bool,
+    fetch: bool,
+    check_consent: bool,
+    fetch_options: dict[str, Any],
+) -> dict[str, Any]:
     """The options ``scan`` and ``sample`` share, as overrides of ``config`` (``None``: not given);
     :func:`provscan.config.apply_overrides` adds the lists and merges the fetch options."""
     overrides: dict[str, Any] = {
@@ -121,5 +135,3 @@ def load(path: str | None, *, no_config: bool = False) -> ScanConfig:
     if not no_config and Path(DEFAULT_CONFIG_NAME).is_file():
         return load_config(DEFAULT_CONFIG_NAME)
     return ScanConfig()
-
-

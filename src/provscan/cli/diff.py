@@ -16,10 +16,20 @@ SHOWN = 10  # lists and shards on the terminal; diff.html and diff.json have the
 @click.command()
 @click.argument("old_out", type=click.Path(exists=True, file_okay=False))
 @click.argument("new_out", type=click.Path(exists=True, file_okay=False))
-@click.option("--output", "-o", "output", type=click.Path(file_okay=False), default="provscan-diff", show_default=True,
-              help="DIFF_DIR for diff.parquet (every changed row), diff.json and diff.html; never inside OLD_OUT or NEW_OUT.")
-@click.option("--inputs-may-differ", is_flag=True,
-              help="Compare runs over different input shards (two releases): rows are matched by url_sha256.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(file_okay=False),
+    default="provscan-diff",
+    show_default=True,
+    help="DIFF_DIR for diff.parquet (every changed row), diff.json and diff.html; never inside OLD_OUT or NEW_OUT.",
+)
+@click.option(
+    "--inputs-may-differ",
+    is_flag=True,
+    help="Compare runs over different input shards (two releases): rows are matched by url_sha256.",
+)
 def diff(old_out: str, new_out: str, output: str, inputs_may_differ: bool) -> None:
     """Compare two finished runs: rows newly dropped, no longer dropped, or dropped or flagged for other
     reasons, per list, kind and shard.
@@ -48,7 +58,11 @@ def diff(old_out: str, new_out: str, output: str, inputs_may_differ: bool) -> No
         click.echo(format_table([("list", "kind", "change", "rows")] + rows))
     shards = sorted({r["shard"] for r in result.by_shard})
     if shards:
-        click.echo(f"\n{len(shards):,} shards with a changed row" + (f" (first {SHOWN} in diff.html)" if len(shards) > SHOWN else "") + ":")
+        click.echo(
+            f"\n{len(shards):,} shards with a changed row"
+            + (f" (first {SHOWN} in diff.html)" if len(shards) > SHOWN else "")
+            + ":"
+        )
         per: dict[str, int] = {}
         for r in result.by_shard:
             per[r["shard"]] = per.get(r["shard"], 0) + r["rows"]

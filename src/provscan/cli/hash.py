@@ -9,14 +9,21 @@ import click
 from provscan.cli.common import fail
 from provscan.errors import ProvscanError
 
+
 @click.command(name="hash")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--kind", required=True, type=click.Choice(["image-md5", "image-sha1", "image-sha256", "phash", "dhash", "ahash", "whash", "pdq"]))
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["image-md5", "image-sha1", "image-sha256", "phash", "dhash", "ahash", "whash", "pdq"]),
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="List file to write (default: stdout).")
 @click.option("--name", help="List name for the header (default: the output file's stem).")
 @click.option("--action", type=click.Choice(["drop", "flag"]), default="drop", show_default=True)
 @click.option("--dihedral", is_flag=True, help="Also write the hashes of the 7 rotations/flips.")
-def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: str | None, action: str, dihedral: bool) -> None:
+def hash_command(
+    images: tuple[str, ...], kind: str, output: str | None, name: str | None, action: str, dihedral: bool
+) -> None:
     """Build a hash list from local images (files or directories, walked in sorted order).
 
     An image that cannot be hashed is one line on stderr and left out; the others' list is still
@@ -48,12 +55,21 @@ def hash_command(images: tuple[str, ...], kind: str, output: str | None, name: s
             if len(failures) == 1:
                 raise click.ClickException(f"{failures[0]}; nothing written")
             _report(failures)
-            raise click.ClickException(f"none of {failed} images could be hashed: nothing written" if failed
-                                       else "no image files found: nothing written")
+            raise click.ClickException(
+                f"none of {failed} images could be hashed: nothing written"
+                if failed
+                else "no image files found: nothing written"
+            )
         values = list(dict.fromkeys(values))
         if output:
-            write_list(Path(output), kind, values, name=name or default_name(output), action=action,
-                       comments=(f"{len(values)} {kind} hashes of local images, made by provscan hash",))
+            write_list(
+                Path(output),
+                kind,
+                values,
+                name=name or default_name(output),
+                action=action,
+                comments=(f"{len(values)} {kind} hashes of local images, made by provscan hash",),
+            )
         else:
             for line in list_header(Path("-"), kind, name=name or "hashes", action=action):
                 click.echo(line)

@@ -8,6 +8,7 @@ from provscan.cli.common import fail, print_result
 from provscan.errors import ProvscanError
 from provscan.pipeline.signals import interruptible
 
+
 @click.command()
 @click.argument("output", type=click.Path(file_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="No summary table.")

@@ -9,9 +9,15 @@ import click
 from provscan.cli.common import fail
 from provscan.errors import ProvscanError
 
+
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write only this HTML file (outside OUT); default: OUT/report.html and OUT/datacard.md.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write only this HTML file (outside OUT); default: OUT/report.html and OUT/datacard.md.",
+)
 def report(out: str, output: str | None) -> None:
     """Regenerate report.html and datacard.md from a finished scan or sample output OUT.
 
@@ -34,5 +40,8 @@ def report(out: str, output: str | None) -> None:
     for path in paths:
         click.echo(str(path))
     for name in changed:
-        click.echo(f"provscan: {name} differs from the SHA-256 manifest.json records for it "
-                   "(rendered by another provscan version?); provscan verify will report it", err=True)
+        click.echo(
+            f"provscan: {name} differs from the SHA-256 manifest.json records for it "
+            "(rendered by another provscan version?); provscan verify will report it",
+            err=True,
+        )

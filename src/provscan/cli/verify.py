@@ -10,11 +10,17 @@ import click
 from provscan.cli.common import fail, format_table
 from provscan.errors import ProvscanError
 
+
 @click.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False))
-@click.option("--inputs", is_flag=True, help="Also re-hash and re-count the input shards (paths as the manifest records them).")
-@click.option("--attestation", is_flag=True,
-              help="Also check provenance.intoto.json (in-toto/SLSA) and croissant.json against the files and the manifest.")
+@click.option(
+    "--inputs", is_flag=True, help="Also re-hash and re-count the input shards (paths as the manifest records them)."
+)
+@click.option(
+    "--attestation",
+    is_flag=True,
+    help="Also check provenance.intoto.json (in-toto/SLSA) and croissant.json against the files and the manifest.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Print every check in full (file, check, expected, actual).")
 @click.option("--failures-only", is_flag=True, help="Print only the checks that failed, in full.")
 def verify(out: str, inputs: bool, attestation: bool, verbose: bool, failures_only: bool) -> None:
@@ -45,13 +51,20 @@ def verify(out: str, inputs: bool, attestation: bool, verbose: bool, failures_on
         kinds = result.by_kind()
         width = max(len(kind) for kind, _, _ in kinds) if kinds else 0
         for kind, ok, bad in kinds:
-            click.echo(f"{'ok' if not bad else 'FAILED':<6}  {kind:<{width}}  {ok:>5,} passed" + (f", {bad:,} failed" if bad else ""))
+            click.echo(
+                f"{'ok' if not bad else 'FAILED':<6}  {kind:<{width}}  {ok:>5,} passed"
+                + (f", {bad:,} failed" if bad else "")
+            )
     checks = result.checks if verbose else result.failures
     if checks:
         if not failures_only:
             click.echo()
-        click.echo(format_table([("file", "check", "expected", "actual", "ok")]
-                                + [(c.file, c.check, c.expected, c.actual, "ok" if c.ok else "MISMATCH") for c in checks]))
+        click.echo(
+            format_table(
+                [("file", "check", "expected", "actual", "ok")]
+                + [(c.file, c.check, c.expected, c.actual, "ok" if c.ok else "MISMATCH") for c in checks]
+            )
+        )
     if not result.ok:
         files = list(dict.fromkeys(c.file for c in result.failures))
         raise click.ClickException(f"{len(result.failures)} of {len(result.checks)} checks failed: {', '.join(files)}")

@@ -79,18 +79,18 @@ def _jpeg(data: bytes) -> Found:
             continue
         if marker in (0xDA, 0xD9):  # start of scan / end of image: no metadata segments after
             break
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         end = pos + 2 + length
         if length < 2 or end > n:
-            head = data[pos + 4:pos + 4 + len(_JPEG_XMP)]
+            head = data[pos + 4 : pos + 4 + len(_JPEG_XMP)]
             if marker == 0xE1 and len(head) >= 8 and _JPEG_XMP.startswith(head):
                 error = f"XMP segment truncated: declares {length} bytes, {n - pos - 2} present"
-            elif marker == 0xEB and data[pos + 4:pos + 6] == b"JP":  # a cut C2PA box: the library says c2pa:invalid
-                c2pa = c2pa or b"c2pa" in data[pos + 4:pos + 68]
+            elif marker == 0xEB and data[pos + 4 : pos + 6] == b"JP":  # a cut C2PA box: the library says c2pa:invalid
+                c2pa = c2pa or b"c2pa" in data[pos + 4 : pos + 68]
             break
-        body = data[pos + 4:end]
+        body = data[pos + 4 : end]
         if marker == 0xE1 and packet is None and body.startswith(_JPEG_XMP):
-            packet = body[len(_JPEG_XMP):]
+            packet = body[len(_JPEG_XMP) :]
         elif marker == 0xEB and body[:2] == b"JP":  # JUMBF (ISO 19566-5), where C2PA lives
             c2pa = c2pa or b"c2pa" in body[:64]
         pos = end
@@ -106,18 +106,18 @@ def _png(data: bytes) -> Found:
     for _ in range(MAX_SEGMENTS):
         if pos + 8 > n:
             break
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
         start, end = pos + 8, pos + 8 + length
         if kind == b"IEND":
             break
-        if kind == b"iTXt" and packet is None and data[start:start + len(_PNG_XMP) + 1] == _PNG_XMP + b"\x00":
+        if kind == b"iTXt" and packet is None and data[start : start + len(_PNG_XMP) + 1] == _PNG_XMP + b"\x00":
             if end > n:
                 error = f"iTXt XMP chunk truncated: declares {length} bytes, {n - start} present"
                 break
             if length > MAX_XMP_BYTES + 64:
                 return Found(xmp_error=f"XMP chunk of {length} bytes > {MAX_XMP_BYTES}", c2pa=c2pa, format="png")
-            packet, error = _itxt(data[start + len(_PNG_XMP) + 1:end])
+            packet, error = _itxt(data[start + len(_PNG_XMP) + 1 : end])
         elif kind == b"caBX":
             c2pa = True
         pos = end + 4  # CRC
@@ -135,7 +135,7 @@ def _itxt(rest: bytes) -> tuple[bytes | None, str]:
     kw_end = rest.find(b"\x00", lang_end + 1) if lang_end >= 0 else -1
     if kw_end < 0:
         return None, "iTXt chunk without its language and keyword fields"
-    text = rest[kw_end + 1:]
+    text = rest[kw_end + 1 :]
     if not compressed:
         return text, ""
     if method != 0:
@@ -157,8 +157,8 @@ def _webp(data: bytes) -> Found:
     for _ in range(MAX_SEGMENTS):
         if pos + 8 > n:
             break
-        kind = data[pos:pos + 4]
-        length = int.from_bytes(data[pos + 4:pos + 8], "little")
+        kind = data[pos : pos + 4]
+        length = int.from_bytes(data[pos + 4 : pos + 8], "little")
         start, end = pos + 8, pos + 8 + length
         if kind == b"XMP " and packet is None:
             if length > MAX_XMP_BYTES:
@@ -178,14 +178,14 @@ def _webp(data: bytes) -> Found:
 def _tiff(data: bytes) -> Found:
     order = "<" if data[:2] == b"II" else ">"
     (ifd,) = struct.unpack(order + "I", data[4:8])
-    (count,) = struct.unpack(order + "H", data[ifd:ifd + 2])
+    (count,) = struct.unpack(order + "H", data[ifd : ifd + 2])
     for i in range(min(count, MAX_SEGMENTS)):
-        tag, typ, num, value = struct.unpack(order + "HHII", data[ifd + 2 + 12 * i:ifd + 14 + 12 * i])
+        tag, typ, num, value = struct.unpack(order + "HHII", data[ifd + 2 + 12 * i : ifd + 14 + 12 * i])
         if tag != 700 or typ not in (1, 7):  # XMLPacket, BYTE or UNDEFINED
             continue
         if num > MAX_XMP_BYTES:
             return Found(xmp_error=f"XMP tag of {num} bytes > {MAX_XMP_BYTES}", format="tiff")
-        packet = data[ifd + 10 + 12 * i:ifd + 10 + 12 * i + num] if num <= 4 else data[value:value + num]
+        packet = data[ifd + 10 + 12 * i : ifd + 10 + 12 * i + num] if num <= 4 else data[value : value + num]
         if len(packet) < num:
             return Found(xmp_error=f"XMP tag truncated: declares {num} bytes, {len(packet)} present", format="tiff")
         return Found(xmp=packet, format="tiff")

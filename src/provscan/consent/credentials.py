@@ -34,8 +34,12 @@ INVALID = "c2pa:invalid"
 AI_GENERATED = "c2pa:ai-generated"
 MISSING_MESSAGE = "C2PA credentials not checked: install the extra with pip install 'provscan[c2pa]'"
 _MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "tiff": "image/tiff"}
-_USES = {"ai_training": "ai-training", "ai_generative_training": "ai-generative-training",
-         "ai_inference": "ai-inference", "data_mining": "data-mining"}
+_USES = {
+    "ai_training": "ai-training",
+    "ai_generative_training": "ai-generative-training",
+    "ai_inference": "ai-inference",
+    "data_mining": "data-mining",
+}
 _TERMS = {t.lower(): t for t in AI_SOURCE_TYPES}
 
 

@@ -11,13 +11,22 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
 DEFAULT_OPT_OUTS: tuple[str, ...] = (
-    "x-robots-tag:*", "robots:disallow", "tdmrep:reserved",
-    "aipref:train-ai=n", "aipref:train-genai=n", "aipref:bots=n",
+    "x-robots-tag:*",
+    "robots:disallow",
+    "tdmrep:reserved",
+    "aipref:train-ai=n",
+    "aipref:train-genai=n",
+    "aipref:bots=n",
     "content-signal:ai-train=no",
     "ai.txt:disallow",
-    "xmp:dmi-prohibited", "xmp:dmi-prohibited-aimltraining", "xmp:dmi-prohibited-genaimltraining",
-    "xmp:dmi-prohibited-exceptsearchengineindexing", "xmp:dmi-prohibited-seeconstraint",
-    "c2pa:ai-training=notAllowed", "c2pa:ai-generative-training=notAllowed", "c2pa:data-mining=notAllowed",
+    "xmp:dmi-prohibited",
+    "xmp:dmi-prohibited-aimltraining",
+    "xmp:dmi-prohibited-genaimltraining",
+    "xmp:dmi-prohibited-exceptsearchengineindexing",
+    "xmp:dmi-prohibited-seeconstraint",
+    "c2pa:ai-training=notAllowed",
+    "c2pa:ai-generative-training=notAllowed",
+    "c2pa:data-mining=notAllowed",
 )
 """Signals that say "not for AI training" (see the README's consent-signals table)."""
 AI_GENERATED_SIGNALS = ("xmp:ai-generated", "c2pa:ai-generated")
@@ -52,8 +61,11 @@ def signal_sources(site: bool, embedded: bool) -> dict[str, object]:
     was then counted as ``c2pa:not-checked``)."""
     from provscan.consent.credentials import extra_version  # imports the extra only when asked
 
-    return {"site": list(SITE_SOURCES) if site else [], "embedded": list(EMBEDDED_SOURCES) if embedded else [],
-            "c2pa_extra": extra_version() if embedded else None}
+    return {
+        "site": list(SITE_SOURCES) if site else [],
+        "embedded": list(EMBEDDED_SOURCES) if embedded else [],
+        "c2pa_extra": extra_version() if embedded else None,
+    }
 
 
 def describe_sources(sources: object, summary_signals: dict[str, int] | None = None) -> str:
@@ -66,7 +78,10 @@ def describe_sources(sources: object, summary_signals: dict[str, int] | None = N
     if sources.get("embedded"):
         extra = sources.get("c2pa_extra")
         unchecked = int((summary_signals or {}).get("c2pa:not-checked", 0) or 0)
-        c2pa = (f"C2PA checked with c2pa-python {extra}" if extra else
-                f"C2PA not checked (the provscan[c2pa] extra was absent; {unchecked:,} images with Content Credentials counted as c2pa:not-checked)")
+        c2pa = (
+            f"C2PA checked with c2pa-python {extra}"
+            if extra
+            else f"C2PA not checked (the provscan[c2pa] extra was absent; {unchecked:,} images with Content Credentials counted as c2pa:not-checked)"
+        )
         parts.append("inside each image: " + ", ".join(map(str, sources["embedded"])) + f" ({c2pa})")
     return "Consent signals read " + "; ".join(parts) + "."

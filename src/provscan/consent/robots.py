@@ -40,23 +40,42 @@ MAX_BYTES = 500 * 1024
 DEFAULT_AI_AGENTS: tuple[str, ...] = (
     "img2dataset",  # the LAION downloader; its docs tell sites to opt out with this token
     "CCBot",  # Common Crawl, the URL source of LAION/COYO/DataComp
-    "GPTBot", "OAI-SearchBot", "ChatGPT-User",  # OpenAI
+    "GPTBot",
+    "OAI-SearchBot",
+    "ChatGPT-User",  # OpenAI
     "Google-Extended",  # Google's opt-out token for Gemini/Vertex training (no crawler of its own)
     "Applebot-Extended",  # same idea, Apple
-    "anthropic-ai", "ClaudeBot", "Claude-Web",  # Anthropic
+    "anthropic-ai",
+    "ClaudeBot",
+    "Claude-Web",  # Anthropic
     "Bytespider",  # ByteDance
     "PerplexityBot",
-    "Meta-ExternalAgent", "FacebookBot",  # Meta
-    "cohere-ai", "Diffbot", "Amazonbot", "Timpibot", "ImagesiftBot", "omgili", "YouBot",
+    "Meta-ExternalAgent",
+    "FacebookBot",  # Meta
+    "cohere-ai",
+    "Diffbot",
+    "Amazonbot",
+    "Timpibot",
+    "ImagesiftBot",
+    "omgili",
+    "YouBot",
 )
 """Product tokens whose ``Disallow`` we read as "no AI training/data-set use" (documented, not
 exhaustive: pass your own ``agents`` to override). A site that blocks ``*`` blocks all of them."""
 
 _KEYS = {
-    "user-agent": "user-agent", "useragent": "user-agent", "user agent": "user-agent",
-    "allow": "allow", "disallow": "disallow", "dissallow": "disallow", "dissalow": "disallow",
-    "disalow": "disallow", "diasllow": "disallow", "disallaw": "disallow",
-    "content-usage": "content-usage", "content-signal": "content-signal",
+    "user-agent": "user-agent",
+    "useragent": "user-agent",
+    "user agent": "user-agent",
+    "allow": "allow",
+    "disallow": "disallow",
+    "dissallow": "disallow",
+    "dissalow": "disallow",
+    "disalow": "disallow",
+    "diasllow": "disallow",
+    "disallaw": "disallow",
+    "content-usage": "content-usage",
+    "content-signal": "content-signal",
 }
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")

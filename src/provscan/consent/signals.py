@@ -51,8 +51,16 @@ from provscan.consent.tdmrep import (
 )
 
 __all__ = [
-    "AI_DIRECTIVES", "DEFAULT_AI_AGENTS", "INDEX_DIRECTIVES", "ConsentCache", "GetText", "OriginConsent",
-    "header_values", "origin_of", "path_of", "x_robots_signals",
+    "AI_DIRECTIVES",
+    "DEFAULT_AI_AGENTS",
+    "INDEX_DIRECTIVES",
+    "ConsentCache",
+    "GetText",
+    "OriginConsent",
+    "header_values",
+    "origin_of",
+    "path_of",
+    "x_robots_signals",
 ]
 
 AI_DIRECTIVES = ("noai", "noimageai")
@@ -225,7 +233,9 @@ class ConsentCache:
                 del self._tasks[key]
             raise
 
-    async def signals(self, url: str, headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None) -> list[str]:
+    async def signals(
+        self, url: str, headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
+    ) -> list[str]:
         """All consent signals for one row: X-Robots-Tag of ``headers`` (if given), robots, TDMRep.
 
         ``headers`` may be a mapping, ``httpx.Headers`` or ``(name, value)`` pairs such as

@@ -38,21 +38,46 @@ CC = "http://creativecommons.org/ns#"
 IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 
 DMI_VALUES = (
-    "DMI-UNSPECIFIED", "DMI-ALLOWED", "DMI-PROHIBITED-AIMLTRAINING", "DMI-PROHIBITED-GENAIMLTRAINING",
-    "DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", "DMI-PROHIBITED", "DMI-PROHIBITED-SEECONSTRAINT",
+    "DMI-UNSPECIFIED",
+    "DMI-ALLOWED",
+    "DMI-PROHIBITED-AIMLTRAINING",
+    "DMI-PROHIBITED-GENAIMLTRAINING",
+    "DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING",
+    "DMI-PROHIBITED",
+    "DMI-PROHIBITED-SEECONSTRAINT",
 )
 """The PLUS Data Mining vocabulary (``http://ns.useplus.org/ldf/vocab/DMI-...``)."""
 AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
 """IPTC digital source types that mean the image was made by a trained model."""
 _SOURCE_TYPE_BASE = re.compile(r"^https?://cv\.iptc\.org/newscodes/digitalsourcetype/", re.IGNORECASE)
-_KNOWN_TERMS = {t.lower(): t for t in (*AI_SOURCE_TYPES, "digitalCapture", "negativeFilm", "positiveFilm", "print",
-                                       "minorHumanEdits", "compositeCapture", "algorithmicallyEnhanced",
-                                       "dataDrivenMedia", "digitalArt", "virtualRecording", "compositeSynthetic",
-                                       "algorithmicMedia", "screenCapture", "humanEdits", "composite")}
+_KNOWN_TERMS = {
+    t.lower(): t
+    for t in (
+        *AI_SOURCE_TYPES,
+        "digitalCapture",
+        "negativeFilm",
+        "positiveFilm",
+        "print",
+        "minorHumanEdits",
+        "compositeCapture",
+        "algorithmicallyEnhanced",
+        "dataDrivenMedia",
+        "digitalArt",
+        "virtualRecording",
+        "compositeSynthetic",
+        "algorithmicMedia",
+        "screenCapture",
+        "humanEdits",
+        "composite",
+    )
+}
 _CC_URL = re.compile(r"https?://(?:www\.)?creativecommons\.org/[^\s\"'<>]+", re.IGNORECASE)
 _WANTED = {
-    f"{{{PLUS}}}DataMining": "dmi", f"{{{IPTC_EXT}}}DigitalSourceType": "source",
-    f"{{{CC}}}license": "cc", f"{{{XMP_RIGHTS}}}WebStatement": "web", f"{{{XMP_RIGHTS}}}UsageTerms": "terms",
+    f"{{{PLUS}}}DataMining": "dmi",
+    f"{{{IPTC_EXT}}}DigitalSourceType": "source",
+    f"{{{CC}}}license": "cc",
+    f"{{{XMP_RIGHTS}}}WebStatement": "web",
+    f"{{{XMP_RIGHTS}}}UsageTerms": "terms",
 }
 _RESOURCE = f"{{{RDF}}}resource"
 _LI = f"{{{RDF}}}li"

@@ -67,8 +67,12 @@ def _arrow_chars(values, n_hex: int) -> tuple[np.ndarray, np.ndarray]:
 
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
-    if not (pa.types.is_string(values.type) or pa.types.is_binary(values.type)
-            or pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)):
+    if not (
+        pa.types.is_string(values.type)
+        or pa.types.is_binary(values.type)
+        or pa.types.is_large_string(values.type)
+        or pa.types.is_large_binary(values.type)
+    ):
         return _hex_chars(values.to_numpy(zero_copy_only=False), n_hex)
     values = values.cast(pa.large_binary())
     n = len(values)
@@ -79,7 +83,7 @@ def _arrow_chars(values, n_hex: int) -> tuple[np.ndarray, np.ndarray]:
     if values.null_count:
         valid &= values.is_valid().to_numpy(zero_copy_only=False)
     if valid.all() and offsets[-1] - offsets[0] == n * n_hex:  # the usual case: a plain reshape
-        return data[offsets[0]:offsets[-1]].reshape(n, n_hex), valid
+        return data[offsets[0] : offsets[-1]].reshape(n, n_hex), valid
     data = np.concatenate([data, np.zeros(n_hex, np.uint8)])  # keeps masked-out gathers in range
     starts = np.where(valid, offsets[:-1], 0)
     return data[starts[:, None] + np.arange(n_hex)], valid
@@ -112,7 +116,7 @@ def brute_force(rows, lst, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _concat(out_r, out_l, out_d)
     step = max(1, (1 << 16) // max(len(lst), 1))  # keep the block in cache
     for lo in range(0, len(rows), step):
-        dist = _popcount(rows[lo:lo + step, None, :] ^ lst[None, :, :])
+        dist = _popcount(rows[lo : lo + step, None, :] ^ lst[None, :, :])
         r, l = np.nonzero(dist <= d)
         out_r.append(r + lo)
         out_l.append(l)
@@ -123,16 +127,18 @@ def brute_force(rows, lst, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _concat(rs, ls, ds):
     if not rs:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint16)
-    return (np.concatenate(rs).astype(np.int64), np.concatenate(ls).astype(np.int64),
-            np.concatenate(ds).astype(np.uint16))
+    return (
+        np.concatenate(rs).astype(np.int64),
+        np.concatenate(ls).astype(np.int64),
+        np.concatenate(ds).astype(np.uint16),
+    )
 
 
 def _volume(bits: int, r: int) -> int:
     return sum(comb(bits, i) for i in range(r + 1))
 
 
-def plan_bands(n: int, n_words: int, d: int, max_entries: int = 150_000_000, *,
-               allow_brute: bool = True):
+def plan_bands(n: int, n_words: int, d: int, max_entries: int = 150_000_000, *, allow_brute: bool = True):
     """Cheapest exact band layout [(word, shift, bits, radius)], or None for brute force.
     Cost per row ~ expected candidates (uniform hashes) + lookups vs. n * words for brute force."""
     best, best_cost = None, (0.25 * n * n_words + 1) if allow_brute else float("inf")
@@ -157,13 +163,23 @@ def plan_bands(n: int, n_words: int, d: int, max_entries: int = 150_000_000, *,
 class HammingIndex:
     """Every pair within ``max_distance`` between row hashes and a fixed list, exactly."""
 
-    def __init__(self, list_hashes, max_distance: int, *, chunk_rows: int = 1 << 16,
-                 max_entries: int = 150_000_000, method: str = "auto") -> None:
+    def __init__(
+        self,
+        list_hashes,
+        max_distance: int,
+        *,
+        chunk_rows: int = 1 << 16,
+        max_entries: int = 150_000_000,
+        method: str = "auto",
+    ) -> None:
         """``method``: ``auto`` (cost model), ``index`` (bands whenever they fit) or ``brute``."""
         self.lst = _words(list_hashes)
         self.d, self.chunk_rows = int(max_distance), chunk_rows
-        self.bands = None if method == "brute" else plan_bands(
-            len(self.lst), self.lst.shape[1], self.d, max_entries, allow_brute=method == "auto")
+        self.bands = (
+            None
+            if method == "brute"
+            else plan_bands(len(self.lst), self.lst.shape[1], self.d, max_entries, allow_brute=method == "auto")
+        )
         self.tables = [self._table(*band) for band in self.bands or []]
         self._order = np.argsort(self.lst[:, 0], kind="stable")
         self._sorted = self.lst[self._order, 0]
@@ -206,7 +222,7 @@ class HammingIndex:
         out_l: list[np.ndarray] = []
         out_d: list[np.ndarray] = []
         for lo in range(0, len(rows), self.chunk_rows):
-            chunk = rows[lo:lo + self.chunk_rows]
+            chunk = rows[lo : lo + self.chunk_rows]
             r, l, dist = self._query_chunk(chunk) if self.bands else brute_force(chunk, self.lst, self.d)
             out_r.append(r + lo)
             out_l.append(l)

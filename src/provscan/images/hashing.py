@@ -70,14 +70,35 @@ _HASH_FUNCS = {"phash": imagehash.phash, "dhash": imagehash.dhash, "ahash": imag
 _SMALL = {"phash": (32, 32), "dhash": (9, 8), "ahash": (8, 8)}  # what imagehash resizes to
 _T = Image.Transpose
 _SWAPS_AXES = {_T.ROTATE_90, _T.ROTATE_270, _T.TRANSPOSE, _T.TRANSVERSE}
-_DIHEDRAL = (None, _T.FLIP_LEFT_RIGHT, _T.FLIP_TOP_BOTTOM, _T.ROTATE_90, _T.ROTATE_180,
-             _T.ROTATE_270, _T.TRANSPOSE, _T.TRANSVERSE)
-_EXIF_OPS = {2: _T.FLIP_LEFT_RIGHT, 3: _T.ROTATE_180, 4: _T.FLIP_TOP_BOTTOM, 5: _T.TRANSPOSE,
-             6: _T.ROTATE_270, 7: _T.TRANSVERSE, 8: _T.ROTATE_90}  # as ImageOps.exif_transpose
-_NP_OPS: dict[Any, Callable[[Any], Any]] = {None: lambda a: a, _T.FLIP_LEFT_RIGHT: np.fliplr, _T.FLIP_TOP_BOTTOM: np.flipud,
-           _T.ROTATE_90: np.rot90, _T.ROTATE_180: lambda a: np.rot90(a, 2),
-           _T.ROTATE_270: lambda a: np.rot90(a, 3), _T.TRANSPOSE: np.transpose,
-           _T.TRANSVERSE: lambda a: np.rot90(a, 2).T}  # the PIL transposes on [row, col] arrays
+_DIHEDRAL = (
+    None,
+    _T.FLIP_LEFT_RIGHT,
+    _T.FLIP_TOP_BOTTOM,
+    _T.ROTATE_90,
+    _T.ROTATE_180,
+    _T.ROTATE_270,
+    _T.TRANSPOSE,
+    _T.TRANSVERSE,
+)
+_EXIF_OPS = {
+    2: _T.FLIP_LEFT_RIGHT,
+    3: _T.ROTATE_180,
+    4: _T.FLIP_TOP_BOTTOM,
+    5: _T.TRANSPOSE,
+    6: _T.ROTATE_270,
+    7: _T.TRANSVERSE,
+    8: _T.ROTATE_90,
+}  # as ImageOps.exif_transpose
+_NP_OPS: dict[Any, Callable[[Any], Any]] = {
+    None: lambda a: a,
+    _T.FLIP_LEFT_RIGHT: np.fliplr,
+    _T.FLIP_TOP_BOTTOM: np.flipud,
+    _T.ROTATE_90: np.rot90,
+    _T.ROTATE_180: lambda a: np.rot90(a, 2),
+    _T.ROTATE_270: lambda a: np.rot90(a, 3),
+    _T.TRANSPOSE: np.transpose,
+    _T.TRANSVERSE: lambda a: np.rot90(a, 2).T,
+}  # the PIL transposes on [row, col] arrays
 _DIGESTS = {"image-md5": hashlib.md5, "image-sha1": hashlib.sha1, "image-sha256": hashlib.sha256}
 
 
@@ -104,8 +125,14 @@ def check_kinds(kinds: Collection[str]) -> None:
         pdq.require()
 
 
-def hash_image(data: bytes, kinds: Collection[str], *, dihedral: bool = False,
-               max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool = False) -> ImageResult:
+def hash_image(
+    data: bytes,
+    kinds: Collection[str],
+    *,
+    dihedral: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft: bool = False,
+) -> ImageResult:
     """Hash one image's bytes with every kind asked; never raises for bad image data (only
     ConfigError / MissingDependency for the kinds). ``draft=False`` decodes JPEGs at full size:
     bit-identical to plain imagehash, up to ~3x slower on large photos."""
@@ -219,8 +246,7 @@ def _perceptual(gray: Image.Image, kind: str, ops: list) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def hash_files(paths: Iterable[Path | str], kind: str, *,
-               dihedral: bool = False) -> Iterator[tuple[Path, ImageResult]]:
+def hash_files(paths: Iterable[Path | str], kind: str, *, dihedral: bool = False) -> Iterator[tuple[Path, ImageResult]]:
     """Hash files and directory trees (walked in sorted order). Named files are always hashed;
     in directories, hidden files and img2dataset sidecars (.json/.txt/.parquet...) are skipped."""
     check_kinds([kind])

@@ -43,8 +43,7 @@ class LocalImage:
     source: str  # file path, or ``shard.tar::member`` inside a tar
 
 
-def iter_local_images(paths: Iterable[Path | str], *,
-                      max_member_bytes: int = MAX_MEMBER_BYTES) -> Iterator[LocalImage]:
+def iter_local_images(paths: Iterable[Path | str], *, max_member_bytes: int = MAX_MEMBER_BYTES) -> Iterator[LocalImage]:
     """Every image under the given directories / tar shards / files, in sorted order."""
     for path in map(Path, paths):
         if path.is_dir():
@@ -139,8 +138,9 @@ def _read_tar(path: Path, max_member_bytes: int) -> Iterator[LocalImage]:
                 yield from _tar_sample(path, current, members)
                 current, members = sample, {}
             if member.size > max_member_bytes:
-                log.warning("%s::%s: %d bytes, over the %d limit: skipped",
-                            path, member.name, member.size, max_member_bytes)
+                log.warning(
+                    "%s::%s: %d bytes, over the %d limit: skipped", path, member.name, member.size, max_member_bytes
+                )
                 continue
             fh = tar.extractfile(member)
             members[ext.lower()] = (member.name, fh.read() if fh else b"")

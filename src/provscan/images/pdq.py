@@ -17,6 +17,7 @@ PIP_HINT = "pip install 'provscan[pdq]'  (or: pip install pdqhash)"
 DEFAULT_MAX_DISTANCE = 31
 """Upstream's recommended match radius (of 256 bits)."""
 
+
 def require():
     """Return the ``pdqhash`` module, or raise MissingDependency with the pip hint."""
     try:

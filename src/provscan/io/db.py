@@ -83,7 +83,9 @@ class Database:
         result = self.rows(sql, params)
         return result[0][0] if result else None
 
-    def batches(self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = 262_144) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, sql: str, params: Sequence[Any] | None = None, *, batch_rows: int = 262_144
+    ) -> Iterator[pa.RecordBatch]:
         """Stream a large result in bounded memory."""
         with translate():
             reader = self.con.sql(sql, params=params or None).to_arrow_reader(batch_rows)

@@ -27,7 +27,15 @@ its 1 MiB default, URL and caption columns build a full dictionary first, which 
 CPU on LAION-like shards (0.84 s -> 0.40 s per million rows) and made the file larger. Columns with
 few distinct values still fit in 64 KiB and keep their dictionaries."""
 
-_CODECS = {"UNCOMPRESSED": "none", "SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli", "LZ4": "lz4", "LZ4_RAW": "lz4", "ZSTD": "zstd"}
+_CODECS = {
+    "UNCOMPRESSED": "none",
+    "SNAPPY": "snappy",
+    "GZIP": "gzip",
+    "BROTLI": "brotli",
+    "LZ4": "lz4",
+    "LZ4_RAW": "lz4",
+    "ZSTD": "zstd",
+}
 
 
 class _HashingSink(io.RawIOBase):
@@ -70,7 +78,10 @@ class CleanWriter:
         try:
             self.sink = _HashingSink(self._target.tmp)
             self.writer = pq.ParquetWriter(
-                self.sink, parquet.schema_arrow, compression=_compression(parquet.metadata), write_statistics=True,
+                self.sink,
+                parquet.schema_arrow,
+                compression=_compression(parquet.metadata),
+                write_statistics=True,
                 dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
             )
         except OSError as exc:
@@ -112,8 +123,14 @@ class CleanWriter:
         self._target.abort()
 
 
-def export_clean(source: str | Path, target: str | Path, dropped: np.ndarray, *, shard_name: str,
-                 on_rows: Callable[[int], None] | None = None) -> tuple[int, str]:
+def export_clean(
+    source: str | Path,
+    target: str | Path,
+    dropped: np.ndarray,
+    *,
+    shard_name: str,
+    on_rows: Callable[[int], None] | None = None,
+) -> tuple[int, str]:
     """Write ``source`` minus the rows whose 0-based numbers are in sorted ``dropped``.
 
     ``on_rows(n)`` is called after each row group with the number of input rows it covered (the
@@ -178,4 +195,3 @@ def _compression(meta: pq.FileMetaData) -> dict[str, str] | str:
 def count_rows(path: str | Path) -> int:
     """Rows in a parquet file, from its footer."""
     return pq.ParquetFile(path).metadata.num_rows
-

@@ -65,7 +65,9 @@ def expand_shards(inputs: Iterable[str | Path], *, exclude: Path | None = None) 
         path = Path(text)
         if path.is_dir():
             inside = skip is not None and path.resolve().is_relative_to(skip)  # scanning OUT itself: no skip
-            found = sorted(p for p in path.rglob("*.parquet") if (p.is_file() if inside else walked(p)))  # dirs: Spark's x.parquet/
+            found = sorted(
+                p for p in path.rglob("*.parquet") if (p.is_file() if inside else walked(p))
+            )  # dirs: Spark's x.parquet/
             if not found:
                 raise ShardError(text, "directory contains no *.parquet file")
             shards += [Shard(p, str(p), p.relative_to(path).as_posix()) for p in found]
@@ -117,8 +119,12 @@ def _special(path: Path) -> bool:
 
 def _file_type(path: Path) -> str:
     mode = path.stat().st_mode
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return name
     return "not a file"
@@ -158,7 +164,9 @@ def detect_columns(
             )
         return found
 
-    hashes = {kind: col for kind, cands in HASH_COLUMNS.items() if (col := next((c for c in cands if c in names), None))}
+    hashes = {
+        kind: col for kind, cands in HASH_COLUMNS.items() if (col := next((c for c in cands if c in names), None))
+    }
     for kind, col in (hash_columns or {}).items():
         hashes[kind] = pick(col, (), f"{kind} hash", True)  # type: ignore[assignment]
     # friction (issue 12): a shard with image-hash columns may have no URL column (image-only data,
@@ -173,7 +181,9 @@ def detect_columns(
     )
 
 
-_VIEW_TYPES = tuple(getattr(pa, name)() for name in ("string_view", "binary_view") if hasattr(pa, name))  # pyarrow >= 16
+_VIEW_TYPES = tuple(
+    getattr(pa, name)() for name in ("string_view", "binary_view") if hasattr(pa, name)
+)  # pyarrow >= 16
 
 
 def is_text_type(dtype: pa.DataType) -> bool:
@@ -181,8 +191,11 @@ def is_text_type(dtype: pa.DataType) -> bool:
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
     return (
-        pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_binary(dtype)
-        or pa.types.is_large_binary(dtype) or dtype in _VIEW_TYPES
+        pa.types.is_string(dtype)
+        or pa.types.is_large_string(dtype)
+        or pa.types.is_binary(dtype)
+        or pa.types.is_large_binary(dtype)
+        or dtype in _VIEW_TYPES
     )
 
 
@@ -194,7 +207,9 @@ def check_column_types(shard: Shard, schema: pa.Schema, url: str | None, hashes:
     a ``fixed_size_binary`` column of raw digest bytes is refused too (its text form is not hex),
     so the fix is to store hex or name another column, never a silent miss.
     """
-    named = ([("url", url)] if url is not None else []) + [(f"{kind} hash", col) for kind, col in sorted(hashes.items())]
+    named = ([("url", url)] if url is not None else []) + [
+        (f"{kind} hash", col) for kind, col in sorted(hashes.items())
+    ]
     for what, column in named:
         dtype = schema.field(column).type
         if not is_text_type(dtype):

@@ -79,7 +79,7 @@ class SparseFile(io.RawIOBase):
                 start = self._starts[i]
                 piece = self._pieces[start]
                 if start + len(piece) > pos:
-                    take = piece[pos - start: hi - start]
+                    take = piece[pos - start : hi - start]
                     parts.append(take)
                     pos += len(take)
                     continue

@@ -174,8 +174,9 @@ class LicensePolicy:
                 if not isinstance(pattern, str) or not pattern.strip():
                     raise ConfigError(f"licence policy {name!r} has an empty or non-text pattern: {pattern!r}")
                 if is_selector(pattern) and pattern not in SELECTORS:
-                    raise ConfigError(f"licence policy {name!r}: unknown selector {pattern!r} "
-                                      f"(selectors: {', '.join(SELECTORS)})")
+                    raise ConfigError(
+                        f"licence policy {name!r}: unknown selector {pattern!r} (selectors: {', '.join(SELECTORS)})"
+                    )
             object.__setattr__(self, name, tuple(patterns))
 
     def action_for(self, license_id: str) -> Action | None:

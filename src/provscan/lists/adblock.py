@@ -16,11 +16,37 @@ _COSMETIC = re.compile(r"#@?[?$%]?#|\$@?\$")  # ## #@# #?# #$# #%# #@?# (AdGuard
 _HEADER = re.compile(r"^\[(?:adblock|ublock|adguard)", re.IGNORECASE)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
-SAFE_OPTIONS = frozenset({
-    "all", "doc", "document", "1p", "first-party", "3p", "third-party", "strict1p", "strict3p", "important",
-    "popup", "script", "image", "media", "object", "subdocument", "frame", "xhr", "xmlhttprequest", "font",
-    "stylesheet", "css", "other", "ping", "websocket", "match-case", "reason",
-})
+SAFE_OPTIONS = frozenset(
+    {
+        "all",
+        "doc",
+        "document",
+        "1p",
+        "first-party",
+        "3p",
+        "third-party",
+        "strict1p",
+        "strict3p",
+        "important",
+        "popup",
+        "script",
+        "image",
+        "media",
+        "object",
+        "subdocument",
+        "frame",
+        "xhr",
+        "xmlhttprequest",
+        "font",
+        "stylesheet",
+        "css",
+        "other",
+        "ping",
+        "websocket",
+        "match-case",
+        "reason",
+    }
+)
 """Options that restrict a rule only by request type or party: the host/URL itself is still listed.
 Any other option (``domain=``, ``to=``, ``from=``, ``redirect``, ``badfilter``, ``ipaddress=``...) ties
 the rule to a context a dataset row does not have, so such rules are skipped as ``adblock-option``."""

@@ -69,8 +69,9 @@ TABLES = ("l_lists", "l_domain", "l_url", "l_registry", "l_urlhash", "l_image")
 """The lookup tables :func:`install` creates: what stages may declare they read."""
 
 
-def require_url_column(compiled: CompiledLists, shard: str, has_url: bool, *, fetch: bool = False,
-                       consent: bool = False) -> None:
+def require_url_column(
+    compiled: CompiledLists, shard: str, has_url: bool, *, fetch: bool = False, consent: bool = False
+) -> None:
     """An image-only shard (hash columns, no URL column) can be scanned against image lists; URL
     lists, registries, fetching and consent checks need URLs, so asking for them is an error naming
     the shard rather than a silent "nothing matched"."""
@@ -79,8 +80,10 @@ def require_url_column(compiled: CompiledLists, shard: str, has_url: bool, *, fe
     needs = [lst.name for lst in compiled.of_kind(*URL_KINDS, *REGISTRY_KINDS)]
     if needs or fetch or consent:
         what = f"URL lists ({', '.join(needs)})" if needs else ("--fetch" if fetch else "--check-consent")
-        raise ShardError(shard, f"no URL column, but {what} need one; name it with --url-column, "
-                                "or scan this shard with image lists only")
+        raise ShardError(
+            shard,
+            f"no URL column, but {what} need one; name it with --url-column, or scan this shard with image lists only",
+        )
 
 
 def install(db: Database, compiled: CompiledLists) -> None:

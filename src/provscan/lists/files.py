@@ -21,7 +21,16 @@ import pyarrow.compute as pc
 
 from provscan.io.atomic import write_text
 from provscan.errors import ConfigError, ListError, OutputError
-from provscan.kinds import ACTIONS, ALL_KINDS, ALLOW_KINDS, LIST_SETTINGS, PERCEPTUAL_KINDS, REGISTRY_KINDS, unknown_kind, unknown_setting
+from provscan.kinds import (
+    ACTIONS,
+    ALL_KINDS,
+    ALLOW_KINDS,
+    LIST_SETTINGS,
+    PERCEPTUAL_KINDS,
+    REGISTRY_KINDS,
+    unknown_kind,
+    unknown_setting,
+)
 from provscan.lists.compression import decompress, strip_compression
 from provscan.lists.formats import dedupe, parse_lines
 from provscan.lists.registry import parse_registry
@@ -64,7 +73,7 @@ def parse_list_arg(arg: str) -> tuple[str | None, str]:
     m = _KIND_PREFIX.match(arg)
     if m is None:
         return None, arg
-    prefix, rest = m.group(1), arg[m.end():]
+    prefix, rest = m.group(1), arg[m.end() :]
     if prefix not in ALL_KINDS:
         raise ConfigError(f"{arg!r}: {unknown_kind(prefix)}")
     if not rest:
@@ -93,8 +102,10 @@ def whitelist_hint(path: str | Path) -> str | None:
     except OSError:
         return None
     if "white" in tags:
-        return (f"{path}: UT1 marks this category 'white' (a whitelist, {usage}); "
-                f"to exempt its sites from drops load it as -b '{path};action=allow'")
+        return (
+            f"{path}: UT1 marks this category 'white' (a whitelist, {usage}); "
+            f"to exempt its sites from drops load it as -b '{path};action=allow'"
+        )
     return None
 
 
@@ -120,15 +131,21 @@ def load_list(
     for key in ("kind", "action", "name"):
         header.pop(key, None)  # overridden by an explicit argument
     if kind is None:
-        raise ListError(p, "no list kind: write KIND:PATH (e.g. -b domain:PATH), kind= in the config, "
-                           f"or a first line '# {HEADER_TAG} kind=KIND'")
+        raise ListError(
+            p,
+            "no list kind: write KIND:PATH (e.g. -b domain:PATH), kind= in the config, "
+            f"or a first line '# {HEADER_TAG} kind=KIND'",
+        )
     if kind not in ALL_KINDS:
         raise ListError(p, unknown_kind(kind))
     if action not in ACTIONS:
         raise ListError(p, f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
     if action == "allow" and kind not in ALLOW_KINDS:
-        raise ListError(p, f"action=allow applies to {', '.join(ALLOW_KINDS)} lists, not {kind!r} "
-                           "(image-hash lists cannot be overridden)")
+        raise ListError(
+            p,
+            f"action=allow applies to {', '.join(ALLOW_KINDS)} lists, not {kind!r} "
+            "(image-hash lists cannot be overridden)",
+        )
     merged = _check_params(p, kind, {**header, **{str(k): _param_str(v) for k, v in (params or {}).items()}})
 
     lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
@@ -141,8 +158,14 @@ def load_list(
         more = f" (and {len(errors) - 1} more malformed lines)" if len(errors) > 1 else ""
         raise ListError(p, reason + more, line=line)
     return LoadedList(
-        name=name, kind=kind, action=action, path=str(p), sha256=hashlib.sha256(data).hexdigest(),
-        params=MappingProxyType(merged), entries=dedupe(table), skipped=MappingProxyType(dict(skipped)),
+        name=name,
+        kind=kind,
+        action=action,
+        path=str(p),
+        sha256=hashlib.sha256(data).hexdigest(),
+        params=MappingProxyType(merged),
+        entries=dedupe(table),
+        skipped=MappingProxyType(dict(skipped)),
     )
 
 
@@ -195,8 +218,14 @@ def write_list(
     head = list_header(p, kind, name=name, action=action, params=params, comments=comments)
     values = list(values)
     for i, value in enumerate(values):
-        if not isinstance(value, str) or value != value.strip() or not value or value[0] in "#!" \
-                or "\n" in value or "\r" in value:
+        if (
+            not isinstance(value, str)
+            or value != value.strip()
+            or not value
+            or value[0] in "#!"
+            or "\n" in value
+            or "\r" in value
+        ):
             raise ListError(p, f"cannot write value {value!r}: not a one-line entry", line=len(head) + i + 1)
     table, skipped, errors = parse_lines(kind, pa.array(values, pa.string()))
     if errors or skipped or table.num_rows != len(values):
@@ -232,9 +261,10 @@ def _header(p: Path, text: str) -> dict[str, str]:
         while at != -1:
             start = text.rfind("\n", 0, at) + 1
             end = text.find("\n", at)
-            if _HEADER.match(text[start: None if end == -1 else end].strip()):
-                raise ListError(p, f"the '# {HEADER_TAG}' header must be the first line",
-                                line=text.count("\n", 0, start) + 1)
+            if _HEADER.match(text[start : None if end == -1 else end].strip()):
+                raise ListError(
+                    p, f"the '# {HEADER_TAG}' header must be the first line", line=text.count("\n", 0, start) + 1
+                )
             at = text.find(HEADER_TAG, at + 1)
         return {}
     fields: dict[str, str] = {}

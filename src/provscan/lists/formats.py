@@ -26,10 +26,22 @@ from provscan.urls.canonical import entry_expression, normalize_host
 HEX_DIGITS = {"url-sha256": 64, **EXACT_IMAGE_KINDS, **PERCEPTUAL_KINDS}
 """Kinds whose entries are hex digests -> number of hex digits."""
 
-LOCALHOST_NAMES = frozenset({
-    "localhost", "localhost.localdomain", "local", "broadcasthost", "0.0.0.0", "ip6-localhost",
-    "ip6-loopback", "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes", "ip6-allrouters", "ip6-allhosts",
-})
+LOCALHOST_NAMES = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "local",
+        "broadcasthost",
+        "0.0.0.0",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+    }
+)
 """Names hosts files map to themselves; they are not blocklist entries (skipped as ``localhost``)."""
 
 # A label that needs no normalization: lowercase LDH without leading/trailing hyphen (anything odder,
@@ -64,8 +76,12 @@ def parse_lines(kind: str, lines: pa.Array) -> tuple[pa.Table, Counter, list[tup
     ignorable = pc.or_(pc.equal(text, ""), pc.starts_with(text, "#"))
     if kind in ("domain", "url", "optout"):
         ignorable = pc.or_(ignorable, pc.starts_with(text, "!"))  # Adblock comments
-    adblock = kind in ("domain", "url", "optout") and pc.any(pc.or_(
-        pc.starts_with(text, "||"), pc.or_(pc.starts_with(text, "!"), pc.starts_with(text, "@@")))).as_py()
+    adblock = (
+        kind in ("domain", "url", "optout")
+        and pc.any(
+            pc.or_(pc.starts_with(text, "||"), pc.or_(pc.starts_with(text, "!"), pc.starts_with(text, "@@")))
+        ).as_py()
+    )
     if kind == "domain":
         fast_entry, fast = _fast_domain(text, adblock)
         fast_value = fast_entry
@@ -86,11 +102,15 @@ def parse_lines(kind: str, lines: pa.Array) -> tuple[pa.Table, Counter, list[tup
     slow = pc.invert(pc.or_(fast, ignorable))
     lineno = np.arange(1, len(text) + 1, dtype=np.int32)
     fast_np = fast.to_numpy(zero_copy_only=False)
-    parts = [pa.table({
-        "line": pa.array(lineno[fast_np]),
-        "entry": fast_entry.filter(fast).cast(pa.string()),
-        "value": fast_value.filter(fast).cast(pa.string()),
-    })]
+    parts = [
+        pa.table(
+            {
+                "line": pa.array(lineno[fast_np]),
+                "entry": fast_entry.filter(fast).cast(pa.string()),
+                "value": fast_value.filter(fast).cast(pa.string()),
+            }
+        )
+    ]
     skipped: Counter = Counter()
     errors: list[tuple[int, str]] = []
     slow_lines, slow_entries, slow_values = [], [], []
@@ -109,11 +129,15 @@ def parse_lines(kind: str, lines: pa.Array) -> tuple[pa.Table, Counter, list[tup
             slow_entries.append(entry)
             slow_values.append(value)
     if slow_lines:
-        parts.append(pa.table({
-            "line": pa.array(slow_lines, pa.int32()),
-            "entry": pa.array(slow_entries, pa.string()),
-            "value": pa.array(slow_values, pa.string()),
-        }))
+        parts.append(
+            pa.table(
+                {
+                    "line": pa.array(slow_lines, pa.int32()),
+                    "entry": pa.array(slow_entries, pa.string()),
+                    "value": pa.array(slow_values, pa.string()),
+                }
+            )
+        )
         table = pa.concat_tables(parts)
         table = table.take(pc.sort_indices(table.column("line")))  # stable: keeps hosts-line order
     else:
@@ -240,4 +264,3 @@ def _hex_line(kind: str, n: int) -> Callable[[str], list[Row]]:
         return [(text, text.lower())]
 
     return one
-

@@ -41,8 +41,11 @@ def parse_registry(lines: list[str]) -> tuple[pa.Table, Counter, list[tuple[int,
             header = [f.lower() for f in fields]
             bad = [c for c in header if c not in REGISTRY_COLUMNS] or sorted({"expression", "license"} - set(header))
             if bad or len(set(header)) != len(header):
-                return _empty_registry(), Counter(), [(ln, "expected the CSV header 'expression,license' "
-                                                          f"(+ optional source, note), got {line!r}")]
+                return (
+                    _empty_registry(),
+                    Counter(),
+                    [(ln, f"expected the CSV header 'expression,license' (+ optional source, note), got {line!r}")],
+                )
             continue
         if len(fields) != len(header):
             errors.append((ln, f"expected {len(header)} CSV fields, got {len(fields)}"))
@@ -59,8 +62,14 @@ def parse_registry(lines: list[str]) -> tuple[pa.Table, Counter, list[tuple[int,
                 errors.append((ln, f"{value!r} already has licence {first[value][1]!r} (line {first[value][0]})"))
         else:
             first[value] = (ln, lic)
-            for col, val in (("line", ln), ("entry", rec["expression"]), ("value", value), ("license", lic),
-                             ("source", rec.get("source") or None), ("note", rec.get("note") or None)):
+            for col, val in (
+                ("line", ln),
+                ("entry", rec["expression"]),
+                ("value", value),
+                ("license", lic),
+                ("source", rec.get("source") or None),
+                ("note", rec.get("note") or None),
+            ):
                 rows[col].append(val)
     if header is None:
         errors.append((1, "missing the CSV header 'expression,license'"))

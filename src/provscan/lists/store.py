@@ -43,14 +43,26 @@ def cache_dir() -> Path:
 
 def save_list(lst: LoadedList, directory: Path) -> None:
     """Write one list as ``entries.arrow`` + ``list.json`` (written last: its presence means complete)."""
-    with atomic_path(directory / "entries.arrow") as tmp, pa.OSFile(str(tmp), "wb") as sink, \
-            pa.ipc.new_file(sink, lst.entries.schema) as writer:
+    with (
+        atomic_path(directory / "entries.arrow") as tmp,
+        pa.OSFile(str(tmp), "wb") as sink,
+        pa.ipc.new_file(sink, lst.entries.schema) as writer,
+    ):
         writer.write_table(lst.entries)
-    write_json(directory / "list.json", {
-        "format": _FORMAT, "provscan_version": __version__, "name": lst.name, "kind": lst.kind,
-        "action": lst.action, "path": lst.path, "sha256": lst.sha256, "params": dict(lst.params),
-        "skipped": dict(lst.skipped),
-    })
+    write_json(
+        directory / "list.json",
+        {
+            "format": _FORMAT,
+            "provscan_version": __version__,
+            "name": lst.name,
+            "kind": lst.kind,
+            "action": lst.action,
+            "path": lst.path,
+            "sha256": lst.sha256,
+            "params": dict(lst.params),
+            "skipped": dict(lst.skipped),
+        },
+    )
 
 
 def read_list(directory: Path, *, path: str | None = None) -> LoadedList:
@@ -61,8 +73,13 @@ def read_list(directory: Path, *, path: str | None = None) -> LoadedList:
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise ListError(directory, f"cannot read compiled list: {exc}") from exc
     return LoadedList(
-        name=meta["name"], kind=meta["kind"], action=meta["action"], path=path or meta["path"],
-        sha256=meta["sha256"], params=MappingProxyType(meta["params"]), entries=entries,
+        name=meta["name"],
+        kind=meta["kind"],
+        action=meta["action"],
+        path=path or meta["path"],
+        sha256=meta["sha256"],
+        params=MappingProxyType(meta["params"]),
+        entries=entries,
         skipped=MappingProxyType(meta["skipped"]),
     )
 
@@ -85,8 +102,16 @@ def cache_key(spec: ListSpec, file_sha256: str) -> str:
     """Keyed by content *and* the name the list will carry: two files with the same lines but different
     names (``a.txt``, ``d.txt``) are two lists, and a hit must never rename one as the other."""
     name = spec.name or default_name(spec.path)
-    settings = {"v": __version__, "format": _FORMAT, "rules": _RULES, "sha256": file_sha256, "kind": spec.kind, "name": name,
-                "action": spec.action, "params": {str(k): str(v) for k, v in sorted(spec.params.items())}}
+    settings = {
+        "v": __version__,
+        "format": _FORMAT,
+        "rules": _RULES,
+        "sha256": file_sha256,
+        "kind": spec.kind,
+        "name": name,
+        "action": spec.action,
+        "params": {str(k): str(v) for k, v in sorted(spec.params.items())},
+    }
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 

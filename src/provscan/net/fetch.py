@@ -26,7 +26,14 @@ from provscan.config import FetchPolicy  # the run's [fetch] settings, validated
 from provscan.errors import ConfigError
 from provscan.net.headers import header_pairs, header_values
 from provscan.net.transport import (
-    BOUNDARY_ERRORS, GuardedTransport, HostSlots, LoopThread, classify, host_key, read_capped, retry_after,
+    BOUNDARY_ERRORS,
+    GuardedTransport,
+    HostSlots,
+    LoopThread,
+    classify,
+    host_key,
+    read_capped,
+    retry_after,
 )
 from provscan.net.guard import AddressGuard, GuardedBackend, Resolver, SystemResolver
 
@@ -34,13 +41,27 @@ __all__ = ["STATUSES", "FetchPolicy", "FetchResult", "Fetcher", "fetch_all"]
 
 K = TypeVar("K")
 T = TypeVar("T")
-STATUSES = frozenset({
-    "ok", "timeout", "refused_private", "refused_scheme", "dns_error", "connect_error", "too_large",
-    "too_many_redirects", "blocked_redirect", "invalid_url", "tls_error", "error",
-})  # plus "http_<code>" for every non-2xx final response
+STATUSES = frozenset(
+    {
+        "ok",
+        "timeout",
+        "refused_private",
+        "refused_scheme",
+        "dns_error",
+        "connect_error",
+        "too_large",
+        "too_many_redirects",
+        "blocked_redirect",
+        "invalid_url",
+        "tls_error",
+        "error",
+    }
+)  # plus "http_<code>" for every non-2xx final response
 _END: Any = object()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is capped, and never waited past total_timeout
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """The outcome of one URL: a status from :data:`STATUSES` or ``http_<code>``, never an exception.
@@ -84,7 +105,10 @@ class Fetcher:
     """
 
     def __init__(
-        self, policy: FetchPolicy, *, resolver: Resolver | None = None,
+        self,
+        policy: FetchPolicy,
+        *,
+        resolver: Resolver | None = None,
         redirect_check: Callable[[str], str | None] | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
@@ -97,7 +121,8 @@ class Fetcher:
             timeout=httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout, pool=policy.total_timeout),
             headers={"User-Agent": policy.user_agent, "Accept-Encoding": "gzip, deflate", "Accept": "*/*"},
             cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # no cookie jar growth, no tracking
-            follow_redirects=False, trust_env=False,  # trust_env=False: an env proxy would bypass the guard
+            follow_redirects=False,
+            trust_env=False,  # trust_env=False: an env proxy would bypass the guard
         )
         self._slots = asyncio.Semaphore(policy.concurrency)
         self._hosts = HostSlots(policy.per_host)
@@ -174,8 +199,12 @@ class Fetcher:
     ) -> FetchResult | str:
         for attempt in range(self.policy.retries + 1):
             outcome = await self._once(target, host0, head, cap, range_bytes)
-            if isinstance(outcome, str) or attempt == self.policy.retries or not (
-                outcome.status == "connect_error" or outcome.http_status == 429 or (outcome.http_status or 0) >= 500
+            if (
+                isinstance(outcome, str)
+                or attempt == self.policy.retries
+                or not (
+                    outcome.status == "connect_error" or outcome.http_status == 429 or (outcome.http_status or 0) >= 500
+                )
             ):
                 return outcome
             delay = self.policy.backoff * 2**attempt
@@ -216,9 +245,15 @@ class Fetcher:
 
 
 def fetch_all(
-    items: Iterable[tuple[K, str]], policy: FetchPolicy, handle: Callable[[K, FetchResult], T], *,
-    head: bool = False, resolver: Resolver | None = None, redirect_check: Callable[[str], str | None] | None = None,
-    executor: Executor | None = None, workers: int | None = None,
+    items: Iterable[tuple[K, str]],
+    policy: FetchPolicy,
+    handle: Callable[[K, FetchResult], T],
+    *,
+    head: bool = False,
+    resolver: Resolver | None = None,
+    redirect_check: Callable[[str], str | None] | None = None,
+    executor: Executor | None = None,
+    workers: int | None = None,
     network_backend: httpcore.AsyncNetworkBackend | None = None,
 ) -> Iterator[tuple[K, T]]:
     """Fetch every ``(key, url)`` and yield ``(key, handle(key, result))`` as each completes.

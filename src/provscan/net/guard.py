@@ -27,8 +27,14 @@ import httpcore
 from provscan.errors import ConfigError
 
 __all__ = [
-    "AddressGuard", "AddressRefused", "AsyncioBackend", "GuardedBackend", "ResolveError", "Resolver",
-    "SystemResolver", "parse_ip_literal",
+    "AddressGuard",
+    "AddressRefused",
+    "AsyncioBackend",
+    "GuardedBackend",
+    "ResolveError",
+    "Resolver",
+    "SystemResolver",
+    "parse_ip_literal",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -197,7 +203,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         return addresses
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         addresses = await self._addresses(host, port, timeout)
@@ -277,7 +287,11 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         with _mapped(httpcore.ConnectTimeout, httpcore.ConnectError):

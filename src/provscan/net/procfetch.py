@@ -51,8 +51,16 @@ def _worker(inbox: Any, outbox: Any, config: tuple) -> None:
 
     out: list[tuple[Any, Any]] = []
     try:
-        for item in fetch_all(rows(), policy, handle, head=head, resolver=resolver, redirect_check=redirect_check,
-                              workers=threads, network_backend=backend):
+        for item in fetch_all(
+            rows(),
+            policy,
+            handle,
+            head=head,
+            resolver=resolver,
+            redirect_check=redirect_check,
+            workers=threads,
+            network_backend=backend,
+        ):
             out.append(item)
             if len(out) >= _BATCH or inbox.empty():
                 outbox.put(("ok", out))
@@ -68,9 +76,16 @@ def _worker(inbox: Any, outbox: Any, config: tuple) -> None:
 
 
 def fetch_all_processes(
-    items: Iterable[tuple[K, str]], policy: FetchPolicy, handle: Callable[[K, FetchResult], T], *,
-    processes: int = 2, threads: int = 2, head: bool = False, resolver: Any = None,
-    redirect_check: Callable[[str], str | None] | None = None, network_backend: Any = None,
+    items: Iterable[tuple[K, str]],
+    policy: FetchPolicy,
+    handle: Callable[[K, FetchResult], T],
+    *,
+    processes: int = 2,
+    threads: int = 2,
+    head: bool = False,
+    resolver: Any = None,
+    redirect_check: Callable[[str], str | None] | None = None,
+    network_backend: Any = None,
 ) -> Iterator[tuple[K, T]]:
     """Like :func:`provscan.net.fetch.fetch_all`, over ``processes`` worker processes.
 

@@ -70,9 +70,17 @@ class RangeReader:
     """
 
     def __init__(
-        self, *, allow_cidrs: Sequence[str] = (), allow_private: bool = False, allow_full_download: bool = False,
-        spill_dir: Path | None = None, concurrency: int = 8, retries: int = 4, backoff: float | None = None,
-        timeout: float = 60.0, resolver: Resolver | None = None,
+        self,
+        *,
+        allow_cidrs: Sequence[str] = (),
+        allow_private: bool = False,
+        allow_full_download: bool = False,
+        spill_dir: Path | None = None,
+        concurrency: int = 8,
+        retries: int = 4,
+        backoff: float | None = None,
+        timeout: float = 60.0,
+        resolver: Resolver | None = None,
         user_agent: str = f"provscan/{__version__} (sample; +dataset provenance scanner)",
     ) -> None:
         self.guard = AddressGuard(tuple(allow_cidrs), allow_private)
@@ -123,7 +131,9 @@ class RangeReader:
         """:meth:`fetch` over several files, all ranges in flight together (up to ``concurrency``)."""
         return self.fetch_all_async(jobs).result()
 
-    def fetch_all_async(self, jobs: Sequence[tuple[RemoteInfo, Sequence[tuple[int, int]]]]) -> Future[list[list[bytes]]]:
+    def fetch_all_async(
+        self, jobs: Sequence[tuple[RemoteInfo, Sequence[tuple[int, int]]]]
+    ) -> Future[list[list[bytes]]]:
         """:meth:`fetch_all` started now, its result later: the caller decodes one window meanwhile."""
 
         async def run() -> list[list[bytes]]:
@@ -141,7 +151,9 @@ class RangeReader:
             backend = GuardedBackend(self.guard, self._resolver)
             self._client = httpx.AsyncClient(
                 transport=GuardedTransport(backend, max_connections=self._concurrency, keepalive=self._concurrency),
-                timeout=self._timeout, follow_redirects=False, trust_env=False,  # an env proxy would bypass the guard
+                timeout=self._timeout,
+                follow_redirects=False,
+                trust_env=False,  # an env proxy would bypass the guard
                 headers={"User-Agent": self._user_agent, "Accept-Encoding": "identity"},
             )
             self._slots = asyncio.Semaphore(self._concurrency)
@@ -155,8 +167,9 @@ class RangeReader:
             return b""
         return await self._get(info, f"bytes={start}-{start + length - 1}", expect=(start, length))
 
-    async def _get(self, info: RemoteInfo, range_header: str, *, first: bool = False,
-                   expect: tuple[int, int] | None = None) -> bytes:
+    async def _get(
+        self, info: RemoteInfo, range_header: str, *, first: bool = False, expect: tuple[int, int] | None = None
+    ) -> bytes:
         client = self._session()
         assert self._slots is not None
         last = "no answer"
@@ -180,8 +193,15 @@ class RangeReader:
                 await asyncio.sleep(max(self.backoff * 2**attempt, min(retry_wait or 0.0, _MAX_RETRY_AFTER)))
         raise ShardError(info.url, f"cannot read {range_header}: {last} after {self.retries + 1} attempts")
 
-    async def _follow(self, client: httpx.AsyncClient, info: RemoteInfo, url: str, range_header: str,
-                      first: bool, expect: tuple[int, int] | None) -> tuple[bytes | None, float | None, str | None]:
+    async def _follow(
+        self,
+        client: httpx.AsyncClient,
+        info: RemoteInfo,
+        url: str,
+        range_header: str,
+        first: bool,
+        expect: tuple[int, int] | None,
+    ) -> tuple[bytes | None, float | None, str | None]:
         """One attempt along the redirect chain: ``(body, None, None)``, or ``(None, wait, why)`` to retry."""
         origin = httpx.URL(info.url).host
         for _ in range(_MAX_HOPS):
@@ -213,8 +233,9 @@ class RangeReader:
                 return body, None, None
         raise ShardError(info.url, f"more than {_MAX_HOPS} redirects")
 
-    async def _partial(self, info: RemoteInfo, resp: httpx.Response, first: bool,
-                       expect: tuple[int, int] | None) -> bytes:
+    async def _partial(
+        self, info: RemoteInfo, resp: httpx.Response, first: bool, expect: tuple[int, int] | None
+    ) -> bytes:
         match = _CONTENT_RANGE.fullmatch(resp.headers.get("content-range", "").strip())
         if match is None or match.group(3) == "*":
             raise ShardError(info.url, f"206 without a usable Content-Range: {resp.headers.get('content-range')!r}")

@@ -27,14 +27,30 @@ from provscan.net.guard import AddressRefused, ResolveError
 from provscan.net.headers import header_values
 
 __all__ = [
-    "BOUNDARY_ERRORS", "GuardedTransport", "HostSlots", "LoopThread", "classify", "host_key", "read_capped",
+    "BOUNDARY_ERRORS",
+    "GuardedTransport",
+    "HostSlots",
+    "LoopThread",
+    "classify",
+    "host_key",
+    "read_capped",
     "retry_after",
 ]
 
 BOUNDARY_ERRORS: tuple[type[BaseException], ...] = (
-    httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpcore.TimeoutException, httpcore.NetworkError,
-    httpcore.ProtocolError, httpcore.UnsupportedProtocol, httpcore.ConnectionNotAvailable,
-    OSError, zlib.error, ValueError, AddressRefused, ResolveError,
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.StreamError,
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ConnectionNotAvailable,
+    OSError,
+    zlib.error,
+    ValueError,
+    AddressRefused,
+    ResolveError,
 )
 """What a fetch may raise because of the remote side or the network; anything else is a bug."""
 
@@ -77,9 +93,7 @@ class _LinearPool(httpcore.AsyncConnectionPool):
                 closing_connections.append(connection)
         for pool_request in [request for request in self._requests if request.is_queued()]:
             origin = pool_request.request.url.origin
-            available = next(
-                (c for c in self._connections if c.can_handle_request(origin) and c.is_available()), None
-            )
+            available = next((c for c in self._connections if c.can_handle_request(origin) and c.is_available()), None)
             if available is not None:
                 pool_request.assign_to_connection(available)
             elif len(self._connections) < self._max_connections:
@@ -107,19 +121,28 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, backend: httpcore.AsyncNetworkBackend, *, max_connections: int, keepalive: int) -> None:
         self._pool = _POOL(
-            ssl_context=httpx.create_ssl_context(), max_connections=max_connections,
-            max_keepalive_connections=keepalive, keepalive_expiry=5.0, network_backend=backend,
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=max_connections,
+            max_keepalive_connections=keepalive,
+            keepalive_expiry=5.0,
+            network_backend=backend,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        resp = await self._pool.handle_async_request(httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
-            headers=request.headers.raw, content=request.stream, extensions=request.extensions,
-        ))
+        resp = await self._pool.handle_async_request(
+            httpcore.Request(
+                method=request.method,
+                url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+                headers=request.headers.raw,
+                content=request.stream,
+                extensions=request.extensions,
+            )
+        )
         return httpx.Response(
-            status_code=resp.status, headers=resp.headers, stream=_ResponseStream(resp.stream),
+            status_code=resp.status,
+            headers=resp.headers,
+            stream=_ResponseStream(resp.stream),
             extensions=resp.extensions,
         )
 

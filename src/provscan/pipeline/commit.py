@@ -74,8 +74,12 @@ def commit(out: Path, outcome: ShardOutcome, fingerprint: str) -> Commit:
     for file, table in outcome.outputs.items():
         write_parquet(directory / file, table)
     data = {
-        "fingerprint": fingerprint, "index": task.index, "relative": task.shard.relative,
-        "entry": outcome.entry, "summary": outcome.summary, "outputs": sorted(outcome.outputs),
+        "fingerprint": fingerprint,
+        "index": task.index,
+        "relative": task.shard.relative,
+        "entry": outcome.entry,
+        "summary": outcome.summary,
+        "outputs": sorted(outcome.outputs),
     }
     write_json(directory / "commit.json", data)
     return _from_json(directory, data)
@@ -137,8 +141,10 @@ def confined(out: Path, value: object, source: Path, entry: str) -> Path:
             resolved = path.resolve()
             if resolved != base and resolved.is_relative_to(base):
                 return path
-    raise OutputError(source, f"{entry} {value!r} names a path outside the output directory {out}: "
-                              "refusing to run (nothing was changed)")
+    raise OutputError(
+        source,
+        f"{entry} {value!r} names a path outside the output directory {out}: refusing to run (nothing was changed)",
+    )
 
 
 def discard(out: Path, index: int) -> None:
@@ -147,8 +153,12 @@ def discard(out: Path, index: int) -> None:
 
 def _from_json(directory: Path, data: dict[str, Any]) -> Commit:
     return Commit(
-        index=int(data["index"]), directory=directory, fingerprint=data["fingerprint"], relative=data["relative"],
-        entry=data["entry"], summary=data["summary"],
+        index=int(data["index"]),
+        directory=directory,
+        fingerprint=data["fingerprint"],
+        relative=data["relative"],
+        entry=data["entry"],
+        summary=data["summary"],
         # names only: a file is read when the run's plan declares it (Commit.output), never by this list alone
         outputs=tuple(f for f in data.get("outputs", ()) if isinstance(f, str)),
     )

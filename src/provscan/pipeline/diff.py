@@ -23,8 +23,15 @@ from provscan.io.db import Database, sql_literal
 from provscan.sinks.attestation import inside, read_document
 
 DIFF_PARQUET, DIFF_JSON, DIFF_HTML = "diff.parquet", "diff.json", "diff.html"
-CHANGES = ("newly dropped", "no longer dropped", "drop reason changed", "newly flagged", "no longer flagged",
-           "flag reason changed", "allowlist changed")
+CHANGES = (
+    "newly dropped",
+    "no longer dropped",
+    "drop reason changed",
+    "newly flagged",
+    "no longer flagged",
+    "flag reason changed",
+    "allowlist changed",
+)
 SHOWN = 200  # changed rows listed in diff.html (all of them are in diff.parquet)
 
 
@@ -44,8 +51,16 @@ class Diff:
         return sum(self.changes.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"old": str(self.old), "new": str(self.new), "matched_by": self.by, "rows_changed": self.rows,
-                "changes": self.changes, "inputs": self.inputs, "by_list": self.by_list, "by_shard": self.by_shard}
+        return {
+            "old": str(self.old),
+            "new": str(self.new),
+            "matched_by": self.by,
+            "rows_changed": self.rows,
+            "changes": self.changes,
+            "inputs": self.inputs,
+            "by_list": self.by_list,
+            "by_shard": self.by_shard,
+        }
 
 
 def _manifest(out: Path) -> dict[str, Any]:
@@ -72,8 +87,12 @@ def compare_inputs(old: dict[str, Any], new: dict[str, Any]) -> dict[str, int]:
     a = {str(e.get("path")): e.get("sha256") for e in old["shards"]}
     b = {str(e.get("path")): e.get("sha256") for e in new["shards"]}
     both = a.keys() & b.keys()
-    return {"only_old": len(a.keys() - b.keys()), "only_new": len(b.keys() - a.keys()),
-            "changed": sum(a[p] != b[p] for p in both), "same": sum(a[p] == b[p] for p in both)}
+    return {
+        "only_old": len(a.keys() - b.keys()),
+        "only_new": len(b.keys() - a.keys()),
+        "changed": sum(a[p] != b[p] for p in both),
+        "same": sum(a[p] == b[p] for p in both),
+    }
 
 
 def _rows_sql(path: Path, key: str) -> str:
@@ -83,8 +102,6 @@ def _rows_sql(path: Path, key: str) -> str:
         list_sort(list_distinct(list("list") FILTER (WHERE action = 'flag'))) AS flags,
         list_sort(list_distinct(list("list") FILTER (WHERE action = 'allow'))) AS allows
         FROM read_parquet({sql_literal(str(path))}) GROUP BY k"""
-
-
 
 
 def _outcome(drops: str, flags: str, allows: str) -> str:
@@ -99,13 +116,20 @@ def diff_runs(old: Path, new: Path, out: Path | None = None, *, inputs_may_diffe
     inputs = compare_inputs(m_old, m_new)
     same = inputs["only_old"] == inputs["only_new"] == inputs["changed"] == 0
     if not same and not inputs_may_differ:
-        raise InputError(new, f"scanned other inputs than {old} ({inputs['only_old']} shards only in OLD, {inputs['only_new']} only "
-                              f"in NEW, {inputs['changed']} changed); pass --inputs-may-differ to match rows by url_sha256")
+        raise InputError(
+            new,
+            f"scanned other inputs than {old} ({inputs['only_old']} shards only in OLD, {inputs['only_new']} only "
+            f"in NEW, {inputs['changed']} changed); pass --inputs-may-differ to match rows by url_sha256",
+        )
     if out is not None:
         for run in (old, new):
             if Path(out).resolve() == run.resolve() or run.resolve() in Path(out).resolve().parents:
                 raise OutputError(out, f"is inside {run}: a diff written there would break that release's manifest")
-    key = "shard || '#' || CAST(\"row\" AS VARCHAR)" if same else "coalesce(url_sha256, shard || '#' || CAST(\"row\" AS VARCHAR))"
+    key = (
+        "shard || '#' || CAST(\"row\" AS VARCHAR)"
+        if same
+        else "coalesce(url_sha256, shard || '#' || CAST(\"row\" AS VARCHAR))"
+    )
     result = Diff(old, new, "shard, row" if same else "url_sha256", inputs=inputs)
     f_old, f_new = _flagged(old), _flagged(new)
     with Database(threads=2) as db:
@@ -138,19 +162,30 @@ def diff_runs(old: Path, new: Path, out: Path | None = None, *, inputs_may_diffe
                        list_filter(oa, lambda x: NOT list_contains(na, x)), list_filter(na, lambda x: NOT list_contains(oa, x))))) AS lists,
                    od AS drops_before, nd AS drops_after, ofl AS flags_before, nf AS flags_after
             FROM c ORDER BY shard, "row", url_sha256""")
-        result.changes = {change: n for change in CHANGES
-                          for (n,) in [db.rows("SELECT count(*) FROM d_rows WHERE change = ?", [change])[0]] if n}
+        result.changes = {
+            change: n
+            for change in CHANGES
+            for (n,) in [db.rows("SELECT count(*) FROM d_rows WHERE change = ?", [change])[0]]
+            if n
+        }
         kinds = f"""SELECT "list", min(kind) AS kind FROM (SELECT "list", kind FROM read_parquet({sql_literal(str(f_old))})
                     UNION ALL SELECT "list", kind FROM read_parquet({sql_literal(str(f_new))})) GROUP BY 1"""
-        result.by_list = _dicts(db.arrow(f"""SELECT l."list", coalesce(k.kind, '?') AS kind, change, count(*) AS rows
+        result.by_list = _dicts(
+            db.arrow(f"""SELECT l."list", coalesce(k.kind, '?') AS kind, change, count(*) AS rows
             FROM (SELECT unnest(lists) AS "list", change FROM d_rows) l LEFT JOIN ({kinds}) k USING ("list")
-            GROUP BY ALL ORDER BY rows DESC, l."list", change"""))
-        result.by_shard = _dicts(db.arrow("SELECT shard, change, count(*) AS rows FROM d_rows GROUP BY ALL ORDER BY shard, change"))
+            GROUP BY ALL ORDER BY rows DESC, l."list", change""")
+        )
+        result.by_shard = _dicts(
+            db.arrow("SELECT shard, change, count(*) AS rows FROM d_rows GROUP BY ALL ORDER BY shard, change")
+        )
         result.first = _dicts(db.arrow(f"SELECT * FROM d_rows LIMIT {SHOWN}"))
         if out is not None:
             Path(out).mkdir(parents=True, exist_ok=True)
-            db.write_parquet('SELECT shard, "row", url_sha256, before, after, lists, change, drops_before, drops_after, '
-                             'flags_before, flags_after FROM d_rows', Path(out) / DIFF_PARQUET)
+            db.write_parquet(
+                'SELECT shard, "row", url_sha256, before, after, lists, change, drops_before, drops_after, '
+                'flags_before, flags_after FROM d_rows',
+                Path(out) / DIFF_PARQUET,
+            )
     if out is not None:
         write_json(Path(out) / DIFF_JSON, result.to_dict())
         from provscan.sinks.diffpage import write_diff_page

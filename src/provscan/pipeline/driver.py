@@ -67,18 +67,27 @@ def scan(
     ``overrides`` replace fields of ``config`` (e.g. ``output=``, ``export=False``, ``lists=``).
     ``part=(i, n)`` scans only shards ``k % n == i`` and commits them; :func:`merge_run` finishes the run.
     """
-    run = prepare(shards, apply_overrides(config or ScanConfig(), **overrides), workers=workers, executor=executor, part=part)
+    run = prepare(
+        shards, apply_overrides(config or ScanConfig(), **overrides), workers=workers, executor=executor, part=part
+    )
     with run.output_dir() as outdir, _as_interrupt(run):
         run.claim(outdir, resume=resume)
         with run.merge() as merging:
-            committed = run.execute(progress or NullProgress(), then=merging.advance,
-                                    ray_address=ray_address, ray_cpus=ray_cpus_per_task)
+            committed = run.execute(
+                progress or NullProgress(), then=merging.advance, ray_address=ray_address, ray_cpus=ray_cpus_per_task
+            )
             manifest, summary = merging.finish()
     return ScanResult(run.out, manifest, summary, committed=committed, kept=len(run.kept), redone=run.redone)
 
 
-def prepare(shards: Sequence[str | Path] | str | Path, config: ScanConfig, *, workers: int | None = None,
-            executor: str = "local", part: tuple[int, int] | None = None) -> Run:
+def prepare(
+    shards: Sequence[str | Path] | str | Path,
+    config: ScanConfig,
+    *,
+    workers: int | None = None,
+    executor: str = "local",
+    part: tuple[int, int] | None = None,
+) -> Run:
     """Plan, compile, preflight and fingerprint a scan; nothing is written (a bad input fails here)."""
     workers = workers or config.workers
     _check_run_options(workers, executor, part)
@@ -86,13 +95,19 @@ def prepare(shards: Sequence[str | Path] | str | Path, config: ScanConfig, *, wo
     tasks = plan(shards, config, Path(config.output))
     compiled = compile_lists(config.lists)
     for task in tasks:  # an image-only shard (no URL column) may meet image lists only
-        require_url_column(compiled, task.shard.given, task.columns.url is not None, fetch=config.fetch,
-                           consent=config.consent.check)
+        require_url_column(
+            compiled, task.shard.given, task.columns.url is not None, fetch=config.fetch, consent=config.consent.check
+        )
     _preflight(compiled, config)
     fingerprint = run_fingerprint(config, compiled)
-    state = RunState(fingerprint, _now(), config.to_dict(), compiled.manifest(),
-                     [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks],
-                     stage_plan.select(config, compiled))
+    state = RunState(
+        fingerprint,
+        _now(),
+        config.to_dict(),
+        compiled.manifest(),
+        [{"index": t.index, "path": t.shard.given, "relative": t.shard.relative} for t in tasks],
+        stage_plan.select(config, compiled),
+    )
     return Run(config, tasks, compiled, fingerprint, state, executor, part)
 
 
@@ -145,8 +160,12 @@ class Run:
         """OUT locked and checked for this run when entered: no input among the files it writes or
         removes, only provscan's files, every path read from OUT inside it."""
         out = self.out
-        return OutputDir(out, part=self.part[0] if self.part else None, inputs=[(t.shard.given, t.shard.path) for t in self.tasks],
-                         writes=[out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in self.tasks])
+        return OutputDir(
+            out,
+            part=self.part[0] if self.part else None,
+            inputs=[(t.shard.given, t.shard.path) for t in self.tasks],
+            writes=[out / name for name in FINAL_OUTPUTS] + [out / t.clean_name for t in self.tasks],
+        )
 
     def committed(self) -> int:
         """Selected shards committed under this run's fingerprint, counted on disk: a worker's commit
@@ -158,7 +177,9 @@ class Run:
         """In the checked OUT (:meth:`output_dir`): commits kept or reset, run.json saved."""
         out = self.out
         self.lock_fds = outdir.lock_fds
-        self.kept, self.redone = keep_or_reset(outdir, self.selected, self.fingerprint, resume=resume or self.part is not None)
+        self.kept, self.redone = keep_or_reset(
+            outdir, self.selected, self.fingerprint, resume=resume or self.part is not None
+        )
         self.done = len(self.kept)
         earlier = RunState.load(out)
         if self.part is not None and earlier is not None and earlier.fingerprint == self.fingerprint:
@@ -171,12 +192,16 @@ class Run:
         if self.part is not None:
             yield _PartMerge()
             return
-        with Database(temp_dir=self.out / STATE_DIR / "tmp" / "merge") as db, MergeStream(self.out, self.state, db) as stream:
+        with (
+            Database(temp_dir=self.out / STATE_DIR / "tmp" / "merge") as db,
+            MergeStream(self.out, self.state, db) as stream,
+        ):
             stream.advance()
             yield stream
 
-    def execute(self, progress: Progress, *, then: Callable[[], object], ray_address: str | None = None,
-                ray_cpus: int = 1) -> int:
+    def execute(
+        self, progress: Progress, *, then: Callable[[], object], ray_address: str | None = None, ray_cpus: int = 1
+    ) -> int:
         """Scan and commit the selected shards not kept, calling ``then`` after each commit; returns how many."""
         config, workers, out = self.config, self.config.workers, self.out
         todo = [t for t in self.selected if t.index not in self.kept]
@@ -194,8 +219,18 @@ class Run:
             then()
 
         try:
-            _execute(spec, self.compiled, todo, on_commit, workers=workers, executor=self.executor, lock_fds=self.lock_fds,
-                     ray_address=ray_address, ray_cpus=ray_cpus, on_rows=progress.rows_done if rows_per_group else None)
+            _execute(
+                spec,
+                self.compiled,
+                todo,
+                on_commit,
+                workers=workers,
+                executor=self.executor,
+                lock_fds=self.lock_fds,
+                ray_address=ray_address,
+                ray_cpus=ray_cpus,
+                on_rows=progress.rows_done if rows_per_group else None,
+            )
         finally:
             progress.finish()
         return len(todo)
@@ -253,9 +288,19 @@ def plan(shards: Sequence[str | Path] | str | Path, config: ScanConfig, out: Pat
     return tasks
 
 
-def _execute(spec: RunSpec, compiled: CompiledLists, tasks: list[ShardTask], on_commit: Any, *,
-             workers: int, executor: str, ray_address: str | None, ray_cpus: int = 1,
-             on_rows: Any = None, lock_fds: tuple[int, ...] = ()) -> None:
+def _execute(
+    spec: RunSpec,
+    compiled: CompiledLists,
+    tasks: list[ShardTask],
+    on_commit: Any,
+    *,
+    workers: int,
+    executor: str,
+    ray_address: str | None,
+    ray_cpus: int = 1,
+    on_rows: Any = None,
+    lock_fds: tuple[int, ...] = (),
+) -> None:
     from provscan.pipeline import executors
 
     if executor == "ray":

@@ -30,8 +30,14 @@ from provscan.pipeline.shard import ShardTask
 OnCommit = Callable[[dict[str, Any]], None]
 
 
-def run_serial(spec: RunSpec, lists: CompiledLists, tasks: Sequence[ShardTask], on_commit: OnCommit, *,
-               on_rows: Callable[[int], None] | None = None) -> None:
+def run_serial(
+    spec: RunSpec,
+    lists: CompiledLists,
+    tasks: Sequence[ShardTask],
+    on_commit: OnCommit,
+    *,
+    on_rows: Callable[[int], None] | None = None,
+) -> None:
     session = Session(spec, lists)
     ok = False
     try:
@@ -68,8 +74,9 @@ def _work(task: ShardTask) -> dict[str, Any]:
     return run_task(_WORKER, task)
 
 
-def run_processes(spec: RunSpec, tasks: Sequence[ShardTask], workers: int, on_commit: OnCommit, *,
-                  lock_fds: tuple[int, ...] = ()) -> None:
+def run_processes(
+    spec: RunSpec, tasks: Sequence[ShardTask], workers: int, on_commit: OnCommit, *, lock_fds: tuple[int, ...] = ()
+) -> None:
     """``workers`` processes (spawned: DuckDB and threads do not survive fork), tasks in plan order;
     ``lock_fds``, OUT's locks this process holds, are held by every worker too."""
     context = multiprocessing.get_context("spawn")

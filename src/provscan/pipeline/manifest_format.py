@@ -45,8 +45,14 @@ def problems(data: Any) -> list[str]:
     if not isinstance(version, int) or isinstance(version, bool) or version != MANIFEST_FORMAT:
         return [f"manifest_format {version!r}: this provscan reads format {MANIFEST_FORMAT}"]
     found: list[str] = []
-    for key, kind in (("provscan_version", str), ("config", dict), ("lists", list), ("shards", list),
-                      ("totals", dict), ("files", dict)):
+    for key, kind in (
+        ("provscan_version", str),
+        ("config", dict),
+        ("lists", list),
+        ("shards", list),
+        ("totals", dict),
+        ("files", dict),
+    ):
         if not isinstance(data.get(key), kind):
             found.append(f"{key}: expected {_name(kind)}, got {_kind(data.get(key)) if key in data else 'nothing'}")
     if isinstance(data.get("shards"), list):
@@ -80,7 +86,9 @@ def _shard(entry: Any) -> list[str]:
     if not _sha(entry.get("sha256")):
         found.append(".sha256: expected a SHA-256")
     found += [f".{key}: expected an integer >= 0" for key in _SHARD_COUNTS if not _count(entry.get(key))]
-    found += [f".{key}: expected an integer >= 0" for key in _OPTIONAL_COUNTS if key in entry and not _count(entry[key])]
+    found += [
+        f".{key}: expected an integer >= 0" for key in _OPTIONAL_COUNTS if key in entry and not _count(entry[key])
+    ]
     if "output" in entry:
         if not relative_path(entry["output"]):
             found.append(f".output: {entry['output']!r} is not a relative path inside OUT")
@@ -105,6 +113,12 @@ def _name(kind: type) -> str:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    names: dict[type, str] = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-                              float: "a number"}
+    names: dict[type, str] = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
     return names.get(type(value), type(value).__name__)

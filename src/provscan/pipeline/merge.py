@@ -63,8 +63,14 @@ class RunState:
             return None
         if data.get("provscan_version") != __version__:
             return None
-        return cls(data["fingerprint"], data["started"], data["config"], data["lists"], data["shards"],
-                   list(data.get("stages", ())))
+        return cls(
+            data["fingerprint"],
+            data["started"],
+            data["config"],
+            data["lists"],
+            data["shards"],
+            list(data.get("stages", ())),
+        )
 
 
 def merge(out: Path, state: RunState, db: Database) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -151,8 +157,9 @@ class MergeStream:
     def _flush_findings(self) -> None:
         assert self._flagged is not None, "MergeStream used outside its with block"
         if self._findings:
-            self._flagged.write(pa.concat_tables([t.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA)
-                                                  for t in self._findings]))
+            self._flagged.write(
+                pa.concat_tables([t.select(FINDINGS_SCHEMA.names).cast(FINDINGS_SCHEMA) for t in self._findings])
+            )
         self._findings, self._findings_held = [], 0
 
     def _flush_removals(self) -> None:
@@ -164,10 +171,13 @@ class MergeStream:
         """Every shard merged: close the outputs, write removals, summary, reports, manifest (last)."""
         self.advance()
         if self.position < len(self.state.shards):
-            missing = [s["path"] for s in self.state.shards[self.position:]
-                       if _valid_commit(self.out, self.state, s) is None]
+            missing = [
+                s["path"] for s in self.state.shards[self.position :] if _valid_commit(self.out, self.state, s) is None
+            ]
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise OutputError(self.out, f"{len(missing)} of {len(self.state.shards)} shards are not committed yet: {shown}")
+            raise OutputError(
+                self.out, f"{len(missing)} of {len(self.state.shards)} shards are not committed yet: {shown}"
+            )
         with _disk_full_hint(self.out):
             return self._finish()
 
@@ -183,8 +193,9 @@ class MergeStream:
         for step in plan.steps(state.stages):
             step.load().after_merge(out, self.db)
         self._flush_removals()
-        removals = write_removals(out / "removals.sha256.txt",
-                                  self.db.batches("SELECT DISTINCT h FROM merge_removals ORDER BY h"))
+        removals = write_removals(
+            out / "removals.sha256.txt", self.db.batches("SELECT DISTINCT h FROM merge_removals ORDER BY h")
+        )
         self.db.drop("merge_removals")
         summary_data = self._summary.to_dict()
         write_json(out / "summary.json", summary_data)
@@ -201,14 +212,22 @@ class MergeStream:
             "totals": {**_totals(entries), "shards": len(entries), "removals": removals},
             **plan.manifest_fields(state.stages),  # e.g. which consent-signal sources ran
         }
-        hashed = write_release(out, manifest, summary_data)  # croissant.json, provenance.intoto.json: before the reports, which name them
-        known = {e["output"]: e["output_sha256"] for e in entries if e.get("output")} | hashed  # digests already computed
+        hashed = write_release(
+            out, manifest, summary_data
+        )  # croissant.json, provenance.intoto.json: before the reports, which name them
+        known = {
+            e["output"]: e["output_sha256"] for e in entries if e.get("output")
+        } | hashed  # digests already computed
 
         def files() -> dict[str, str]:
             remove_temp_files(out)  # a worker killed mid-write left its .NAME.tmp-PID: never part of the release,
             # and never listed, even if a lost node's worker writes one after this line
-            return {rel: known.get(rel) or file_sha256(path)
-                    for path in output_files(out) if not is_temp(path.name) for rel in [path.relative_to(out).as_posix()]}
+            return {
+                rel: known.get(rel) or file_sha256(path)
+                for path in output_files(out)
+                if not is_temp(path.name)
+                for rel in [path.relative_to(out).as_posix()]
+            }
 
         return write_reports_then_manifest(out, manifest, summary_data, files=files), summary_data
 
@@ -220,8 +239,11 @@ def _valid_commit(out: Path, state: RunState, shard: dict[str, Any]) -> Commit |
     return found
 
 
-NO_ROOM = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
-           errno.EFBIG: "file too large for the file system or the process's file size limit (ulimit -f)"}
+NO_ROOM = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the file system or the process's file size limit (ulimit -f)",
+}
 """Write errors that more room fixes: the merge can then be run again from the commits."""
 
 
@@ -233,11 +255,20 @@ def _disk_full_hint(out: Path) -> Iterator[None]:
         yield
     except (OSError, ProvscanError) as exc:
         text = str(exc)
-        code = next((c for c in NO_ROOM if getattr(exc, "errno", None) == c or f"[errno {c}]" in text.lower()
-                     or os.strerror(c) in text), None)
+        code = next(
+            (
+                c
+                for c in NO_ROOM
+                if getattr(exc, "errno", None) == c or f"[errno {c}]" in text.lower() or os.strerror(c) in text
+            ),
+            None,
+        )
         if code is not None:
-            raise OutputError(out, f"{NO_ROOM[code]} while merging the committed shards (all kept); make room, "
-                                   f"then run the scan again with --resume, or: provscan merge {shlex.quote(str(out))}") from None
+            raise OutputError(
+                out,
+                f"{NO_ROOM[code]} while merging the committed shards (all kept); make room, "
+                f"then run the scan again with --resume, or: provscan merge {shlex.quote(str(out))}",
+            ) from None
         raise
 
 

@@ -49,8 +49,18 @@ def keys_for(stages: list[Stage], task: ShardTask) -> list[tuple[str, str]] | No
     return keys if native.AVAILABLE and task.columns.url is not None and not task.columns.hashes else None
 
 
-def scan_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext, keys: list[tuple[str, str]],
-               *, out: Path, export: bool, redact: bool, on_rows: Callable[[int], None] | None = None) -> ShardOutcome | None:
+def scan_shard(
+    db: Database,
+    stages: list[Stage],
+    task: ShardTask,
+    ctx: ShardContext,
+    keys: list[tuple[str, str]],
+    *,
+    out: Path,
+    export: bool,
+    redact: bool,
+    on_rows: Callable[[int], None] | None = None,
+) -> ShardOutcome | None:
     """Match and export the shard in one pass; None when its column types need the general path."""
     shard, columns = task.shard, task.columns
     if columns.url is None:
@@ -73,8 +83,9 @@ def scan_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCon
         start = 0
         for index in range(parquet.metadata.num_row_groups):
             group = parquet.read_row_group(index) if export else parquet.read_row_group(index, columns=names)
-            part, null_urls, invalid_urls = _match_group(db, stages, ctx, keys, group, start, columns.url, columns.id,
-                                                         redact=redact)
+            part, null_urls, invalid_urls = _match_group(
+                db, stages, ctx, keys, group, start, columns.url, columns.id, redact=redact
+            )
             totals.update(rows_in=group.num_rows, null_urls=null_urls, invalid_urls=invalid_urls)
             if writer is not None:
                 writer.write(group, part.dropped - start)
@@ -93,21 +104,40 @@ def scan_shard(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardCon
         raise
     whole = _combine(parts)
     entry = make_entry(shard, sha, whole, totals["rows_in"], totals["null_urls"], totals["invalid_urls"], ctx)
-    outcome = ShardOutcome(task, whole.findings, whole.removals, {}, entry, {**whole.summary, "extra": extra_counts(ctx)},
-                           whole.dropped, exported=written is not None)
+    outcome = ShardOutcome(
+        task,
+        whole.findings,
+        whole.removals,
+        {},
+        entry,
+        {**whole.summary, "extra": extra_counts(ctx)},
+        whole.dropped,
+        exported=written is not None,
+    )
     if written is not None:
         on_disk = count_rows(out / task.clean_name)
         if not (written[0] == on_disk == entry["rows_in"] - whole.dropped.size):
             raise IntegrityError(
-                f"{shard.given}: rows in {entry['rows_in']} != rows kept {on_disk} + rows dropped {whole.dropped.size}")
+                f"{shard.given}: rows in {entry['rows_in']} != rows kept {on_disk} + rows dropped {whole.dropped.size}"
+            )
         entry["output"] = task.clean_name
         entry["output_sha256"] = written[1]
         entry["rows_out"] = on_disk
     return outcome
 
 
-def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: list[tuple[str, str]], group: pa.Table,
-                 start: int, url_col: str, id_col: str | None, *, redact: bool) -> tuple[Results, int, int]:
+def _match_group(
+    db: Database,
+    stages: list[Stage],
+    ctx: ShardContext,
+    keys: list[tuple[str, str]],
+    group: pa.Table,
+    start: int,
+    url_col: str,
+    id_col: str | None,
+    *,
+    redact: bool,
+) -> tuple[Results, int, int]:
     """One row group: canonical hosts, candidate rows into ``raw``, the stages, their results."""
     n = group.num_rows
     url = group.column(url_col).combine_chunks()
@@ -121,9 +151,19 @@ def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: lis
     fixed: pa.Table | None = None  # canonical parts of the declined URLs the later passes took
     d = int(pc.sum(declined).as_py() or 0)
     if d:  # the SQL escaped pass and the reference, on the declined URLs only
-        db.put("raw", pa.table({"row": row.filter(declined), "url": url.filter(declined).cast(pa.string()),
-                                "url_undecodable": pa.repeat(False, d), "host": pa.nulls(d, pa.string()),
-                                "path": pa.nulls(d, pa.string()), "query": pa.nulls(d, pa.string())}))
+        db.put(
+            "raw",
+            pa.table(
+                {
+                    "row": row.filter(declined),
+                    "url": url.filter(declined).cast(pa.string()),
+                    "url_undecodable": pa.repeat(False, d),
+                    "host": pa.nulls(d, pa.string()),
+                    "path": pa.nulls(d, pa.string()),
+                    "query": pa.nulls(d, pa.string()),
+                }
+            ),
+        )
         rows.canonicalize_declined(db)
         _, blank, invalid_urls = rows.url_counts(db)
         null_urls += blank
@@ -133,8 +173,13 @@ def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: lis
     if matched is not None:
         take = pc.fill_null(pc.is_in(host, value_set=matched), False)
         if pc.any(take).as_py():
-            piece = {"row": row.filter(take), "url": url.filter(take), "host": host.filter(take),
-                     "path": path.filter(take), "query": query.filter(take)}
+            piece = {
+                "row": row.filter(take),
+                "url": url.filter(take),
+                "host": host.filter(take),
+                "path": path.filter(take),
+                "query": query.filter(take),
+            }
             if ids is not None:
                 piece["id"] = ids.filter(take)
             pieces.append(pa.table(piece).cast(_schema(ids)))
@@ -142,8 +187,13 @@ def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: lis
             hit = fixed.filter(pc.fill_null(pc.is_in(fixed.column("host"), value_set=matched.cast(pa.string())), False))
             if hit.num_rows:
                 at = pc.subtract(hit.column("row"), pa.scalar(start, pa.int64()))
-                piece = {"row": hit.column("row"), "url": url.take(at), "host": hit.column("host"),
-                         "path": hit.column("path"), "query": hit.column("query")}
+                piece = {
+                    "row": hit.column("row"),
+                    "url": url.take(at),
+                    "host": hit.column("host"),
+                    "path": hit.column("path"),
+                    "query": hit.column("query"),
+                }
                 if ids is not None:
                     piece["id"] = ids.take(at)
                 pieces.append(pa.table(piece).cast(_schema(ids)))
@@ -167,8 +217,13 @@ def _match_group(db: Database, stages: list[Stage], ctx: ShardContext, keys: lis
 
 
 def _schema(ids: pa.Array | None) -> pa.Schema:
-    fields = [("row", pa.int64()), ("url", pa.large_string()), ("host", pa.large_string()), ("path", pa.large_string()),
-              ("query", pa.large_string())]
+    fields = [
+        ("row", pa.int64()),
+        ("url", pa.large_string()),
+        ("host", pa.large_string()),
+        ("path", pa.large_string()),
+        ("query", pa.large_string()),
+    ]
     return pa.schema(fields + ([("id", ids.type)] if ids is not None else []))
 
 
@@ -176,7 +231,9 @@ def _matched_hosts(db: Database, keys: list[tuple[str, str]], hosts: list[pa.Arr
     """The distinct hosts with a label suffix among the keys, decided once per distinct host in DuckDB."""
     if not keys:
         return None
-    distinct = pc.unique(pa.chunked_array([pc.unique(h).cast(pa.large_string()) for h in hosts], pa.large_string())).drop_null()
+    distinct = pc.unique(
+        pa.chunked_array([pc.unique(h).cast(pa.large_string()) for h in hosts], pa.large_string())
+    ).drop_null()
     if not len(distinct):
         return None
     db.put("rg_hosts", pa.table({"host": distinct.cast(pa.string())}))

@@ -37,8 +37,19 @@ from provscan.io.atomic import is_temp, write_json
 from provscan.pipeline.commit import STATE_DIR, confined, owned_outputs
 
 CACHE_DIR = "cache"
-FINAL_OUTPUTS = ("manifest.json", "summary.json", "flagged.parquet", "removals.sha256.txt", "fetch.parquet",
-                 "report.html", "datacard.md", "estimates.json", "sample.parquet", "croissant.json", "provenance.intoto.json")
+FINAL_OUTPUTS = (
+    "manifest.json",
+    "summary.json",
+    "flagged.parquet",
+    "removals.sha256.txt",
+    "fetch.parquet",
+    "report.html",
+    "datacard.md",
+    "estimates.json",
+    "sample.parquet",
+    "croissant.json",
+    "provenance.intoto.json",
+)
 """Names a provscan run writes at the top of OUT (scan and sample)."""
 
 
@@ -56,8 +67,15 @@ class OutputDir:
     ``inputs`` are the run's local inputs, ``writes`` the files it will write; ``transient`` (``report``)
     removes on exit the lock and state folder it had to create."""
 
-    def __init__(self, out: Path, *, part: int | None = None, inputs: Iterable[Input] = (),
-                 writes: Iterable[Path] = (), transient: bool = False) -> None:
+    def __init__(
+        self,
+        out: Path,
+        *,
+        part: int | None = None,
+        inputs: Iterable[Input] = (),
+        writes: Iterable[Path] = (),
+        transient: bool = False,
+    ) -> None:
         self.out = out
         self.state = out / STATE_DIR
         self.part = part
@@ -167,8 +185,11 @@ class OutputDir:
         files = data.get("files", {})
         shards = data.get("shards", [])
         if not isinstance(files, dict) or not isinstance(shards, list):
-            raise OutputError(path, "not a valid provscan manifest (files or shards malformed): refusing to run; "
-                                    "remove it or choose another output directory")
+            raise OutputError(
+                path,
+                "not a valid provscan manifest (files or shards malformed): refusing to run; "
+                "remove it or choose another output directory",
+            )
         known.update(confined(self.out, rel, path, "files key") for rel in files)
         for i, entry in enumerate(shards):
             output = entry.get("output") if isinstance(entry, dict) else None
@@ -196,8 +217,9 @@ class OutputDir:
             for target in targets:
                 if _same(source, target):
                     raise OutputError(
-                        target, f"is the input shard {given}: refusing to overwrite or delete an input "
-                                "(choose another output directory)"
+                        target,
+                        f"is the input shard {given}: refusing to overwrite or delete an input "
+                        "(choose another output directory)",
                     )
 
     def remove_leftovers(self, *, keep: Iterable[Path] = ()) -> None:

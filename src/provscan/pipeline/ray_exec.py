@@ -71,7 +71,8 @@ def _task(spec: RunSpec, task: ShardTask, signature: tuple[int, str]) -> dict[st
         raise RuntimeError(
             f"{task.shard.path}: not the file the driver planned (size {found[0]} vs {signature[0]}"
             f"{'' if found[0] != signature[0] else ', footer differs'}) on node {_node()}: "
-            "inputs must be the same bytes on every node")
+            "inputs must be the same bytes on every node"
+        )
     key = f"{spec.out}:{spec.fingerprint}"
     if key not in _SESSIONS:
         import pyarrow as pa
@@ -105,14 +106,24 @@ def absolute(spec: RunSpec, tasks: Sequence[ShardTask]) -> tuple[RunSpec, list[S
     def a(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
-    config = replace(spec.config, output=a(spec.config.output), images=tuple(a(p) for p in spec.config.images),
-                     lists=tuple(replace(s, path=a(s.path)) for s in spec.config.lists))
+    config = replace(
+        spec.config,
+        output=a(spec.config.output),
+        images=tuple(a(p) for p in spec.config.images),
+        lists=tuple(replace(s, path=a(s.path)) for s in spec.config.lists),
+    )
     shipped = [replace(t, shard=replace(t.shard, path=a(t.shard.path))) for t in tasks]
     return replace(spec, out=a(spec.out), config=config), shipped
 
 
-def run_ray(spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callable[[dict[str, Any]], None], *,
-            address: str | None = None, cpus_per_task: int = 1) -> None:
+def run_ray(
+    spec: RunSpec,
+    tasks: Sequence[ShardTask],
+    on_commit: Callable[[dict[str, Any]], None],
+    *,
+    address: str | None = None,
+    cpus_per_task: int = 1,
+) -> None:
     ray = _ray()
     if cpus_per_task < 1:
         raise ConfigError(f"--ray-cpus-per-task must be >= 1, got {cpus_per_task}")
@@ -123,16 +134,24 @@ def run_ray(spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callable[[dict
             _init(ray, address)
         try:
             _check_shared_paths(ray, spec, shipped)
-            spec = replace(spec, threads=cpus_per_task,
-                           config=divide_fetch(spec.config, _slots_per_node(ray, cpus_per_task)))
+            spec = replace(
+                spec, threads=cpus_per_task, config=divide_fetch(spec.config, _slots_per_node(ray, cpus_per_task))
+            )
             _run(ray, spec, shipped, on_commit, cpus_per_task, cancel=not started_here)
         finally:
             if started_here:
                 ray.shutdown()
 
 
-def _run(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callable[[dict[str, Any]], None],
-         cpus: int, *, cancel: bool = True) -> None:
+def _run(
+    ray: Any,
+    spec: RunSpec,
+    tasks: Sequence[ShardTask],
+    on_commit: Callable[[dict[str, Any]], None],
+    cpus: int,
+    *,
+    cancel: bool = True,
+) -> None:
     """Submit every shard, commit results as they come. Interrupted or failed, the tasks still out
     must stop writing into OUT: when provscan connected this driver, disconnecting ends the job and
     Ray kills its workers (``cancel=False``); a caller's own Ray session is cancelled task by task.
@@ -150,10 +169,14 @@ def _run(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask], on_commit: Callabl
             except ray.exceptions.RayTaskError as exc:  # the task raised: Ray does not retry that
                 raise ProvscanError(f"ray: shard {task.shard.given} failed: {_one_line(exc.cause or exc)}") from None
             except ray.exceptions.RayError as exc:
-                raise ProvscanError(f"ray: shard {task.shard.given} failed{_after_retries(ray, exc)}: {_one_line(exc)}") from None
+                raise ProvscanError(
+                    f"ray: shard {task.shard.given} failed{_after_retries(ray, exc)}: {_one_line(exc)}"
+                ) from None
     finally:
         if cancel and pending:  # nothing may keep writing into OUT after its lock
-            _, running = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # finished ones: no cancel to race
+            _, running = ray.wait(
+                list(pending), num_returns=len(pending), timeout=0
+            )  # finished ones: no cancel to race
             for ref in running:
                 try:
                     ray.cancel(ref, force=True)
@@ -210,8 +233,10 @@ def _slots_per_node(ray: Any, cpus_per_task: int) -> int:
     can hold is refused here: Ray would wait for such a node forever."""
     cpus = [int(n.get("Resources", {}).get("CPU", 0)) for n in _alive(ray)]
     if max(cpus, default=0) < cpus_per_task:
-        raise ConfigError(f"--ray-cpus-per-task {cpus_per_task}: no Ray node has that many CPUs "
-                          f"(nodes have {', '.join(map(str, sorted(cpus))) or 'none'})")
+        raise ConfigError(
+            f"--ray-cpus-per-task {cpus_per_task}: no Ray node has that many CPUs "
+            f"(nodes have {', '.join(map(str, sorted(cpus))) or 'none'})"
+        )
     return max(cpus) // cpus_per_task
 
 
@@ -232,7 +257,8 @@ def _check_shared_paths(ray: Any, spec: RunSpec, tasks: Sequence[ShardTask]) -> 
     check = ray.remote(num_cpus=0)(_missing_paths)
     refs = {
         (n["NodeID"], n.get("NodeManagerAddress", "?")): check.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths)
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+        ).remote(paths)
         for n in _alive(ray)
     }
     for (node_id, address), ref in refs.items():

@@ -68,13 +68,20 @@ def ray_log(out: Path, *, terminal: bool) -> Iterator[Path]:
 def _fd2_to(path: Path) -> Iterator[None]:
     sys.stderr.flush()
     user = os.dup(2)
-    watcher = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCH, str(path)], stdin=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, stderr=user, start_new_session=True)
+    watcher = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _WATCH, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=user,
+        start_new_session=True,
+    )
     log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(log, 2)
     os.close(log)
     saved = sys.stderr
-    sys.stderr = open(user, "w", buffering=1, encoding=saved.encoding or "utf-8", errors="backslashreplace", closefd=False)
+    sys.stderr = open(
+        user, "w", buffering=1, encoding=saved.encoding or "utf-8", errors="backslashreplace", closefd=False
+    )
     try:
         yield
     finally:

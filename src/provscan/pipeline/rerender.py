@@ -27,7 +27,10 @@ def regenerate(out: Path, report: Path | None = None) -> list[Path]:
     if not inside:
         return write_reports(out, *read_documents(out), report=html, datacard=False)
     if html.resolve() != (out / REPORT).resolve():
-        raise OutputError(html, f"is inside the output directory {out}: provscan report writes only {REPORT} and "
-                                f"{DATACARD} there (give -o a path outside it)")
+        raise OutputError(
+            html,
+            f"is inside the output directory {out}: provscan report writes only {REPORT} and "
+            f"{DATACARD} there (give -o a path outside it)",
+        )
     with OutputDir(out, writes=[out / REPORT, out / DATACARD], transient=True):
         return write_reports(out, *read_documents(out), datacard=report is None)

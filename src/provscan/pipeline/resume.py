@@ -33,13 +33,15 @@ def run_fingerprint(config: ScanConfig, compiled: CompiledLists) -> str:
     for key in ("output", "workers", "source", "release"):  # [release] text changes no row
         settings.pop(key, None)
     lists = [{k: lst[k] for k in ("name", "kind", "action", "sha256", "params")} for lst in compiled.manifest()]
-    blob = json.dumps({"version": __version__, "entry": ENTRY_FORMAT, "config": settings, "lists": lists},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {"version": __version__, "entry": ENTRY_FORMAT, "config": settings, "lists": lists}, sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def keep_or_reset(outdir: OutputDir, tasks: list[ShardTask], fingerprint: str, *,
-                   resume: bool) -> tuple[set[int], dict[str, int]]:
+def keep_or_reset(
+    outdir: OutputDir, tasks: list[ShardTask], fingerprint: str, *, resume: bool
+) -> tuple[set[int], dict[str, int]]:
     """With ``resume``, the shards whose commits still hold; otherwise start from nothing."""
     out = outdir.out
     (out / "manifest.json").unlink(missing_ok=True)  # from here on, OUT does not look complete

@@ -30,9 +30,11 @@ def load_rows(db: Database, shard: Shard, columns: Columns) -> None:
     url = columns.url
     cols = [_text(url, blobs, strict=True) + " AS url" if url else "NULL::VARCHAR AS url"]
     # an undecodable binary URL is NULL in url (no pass can read it as another string), counted invalid
-    cols.append(f"{sql_ident(url)} IS NOT NULL AND {_text(url, blobs, strict=True)} IS NULL AS url_undecodable"
-                if url is not None and url in blobs
-                else "false AS url_undecodable")
+    cols.append(
+        f"{sql_ident(url)} IS NOT NULL AND {_text(url, blobs, strict=True)} IS NULL AS url_undecodable"
+        if url is not None and url in blobs
+        else "false AS url_undecodable"
+    )
     cols.append(_text(columns.id, blobs) + " AS id" if columns.id else "NULL::VARCHAR AS id")
     if columns.license:
         cols.append(_text(columns.license, blobs) + " AS license")

@@ -38,8 +38,11 @@ class Session:
         self.spec = spec
         # PROVSCAN_ONE_PASS=0 forces the general path: for comparisons (tests, benchmarks), same outputs
         self.one_pass = os.environ.get("PROVSCAN_ONE_PASS", "1") != "0"
-        self.db = Database(threads=spec.threads, memory_limit=spec.memory_limit,
-                           temp_dir=spec.out / STATE_DIR / "tmp" / str(os.getpid()))
+        self.db = Database(
+            threads=spec.threads,
+            memory_limit=spec.memory_limit,
+            temp_dir=spec.out / STATE_DIR / "tmp" / str(os.getpid()),
+        )
         try:
             install(self.db, lists)
             self.stages = plan.build(self.db, lists, spec.config, spec.out)
@@ -55,8 +58,17 @@ class Session:
         if keys is not None:
             if self.spec.config.export:
                 write_intent(self.spec.out, task)
-            outcome = onepass.scan_shard(self.db, self.stages, task, ctx, keys, out=self.spec.out,
-                                         export=self.spec.config.export, redact=redact, on_rows=on_rows)
+            outcome = onepass.scan_shard(
+                self.db,
+                self.stages,
+                task,
+                ctx,
+                keys,
+                out=self.spec.out,
+                export=self.spec.config.export,
+                redact=redact,
+                on_rows=on_rows,
+            )
             if outcome is not None:
                 return outcome
             ctx = new_context(self.db, self.stages, task)

@@ -80,8 +80,11 @@ def _match(db: Database, stages: list[Stage], task: ShardTask, ctx: ShardContext
     r = results(db, shard, redact=redact)
     entry = make_entry(shard, shard_sha, r, rows_in, null_urls, invalid_urls, ctx)
     summary = {**r.summary, "extra": extra_counts(ctx)}
-    outputs = {o.file: db.arrow(f"SELECT * FROM {o.table}").select(o.schema.names).cast(o.schema)
-               for s in stages for o in s.outputs}
+    outputs = {
+        o.file: db.arrow(f"SELECT * FROM {o.table}").select(o.schema.names).cast(o.schema)
+        for s in stages
+        for o in s.outputs
+    }
     return ShardOutcome(task, r.findings, r.removals, outputs, entry, summary, r.dropped)
 
 
@@ -100,21 +103,31 @@ class Results:
 def results(db: Database, shard: Shard, *, redact: bool) -> Results:
     findings = _findings(db, shard, redact=redact)
     dropped = np.asarray(
-        db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row").column(0).to_numpy(zero_copy_only=False),
+        db.arrow("SELECT DISTINCT row FROM hits WHERE action = 'drop' ORDER BY row")
+        .column(0)
+        .to_numpy(zero_copy_only=False),
         dtype=np.int64,
     )
-    removals = db.arrow(
-        f"""SELECT DISTINCT {expression_sha256_sql()} AS h FROM raw
+    removals = (
+        db.arrow(
+            f"""SELECT DISTINCT {expression_sha256_sql()} AS h FROM raw
             WHERE host IS NOT NULL AND row IN (SELECT row FROM hits WHERE action = 'drop') ORDER BY h"""
-    ).column(0).combine_chunks()
+        )
+        .column(0)
+        .combine_chunks()
+    )
     matched = int(db.scalar("SELECT count(DISTINCT row) FROM hits"))
-    flagged = int(db.scalar(  # kept and reported: a flag finding and no drop
-        "SELECT count(DISTINCT row) FROM hits WHERE action = 'flag' AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')"))
+    flagged = int(
+        db.scalar(  # kept and reported: a flag finding and no drop
+            "SELECT count(DISTINCT row) FROM hits WHERE action = 'flag' AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')"
+        )
+    )
     return Results(findings, dropped, removals, matched, flagged, _summary(db))
 
 
-def make_entry(shard: Shard, sha: str, r: Results, rows_in: int, null_urls: int, invalid_urls: int,
-               ctx: ShardContext) -> dict[str, Any]:
+def make_entry(
+    shard: Shard, sha: str, r: Results, rows_in: int, null_urls: int, invalid_urls: int, ctx: ShardContext
+) -> dict[str, Any]:
     """The shard's manifest entry (its keys in this order in every run)."""
     return {
         "path": shard.given,
@@ -135,8 +148,9 @@ def extra_counts(ctx: ShardContext) -> dict[str, dict[str, int]]:
     return {section: dict(sorted(Counter(c).items())) for section, c in sorted(ctx.counts.items())}
 
 
-def export_shard(outcome: ShardOutcome, out: Path, *, export: bool,
-                 on_rows: Callable[[int], None] | None = None) -> ShardOutcome:
+def export_shard(
+    outcome: ShardOutcome, out: Path, *, export: bool, on_rows: Callable[[int], None] | None = None
+) -> ShardOutcome:
     """Phase 2, pyarrow only: write the cleaned shard and check rows in = rows kept + rows dropped.
 
     ``on_rows`` hears of each row group written (the progress bar advances within a shard)."""
@@ -166,9 +180,11 @@ def _summary(db: Database) -> dict[str, Any]:
     by_action: dict[str, dict[str, int]] = {}
     for lst, action, n in db.rows("SELECT list, action, count(DISTINCT row) FROM hits GROUP BY 1, 2 ORDER BY 1, 2"):
         by_action.setdefault(lst, {})[action] = n
-    by["flagged_hosts"] = dict(db.rows(
-        "SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY 1 ORDER BY 1"
-    ))
+    by["flagged_hosts"] = dict(
+        db.rows(
+            "SELECT r.host, count(DISTINCT h.row) FROM hits h JOIN raw r USING (row) WHERE r.host IS NOT NULL GROUP BY 1 ORDER BY 1"
+        )
+    )
     by["rows_by_list_action"] = by_action  # type: ignore[assignment]
     return by
 

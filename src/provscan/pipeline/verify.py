@@ -178,8 +178,12 @@ def _check_shard(result: Verification, entry: dict, listed: dict, inputs: bool) 
 def _check_totals(result: Verification, manifest: dict, shards: list[dict]) -> None:
     totals = manifest.get("totals", {})
     for key in ROW_KEYS:
-        result.add(MANIFEST, f"totals.{key} = sum of shards", totals.get(key, 0), sum(int(s.get(key, 0)) for s in shards))
-    result.add(MANIFEST, "totals: rows in = out + dropped", totals.get("rows_in"), _sum(totals, "rows_out", "rows_dropped"))
+        result.add(
+            MANIFEST, f"totals.{key} = sum of shards", totals.get(key, 0), sum(int(s.get(key, 0)) for s in shards)
+        )
+    result.add(
+        MANIFEST, "totals: rows in = out + dropped", totals.get("rows_in"), _sum(totals, "rows_out", "rows_dropped")
+    )
     result.add(MANIFEST, "totals.shards", totals.get("shards"), len(shards))
 
 
@@ -192,14 +196,23 @@ def _flagged_counts(result: Verification, path: Path) -> dict[str, dict] | None:
     table = sql_literal(str(path))
     try:
         with Database(threads=1) as db:
-            counts = {"dropped": dict(db.rows(
-                f"SELECT shard, count(DISTINCT row) FROM read_parquet({table}) WHERE action = 'drop' GROUP BY shard"
-            ))}
-            counts["matched"] = dict(db.rows(f"SELECT shard, count(DISTINCT row) FROM read_parquet({table}) GROUP BY shard"))
-            counts["flagged"] = dict(db.rows(
-                f"""SELECT shard, count(DISTINCT row) FROM read_parquet({table}) f WHERE action = 'flag' AND NOT EXISTS
+            counts = {
+                "dropped": dict(
+                    db.rows(
+                        f"SELECT shard, count(DISTINCT row) FROM read_parquet({table}) WHERE action = 'drop' GROUP BY shard"
+                    )
+                )
+            }
+            counts["matched"] = dict(
+                db.rows(f"SELECT shard, count(DISTINCT row) FROM read_parquet({table}) GROUP BY shard")
+            )
+            counts["flagged"] = dict(
+                db.rows(
+                    f"""SELECT shard, count(DISTINCT row) FROM read_parquet({table}) f WHERE action = 'flag' AND NOT EXISTS
                     (SELECT 1 FROM read_parquet({table}) d WHERE d.action = 'drop' AND d.shard = f.shard AND d.row = f.row)
-                    GROUP BY shard"""))
+                    GROUP BY shard"""
+                )
+            )
             for key in ("list", "kind", "action"):
                 counts[key] = dict(db.rows(f"SELECT {key}, count(*) FROM read_parquet({table}) GROUP BY 1 ORDER BY 1"))
     except ProvscanError as exc:
@@ -215,8 +228,12 @@ def _check_flagged(result: Verification, counts: dict[str, dict], shards: list[d
         counted = dict(counts[what])
         for entry in shards:
             if what == "dropped" or f"rows_{what}" in entry and "rows_matched" in entry:
-                result.add("flagged.parquet", f"{what} rows of {entry.get('path')}", entry.get(f"rows_{what}"),
-                           counted.get(str(entry.get("path")), 0))
+                result.add(
+                    "flagged.parquet",
+                    f"{what} rows of {entry.get('path')}",
+                    entry.get(f"rows_{what}"),
+                    counted.get(str(entry.get("path")), 0),
+                )
             counted.pop(str(entry.get("path")), None)
         if what == "dropped":
             for shard, rows in sorted(counted.items()):
@@ -241,8 +258,12 @@ def _check_summary(result: Verification, out: Path, shards: list[dict], flagged:
             result.add("summary.json", f"{key} of {entry.get('path')}", entry.get(key), counts.get(key, "missing"))
     for key in ("list", "kind", "action"):
         if flagged is not None:
-            result.add("summary.json", f"findings_by_{key} = flagged.parquet", flagged[key],
-                       summary.get(f"findings_by_{key}", {}))
+            result.add(
+                "summary.json",
+                f"findings_by_{key} = flagged.parquet",
+                flagged[key],
+                summary.get(f"findings_by_{key}", {}),
+            )
 
 
 def _check_removals(result: Verification, out: Path, manifest: dict) -> None:

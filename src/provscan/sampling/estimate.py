@@ -107,12 +107,24 @@ DIMENSIONS = ("list", "kind", "action", "license", "consent", "ai_generated", "f
 
 
 def estimate_all(
-    labels: pa.Table, *, mode: str, sampled_rows: int, population_rows: int, cluster: np.ndarray,
-    cluster_rows: np.ndarray, population_clusters: int,
+    labels: pa.Table,
+    *,
+    mode: str,
+    sampled_rows: int,
+    population_rows: int,
+    cluster: np.ndarray,
+    cluster_rows: np.ndarray,
+    population_clusters: int,
 ) -> list[dict[str, Any]]:
     """One estimate per (dimension, value) from per-row labels: a table of ``i`` (a row of
     sample.parquet), ``d`` (dimension) and ``v`` (value); a row counts once per pair."""
-    groups = labels.select(["d", "v", "i"]).group_by(["d", "v", "i"]).aggregate([]).group_by(["d", "v"]).aggregate([("i", "list")])
+    groups = (
+        labels.select(["d", "v", "i"])
+        .group_by(["d", "v", "i"])
+        .aggregate([])
+        .group_by(["d", "v"])
+        .aggregate([("i", "list")])
+    )
     order = {d: n for n, d in enumerate(DIMENSIONS)}
     out = []
     for d, v, rows in zip(groups["d"].to_pylist(), groups["v"].to_pylist(), groups["i_list"].to_pylist()):
@@ -122,11 +134,19 @@ def estimate_all(
         else:
             y = np.bincount(cluster[idx], minlength=len(cluster_rows))
             est = cluster_interval(y, cluster_rows, population_clusters)
-        out.append({
-            "dimension": d, "value": v, "sampled": int(len(idx)),
-            "share": est.share, "share_low": est.low, "share_high": est.high,
-            "rows": round(est.share * population_rows), "rows_low": math.floor(est.low * population_rows),
-            "rows_high": math.ceil(est.high * population_rows), "method": est.method,
-        })
+        out.append(
+            {
+                "dimension": d,
+                "value": v,
+                "sampled": int(len(idx)),
+                "share": est.share,
+                "share_low": est.low,
+                "share_high": est.high,
+                "rows": round(est.share * population_rows),
+                "rows_low": math.floor(est.low * population_rows),
+                "rows_high": math.ceil(est.high * population_rows),
+                "method": est.method,
+            }
+        )
     out.sort(key=lambda e: (order.get(e["dimension"], len(order)), -e["sampled"], e["value"]))
     return out

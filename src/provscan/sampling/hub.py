@@ -42,7 +42,7 @@ def parse_hub_path(text: str) -> HubPath:
     """Split ``hf://datasets/ORG/NAME[@REV][/PATH]``; ``REV`` may be ``refs/convert/parquet``."""
     if not text.startswith(PREFIX):
         raise ConfigError(f"{text}: not an hf://datasets/ORG/NAME path")
-    rest = text[len(PREFIX):]
+    rest = text[len(PREFIX) :]
     parts = rest.split("/")
     if len(parts) < 2 or not parts[0] or not parts[1].split("@")[0]:
         raise ConfigError(f"{text}: expected hf://datasets/ORG/NAME[@REVISION][/PATH-OR-GLOB]")
@@ -72,20 +72,31 @@ def resolve_hub(text: str) -> list[HubFile]:
         if globlib.has_magic(where.path):
             prefix = _static_prefix(where.path)
         else:  # a file is listed through its folder (the tree endpoint lists folders)
-            prefix = where.path.rsplit("/", 1)[0] if where.path.endswith(".parquet") and "/" in where.path else (
-                "" if where.path.endswith(".parquet") else where.path)
+            prefix = (
+                where.path.rsplit("/", 1)[0]
+                if where.path.endswith(".parquet") and "/" in where.path
+                else ("" if where.path.endswith(".parquet") else where.path)
+            )
         entries = [
-            e for e in api.list_repo_tree(where.repo, path_in_repo=prefix or None, recursive=True,
-                                          revision=commit, repo_type="dataset")
+            e
+            for e in api.list_repo_tree(
+                where.repo, path_in_repo=prefix or None, recursive=True, revision=commit, repo_type="dataset"
+            )
             if hasattr(e, "size")  # files, not folders
         ]
     except Exception as exc:  # the dependency's errors (HTTP, connection, parsing) enter here
         if type(exc).__module__.startswith("provscan"):
             raise
-        raise ShardError(text, f"cannot list the dataset on {endpoint}: {type(exc).__name__}: {exc}".splitlines()[0][:400]) from exc
+        raise ShardError(
+            text, f"cannot list the dataset on {endpoint}: {type(exc).__name__}: {exc}".splitlines()[0][:400]
+        ) from exc
     files = sorted((e for e in entries if _selected(e.path, where.path)), key=lambda e: e.path)
     if not files:
-        raise ShardError(text, f"no parquet file in the dataset at revision {commit}" + (f" matching {where.path!r}" if where.path else ""))
+        raise ShardError(
+            text,
+            f"no parquet file in the dataset at revision {commit}"
+            + (f" matching {where.path!r}" if where.path else ""),
+        )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out = []
     for e in files:

@@ -19,12 +19,22 @@ from provscan.sampling.plan import Plan
 WORK_DIR = ".provscan"
 
 
-def estimates_doc(plan: Plan, findings: pa.Table, licences: pa.Table, fetched: pa.Table | None, sample: pa.Table,
-               described: list[dict[str, Any]]) -> dict[str, Any]:
+def estimates_doc(
+    plan: Plan,
+    findings: pa.Table,
+    licences: pa.Table,
+    fetched: pa.Table | None,
+    sample: pa.Table,
+    described: list[dict[str, Any]],
+) -> dict[str, Any]:
     def labels(dimension: str, table: pa.Table, column: str) -> pa.Table:
-        return pa.table({"i": table.column("sample_row").cast(pa.int64()),
-                         "d": pa.repeat(pa.scalar(dimension), table.num_rows),
-                         "v": table.column(column).cast(pa.string())})
+        return pa.table(
+            {
+                "i": table.column("sample_row").cast(pa.int64()),
+                "d": pa.repeat(pa.scalar(dimension), table.num_rows),
+                "v": table.column(column).cast(pa.string()),
+            }
+        )
 
     parts = [labels(d, findings, d) for d in ("list", "kind", "action")]
     parts.append(labels("consent", findings.filter(pc.equal(findings.column("kind"), "consent")), "entry"))
@@ -34,14 +44,26 @@ def estimates_doc(plan: Plan, findings: pa.Table, licences: pa.Table, fetched: p
         parts.append(labels("ai_generated", _ai_generated(fetched), "signal"))
     population = plan.frame.rows
     found = estimate_all(
-        pa.concat_tables(parts), mode=plan.mode, sampled_rows=plan.rows, population_rows=population,
-        cluster=plan.cluster, cluster_rows=plan.cluster_rows, population_clusters=plan.frame.row_groups,
+        pa.concat_tables(parts),
+        mode=plan.mode,
+        sampled_rows=plan.rows,
+        population_rows=population,
+        cluster=plan.cluster,
+        cluster_rows=plan.cluster_rows,
+        population_clusters=plan.frame.row_groups,
     )
     return {
-        "mode": plan.mode, "seed": plan.seed, "confidence": CONFIDENCE, "population_rows": population,
-        "sampled_rows": plan.rows, "sampled_row_groups": plan.clusters,
+        "mode": plan.mode,
+        "seed": plan.seed,
+        "confidence": CONFIDENCE,
+        "population_rows": population,
+        "sampled_rows": plan.rows,
+        "sampled_row_groups": plan.clusters,
         "population_row_groups": plan.frame.row_groups,
-        "sources": [{k: d[k] for k in ("source", "size", "etag", "last_modified", "rows", "row_groups", "bytes_read")} for d in described],
+        "sources": [
+            {k: d[k] for k in ("source", "size", "etag", "last_modified", "rows", "row_groups", "bytes_read")}
+            for d in described
+        ],
         "bytes_read": sum(d["bytes_read"] for d in described),
         "estimates": found,
     }
@@ -59,7 +81,9 @@ def _ai_generated(fetched: pa.Table) -> pa.Table:
     return pa.table({"sample_row": pc.filter(rows, keep), "signal": pc.filter(flat, keep)})
 
 
-def summary_doc(plan: Plan, findings: pa.Table, inner: dict[str, Any], described: list[dict[str, Any]]) -> dict[str, Any]:
+def summary_doc(
+    plan: Plan, findings: pa.Table, inner: dict[str, Any], described: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Counts over the sampled rows (not estimates): scan's summary.json shape, per source."""
     data = findings.select(["shard", "sample_row", "list", "kind", "action"]).to_pydict()
     by = {k: {} for k in ("list", "kind", "action")}  # type: dict[str, dict[str, int]]
@@ -72,35 +96,71 @@ def summary_doc(plan: Plan, findings: pa.Table, inner: dict[str, Any], described
     flagged_rows: dict[str, set[int]] = {}
     for shard, row, action in zip(data["shard"], data["sample_row"], data["action"]):
         flagged_rows.setdefault(shard, set()).add(row)
-    extra = {k: v for k, v in inner.items()
-             if k not in ("findings_by_list", "rows_by_list", "findings_by_kind", "findings_by_action", "shards", "top_matched_domains")}
+    extra = {
+        k: v
+        for k, v in inner.items()
+        if k
+        not in (
+            "findings_by_list",
+            "rows_by_list",
+            "findings_by_kind",
+            "findings_by_action",
+            "shards",
+            "top_matched_domains",
+        )
+    }
     return {
-        "mode": plan.mode, "seed": plan.seed, "population_rows": plan.frame.rows, "sampled_rows": plan.rows,
-        "findings_by_list": dict(sorted(by["list"].items())), "rows_by_list": dict(sorted(rows_by_list.items())),
-        "findings_by_kind": dict(sorted(by["kind"].items())), "findings_by_action": dict(sorted(by["action"].items())),
-        "sources": {d["source"]: {"rows": d["rows"], "sampled_rows": d["sampled_rows"],
-                                  "sampled_rows_matched": len(flagged_rows.get(d["source"], ()))} for d in described},
+        "mode": plan.mode,
+        "seed": plan.seed,
+        "population_rows": plan.frame.rows,
+        "sampled_rows": plan.rows,
+        "findings_by_list": dict(sorted(by["list"].items())),
+        "rows_by_list": dict(sorted(rows_by_list.items())),
+        "findings_by_kind": dict(sorted(by["kind"].items())),
+        "findings_by_action": dict(sorted(by["action"].items())),
+        "sources": {
+            d["source"]: {
+                "rows": d["rows"],
+                "sampled_rows": d["sampled_rows"],
+                "sampled_rows_matched": len(flagged_rows.get(d["source"], ())),
+            }
+            for d in described
+        },
         **extra,
     }
 
 
-def manifest_doc(out: Path, config: ScanConfig, inner: dict[str, Any], plan: Plan, described: list[dict[str, Any]],
-              estimates: dict[str, Any], started: datetime, allow_full_download: bool) -> dict[str, Any]:
+def manifest_doc(
+    out: Path,
+    config: ScanConfig,
+    inner: dict[str, Any],
+    plan: Plan,
+    described: list[dict[str, Any]],
+    estimates: dict[str, Any],
+    started: datetime,
+    allow_full_download: bool,
+) -> dict[str, Any]:
     """manifest.json without its file list (:func:`sample_files`, added once the reports are written)."""
     return {
         "provscan_version": __version__,
         "command": "sample",
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mode": plan.mode, "seed": plan.seed, "allow_full_download": allow_full_download,
+        "mode": plan.mode,
+        "seed": plan.seed,
+        "allow_full_download": allow_full_download,
         "config": {**config.to_dict(), "output": str(out)},
         "lists": inner.get("lists", []),
         "consent_sources": inner.get("consent_sources"),
         "sources": described,
         "bytes_read": estimates["bytes_read"],
-        "totals": {"population_rows": plan.frame.rows, "population_row_groups": plan.frame.row_groups,
-                   "sampled_rows": plan.rows, "sampled_row_groups": estimates["sampled_row_groups"],
-                   "sources": len(described)},
+        "totals": {
+            "population_rows": plan.frame.rows,
+            "population_row_groups": plan.frame.row_groups,
+            "sampled_rows": plan.rows,
+            "sampled_row_groups": estimates["sampled_row_groups"],
+            "sources": len(described),
+        },
     }
 
 

@@ -37,7 +37,9 @@ class Frame:
 
     def flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per global row group: its source, its index in the source, its rows, its first global row."""
-        source = np.concatenate([np.full(len(r), i, np.int64) for i, r in enumerate(self.rg_rows)] or [np.zeros(0, np.int64)])
+        source = np.concatenate(
+            [np.full(len(r), i, np.int64) for i, r in enumerate(self.rg_rows)] or [np.zeros(0, np.int64)]
+        )
         local = np.concatenate([np.arange(len(r), dtype=np.int64) for r in self.rg_rows] or [np.zeros(0, np.int64)])
         rows = np.concatenate(list(self.rg_rows) or [np.zeros(0, np.int64)])
         first = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64) if len(rows) else rows
@@ -83,8 +85,15 @@ def plan_rows(frame: Frame, n: int, seed: int) -> Plan:
     source_first = np.concatenate([[0], np.cumsum([int(r.sum()) for r in frame.rg_rows])[:-1]]).astype(np.int64)
     touched, cluster = np.unique(group, return_inverse=True)
     return Plan(
-        "rows", seed, frame, src[group], local[group], picks - source_first[src[group]], picks - first[group],
-        cluster.astype(np.int64), np.bincount(cluster, minlength=len(touched)).astype(np.int64),
+        "rows",
+        seed,
+        frame,
+        src[group],
+        local[group],
+        picks - source_first[src[group]],
+        picks - first[group],
+        cluster.astype(np.int64),
+        np.bincount(cluster, minlength=len(touched)).astype(np.int64),
     )
 
 
@@ -93,7 +102,9 @@ def plan_row_groups(frame: Frame, k: int, seed: int) -> Plan:
     if k < 1:
         raise ConfigError("--row-groups must be at least 1")
     src, local, rows, first = frame.flat()
-    chosen = np.sort(np.random.default_rng(seed).choice(len(rows), size=min(k, len(rows)), replace=False)).astype(np.int64)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(rows), size=min(k, len(rows)), replace=False)).astype(
+        np.int64
+    )
     sizes = rows[chosen]
     cluster = np.repeat(np.arange(len(chosen), dtype=np.int64), sizes)
     group = chosen[cluster]

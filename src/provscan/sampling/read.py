@@ -35,8 +35,12 @@ def columns_to_read(source: OpenSource, config: ScanConfig, kinds: set[str] | No
     of its kind is configured, ``--fetch`` runs (rows with hashes are not fetched) or it was named."""
     shard = Shard(Path(source.source.name), source.source.name, source.source.name)
     found = detect_columns(
-        shard, source.schema, url_column=config.url_column, id_column=config.id_column,
-        license_column=config.licenses.column, hash_columns=config.hash_columns,
+        shard,
+        source.schema,
+        url_column=config.url_column,
+        id_column=config.id_column,
+        license_column=config.licenses.column,
+        hash_columns=config.hash_columns,
     )
     if kinds is None or config.fetch:
         return found
@@ -109,17 +113,23 @@ def read_sample(opened: list[OpenSource], plan: Plan, columns: list[Columns], re
             names = column_names(columns[i])
             sel = np.arange(starts[k], starts[k + 1])
             taken = takeable(opened[i].read_group(g, names)).take(pa.array(plan.row_in_group[sel]))
-            pieces.append(pa.table({
-                "source": pa.array([opened[i].source.name] * len(sel), pa.string()),
-                "row": pa.array(plan.row[sel], pa.int64()),
-                **{t: taken.column(name) for t, name in zip(target, names)},
-            }))
+            pieces.append(
+                pa.table(
+                    {
+                        "source": pa.array([opened[i].source.name] * len(sel), pa.string()),
+                        "row": pa.array(plan.row[sel], pa.int64()),
+                        **{t: taken.column(name) for t, name in zip(target, names)},
+                    }
+                )
+            )
         for i in {i for i, _, _ in window}:
             opened[i].release()
     return pa.concat_tables(pieces, promote_options="permissive").combine_chunks()
 
 
-def _windows(tasks: list[tuple[int, int]], opened: list[OpenSource], columns: list[Columns]) -> Iterator[list[tuple[int, int, int]]]:
+def _windows(
+    tasks: list[tuple[int, int]], opened: list[OpenSource], columns: list[Columns]
+) -> Iterator[list[tuple[int, int, int]]]:
     """Consecutive (source, row group, task index) batches of at most WINDOW_BYTES / WINDOW_GROUPS."""
     window: list[tuple[int, int, int]] = []
     size = 0

@@ -83,8 +83,16 @@ def sample(
     refs = resolve_sources([sources] if isinstance(sources, (str, Path)) else list(sources))
     out = Path(config.output)
     with _output_lock(out, refs):
-        drawn = _read(refs, config, rows=rows, row_groups=row_groups, seed=seed, work=out / WORK_DIR,
-                      allow_full_download=allow_full_download, resolver=resolver)
+        drawn = _read(
+            refs,
+            config,
+            rows=rows,
+            row_groups=row_groups,
+            seed=seed,
+            work=out / WORK_DIR,
+            allow_full_download=allow_full_download,
+            resolver=resolver,
+        )
         inner = _run(drawn, config, out / WORK_DIR)
         return _write_outputs(out, config, drawn, inner, started=started, allow_full_download=allow_full_download)
 
@@ -101,15 +109,27 @@ class _Drawn:
     per_row_licences: bool
 
 
-def _read(refs: list[Source], config: ScanConfig, *, rows: int | None, row_groups: int | None, seed: int, work: Path,
-          allow_full_download: bool, resolver: Resolver | None) -> _Drawn:
+def _read(
+    refs: list[Source],
+    config: ScanConfig,
+    *,
+    rows: int | None,
+    row_groups: int | None,
+    seed: int,
+    work: Path,
+    allow_full_download: bool,
+    resolver: Resolver | None,
+) -> _Drawn:
     """Open every source by its footer, draw the plan, read only the sampled rows' columns."""
     options = config.fetch_options
     reader = None
     if any(r.remote for r in refs):
         reader = RangeReader(
-            allow_cidrs=options.allow_cidrs, allow_private=options.allow_private,
-            allow_full_download=allow_full_download, spill_dir=work / "downloads", resolver=resolver,
+            allow_cidrs=options.allow_cidrs,
+            allow_private=options.allow_private,
+            allow_full_download=allow_full_download,
+            spill_dir=work / "downloads",
+            resolver=resolver,
         )
     opened: list[OpenSource] = []
     try:
@@ -146,8 +166,9 @@ def _run(drawn: _Drawn, config: ScanConfig, work: Path) -> ScanResult:
         scanned.unlink(missing_ok=True)
 
 
-def _write_outputs(out: Path, config: ScanConfig, drawn: _Drawn, inner: ScanResult, *, started: datetime,
-                   allow_full_download: bool) -> SampleResult:
+def _write_outputs(
+    out: Path, config: ScanConfig, drawn: _Drawn, inner: ScanResult, *, started: datetime, allow_full_download: bool
+) -> SampleResult:
     """The inner scan's results in source terms: sample.parquet, flagged/fetch.parquet, estimates,
     summary, then the reports and the manifest (last)."""
     plan, table, described = drawn.plan, drawn.table, drawn.described
@@ -155,12 +176,18 @@ def _write_outputs(out: Path, config: ScanConfig, drawn: _Drawn, inner: ScanResu
     published = table  # OUT's copy has no URLs under --redact-urls (a child-protection report must not list them)
     if config.redact_urls:
         url = published.schema.get_field_index(drawn.columns[0].url)
-        published = published.set_column(url, published.schema.field(url), pa.nulls(published.num_rows, published.schema.field(url).type))
+        published = published.set_column(
+            url, published.schema.field(url), pa.nulls(published.num_rows, published.schema.field(url).type)
+        )
     _write_table(out / "sample.parquet", published, published.schema)
     findings, licences = _map_findings(inner.output / "flagged.parquet", table, config)
     if not drawn.per_row_licences:
-        licences = pa.table({"sample_row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
-                             "entry": pa.repeat(pa.scalar(UNKNOWN), table.num_rows)})
+        licences = pa.table(
+            {
+                "sample_row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+                "entry": pa.repeat(pa.scalar(UNKNOWN), table.num_rows),
+            }
+        )
     _write_table(out / "flagged.parquet", findings, FINDINGS_SCHEMA)
     fetched = None
     if config.fetch and (inner.output / "fetch.parquet").exists():
@@ -194,8 +221,14 @@ def _scan_sample(path: Path, work: Path, config: ScanConfig, columns: Columns, *
     extra = ("*",) if per_row_licences else ()
     licences = replace(config.licenses, column=columns.license, flag=(*config.licenses.flag, *extra))
     return scan(
-        [path], config, output=work, export=False, url_column=columns.url, id_column=columns.id,
-        hash_columns=dict(columns.hashes) or None, licenses=licences,
+        [path],
+        config,
+        output=work,
+        export=False,
+        url_column=columns.url,
+        id_column=columns.id,
+        hash_columns=dict(columns.hashes) or None,
+        licenses=licences,
     )
 
 
@@ -214,7 +247,9 @@ def _map_findings(path: Path, sample: pa.Table, config: ScanConfig) -> tuple[pa.
     terms; both keep ``sample_row`` (the row of sample.parquet) for the estimates."""
     raw = pq.read_table(path)
     raw = raw.append_column("sample_row", raw.column("row"))
-    is_licence = pc.fill_null(pc.and_(pc.equal(raw.column("list"), POLICY_LIST), pc.equal(raw.column("kind"), "license")), False)
+    is_licence = pc.fill_null(
+        pc.and_(pc.equal(raw.column("list"), POLICY_LIST), pc.equal(raw.column("kind"), "license")), False
+    )
     licences = raw.filter(is_licence)
     policy = LicensePolicy(drop=config.licenses.drop, flag=config.licenses.flag)
     asked = [v for v in pc.unique(licences.column("entry")).to_pylist() if v is not None and policy.action_for(v)]
@@ -228,5 +263,3 @@ def _map_findings(path: Path, sample: pa.Table, config: ScanConfig) -> tuple[pa.
 def _write_table(path: Path, table: pa.Table, schema: pa.Schema) -> None:
     """flagged.parquet / fetch.parquet in scan's schema (``shard`` holds the source)."""
     write_parquet(path, table.select(schema.names).cast(schema))
-
-

@@ -26,7 +26,6 @@ from provscan.net.ranged import RangeReader, RemoteInfo
 from provscan.sampling.hub import PREFIX as HUB_PREFIX, resolve_hub
 
 
-
 @dataclass(frozen=True)
 class Source:
     name: str  # as reports name it: the path as given, the URL, or hf://datasets/ORG/NAME@COMMIT/PATH
@@ -156,10 +155,12 @@ class OpenSource:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "source": self.source.name, "size": self.size,
+            "source": self.source.name,
+            "size": self.size,
             "etag": self.remote.etag if self.remote else None,
             "last_modified": self.remote.last_modified if self.remote else None,
-            "rows": self.metadata.num_rows, "row_groups": self.metadata.num_row_groups,
+            "rows": self.metadata.num_rows,
+            "row_groups": self.metadata.num_row_groups,
             "bytes_read": self.bytes_read,
             "requests": self.remote.requests if self.remote else None,
             "unplanned_reads": self.misses,

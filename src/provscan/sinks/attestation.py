@@ -33,14 +33,30 @@ MERGE_FILES = ("flagged.parquet", "removals.sha256.txt", CROISSANT)
 
 def build_statement(out: Path, manifest: dict[str, Any], digests: dict[str, str]) -> dict[str, Any]:
     """The statement; ``digests`` holds the SHA-256 of the merge-time files (name relative to OUT)."""
-    subjects = [{"name": e["output"], "digest": {"sha256": e["output_sha256"]}} for e in manifest.get("shards") or [] if e.get("output")]
+    subjects = [
+        {"name": e["output"], "digest": {"sha256": e["output_sha256"]}}
+        for e in manifest.get("shards") or []
+        if e.get("output")
+    ]
     subjects += [{"name": name, "digest": {"sha256": digests[name]}} for name in MERGE_FILES if name in digests]
-    inputs = [_dependency(e.get("path", ""), e.get("sha256"), {"role": "input shard", "rows": e.get("rows_in")})
-              for e in manifest.get("shards") or []]
-    lists = [_dependency(lst.get("path") or lst.get("name", ""), lst.get("sha256"),
-                         {"role": "list", "list": lst.get("name"), "kind": lst.get("kind"), "action": lst.get("action"),
-                          "entries": lst.get("entries")})
-             for lst in manifest.get("lists") or []]
+    inputs = [
+        _dependency(e.get("path", ""), e.get("sha256"), {"role": "input shard", "rows": e.get("rows_in")})
+        for e in manifest.get("shards") or []
+    ]
+    lists = [
+        _dependency(
+            lst.get("path") or lst.get("name", ""),
+            lst.get("sha256"),
+            {
+                "role": "list",
+                "list": lst.get("name"),
+                "kind": lst.get("kind"),
+                "action": lst.get("action"),
+                "entries": lst.get("entries"),
+            },
+        )
+        for lst in manifest.get("lists") or []
+    ]
     return {
         "_type": STATEMENT_TYPE,
         "subject": subjects,
@@ -53,8 +69,18 @@ def build_statement(out: Path, manifest: dict[str, Any], digests: dict[str, str]
                 "resolvedDependencies": inputs + lists,
             },
             "runDetails": {
-                "builder": {"id": BUILDER_ID, "version": {"provscan": str(manifest.get("provscan_version", __version__))}},
-                "metadata": {k: v for k, v in (("startedOn", _utc(manifest.get("started"))), ("finishedOn", _utc(manifest.get("finished")))) if v},
+                "builder": {
+                    "id": BUILDER_ID,
+                    "version": {"provscan": str(manifest.get("provscan_version", __version__))},
+                },
+                "metadata": {
+                    k: v
+                    for k, v in (
+                        ("startedOn", _utc(manifest.get("started"))),
+                        ("finishedOn", _utc(manifest.get("finished"))),
+                    )
+                    if v
+                },
             },
         },
     }
@@ -111,7 +137,9 @@ def read_document(out: Path, name: str) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(path, f"not valid JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise InputError(
+            path, f"not valid JSON ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(path, "not a JSON object")
     return data
@@ -141,8 +169,14 @@ def check_attestation(out: Path, manifest: dict[str, Any], add: Any, hashed: dic
         return
     subjects = statement.get("subject")
     predicate = statement.get("predicate")
-    if not isinstance(subjects, list) or not all(isinstance(s, dict) for s in subjects) or not isinstance(predicate, dict):
-        raise InputError(Path(out) / ATTESTATION, "not an in-toto statement (subject must be a list of objects, predicate an object)")
+    if (
+        not isinstance(subjects, list)
+        or not all(isinstance(s, dict) for s in subjects)
+        or not isinstance(predicate, dict)
+    ):
+        raise InputError(
+            Path(out) / ATTESTATION, "not an in-toto statement (subject must be a list of objects, predicate an object)"
+        )
     add(ATTESTATION, "_type", STATEMENT_TYPE, statement.get("_type"))
     add(ATTESTATION, "predicateType", PREDICATE_TYPE, statement.get("predicateType"))
     named: dict[str, Any] = {}
@@ -160,15 +194,32 @@ def check_attestation(out: Path, manifest: dict[str, Any], add: Any, hashed: dic
     for name in expected:
         add(name, "attested (a subject)", "yes", "yes" if name in named else "no")
     build = _get(predicate, "buildDefinition", dict)
-    add(ATTESTATION, "externalParameters.config = manifest config", manifest.get("config") or {},
-        _get(build, "externalParameters", dict).get("config"))
-    resolved = {(d.get("name"), _get(d, "digest", dict).get("sha256")) for d in _get(build, "resolvedDependencies", list) if isinstance(d, dict)}
+    add(
+        ATTESTATION,
+        "externalParameters.config = manifest config",
+        manifest.get("config") or {},
+        _get(build, "externalParameters", dict).get("config"),
+    )
+    resolved = {
+        (d.get("name"), _get(d, "digest", dict).get("sha256"))
+        for d in _get(build, "resolvedDependencies", list)
+        if isinstance(d, dict)
+    }
     for e in manifest.get("shards") or []:
-        add(str(e.get("path")), "input a resolved dependency", "yes", "yes" if (e.get("path"), e.get("sha256")) in resolved else "no")
+        add(
+            str(e.get("path")),
+            "input a resolved dependency",
+            "yes",
+            "yes" if (e.get("path"), e.get("sha256")) in resolved else "no",
+        )
     for lst in manifest.get("lists") or []:
         key = (lst.get("path") or lst.get("name"), lst.get("sha256"))
-        add("lists", "list a resolved dependency", f"{lst.get('name')} sha256 {lst.get('sha256')}",
-            f"{lst.get('name')} sha256 {lst.get('sha256')}" if key in resolved else f"{lst.get('name')}: not attested")
+        add(
+            "lists",
+            "list a resolved dependency",
+            f"{lst.get('name')} sha256 {lst.get('sha256')}",
+            f"{lst.get('name')} sha256 {lst.get('sha256')}" if key in resolved else f"{lst.get('name')}: not attested",
+        )
 
 
 def _get(data: Any, key: str, kind: type) -> Any:
@@ -197,7 +248,12 @@ def check_croissant(out: Path, manifest: dict[str, Any], add: Any, hashed: dict[
             add(CROISSANT, f"FileObject {str(name)[:200]!r} inside OUT", "yes", "no (not opened)")
             continue
         path = Path(out) / name
-        add(name, "croissant sha256", item.get("sha256"), hashed.get(name) or (file_sha256(path) if path.is_file() else "missing"))
+        add(
+            name,
+            "croissant sha256",
+            item.get("sha256"),
+            hashed.get(name) or (file_sha256(path) if path.is_file() else "missing"),
+        )
     named = {item.get("contentUrl") for item in distribution}
     for name in clean:
         add(name, "described in croissant.json", "yes", "yes" if name in named else "no")

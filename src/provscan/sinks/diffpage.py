@@ -21,8 +21,14 @@ _CLASS = {"newly dropped": "drop", "no longer dropped": "keep", "newly flagged":
 def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     right = {i for i, h in enumerate(head) if h == "rows"}
     cells = "".join(f'<th{" class=r" if i in right else ""}>{escape(h)}</th>' for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f'<td class="r">{num(v)}</td>' if i in right else f"<td>{escape(_text(v))}</td>"
-                                    for i, v in enumerate(row)) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="r">{num(v)}</td>' if i in right else f"<td>{escape(_text(v))}</td>" for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -33,8 +39,13 @@ def _text(value: object) -> str:
 
 
 def render_diff(diff: Any, old: dict[str, Any], new: dict[str, Any]) -> str:
-    cards = "".join(f'<div class="card {_CLASS.get(change, "")}"><span class="v">{num(n)}</span><span class="l">{escape(change)}</span></div>'
-                    for change, n in diff.changes.items()) or '<div class="card"><span class="v">0</span><span class="l">rows changed</span></div>'
+    cards = (
+        "".join(
+            f'<div class="card {_CLASS.get(change, "")}"><span class="v">{num(n)}</span><span class="l">{escape(change)}</span></div>'
+            for change, n in diff.changes.items()
+        )
+        or '<div class="card"><span class="v">0</span><span class="l">rows changed</span></div>'
+    )
     inputs = diff.inputs
     parts = [
         "<h1>provscan diff</h1>",
@@ -45,19 +56,32 @@ def render_diff(diff: Any, old: dict[str, Any], new: dict[str, Any]) -> str:
         f'{num(inputs.get("only_old", 0))} only in OLD, {num(inputs.get("only_new", 0))} only in NEW, {num(inputs.get("changed", 0))} changed.</p>',
         f'<h2 id="changes">Rows changed: {num(diff.rows)}</h2><div class="cards">{cards}</div>',
         '<h2 id="lists">By list and kind</h2>',
-        _table(("list", "kind", "change", "rows"), [(r["list"], r["kind"], r["change"], r["rows"]) for r in diff.by_list])
-        if diff.by_list else '<p class="note">No list or policy changed a row.</p>',
+        _table(
+            ("list", "kind", "change", "rows"), [(r["list"], r["kind"], r["change"], r["rows"]) for r in diff.by_list]
+        )
+        if diff.by_list
+        else '<p class="note">No list or policy changed a row.</p>',
         '<h2 id="shards">By shard</h2>',
         _table(("shard", "change", "rows"), [(r["shard"], r["change"], r["rows"]) for r in diff.by_shard])
-        if diff.by_shard else '<p class="note">No shard has a changed row.</p>',
+        if diff.by_shard
+        else '<p class="note">No shard has a changed row.</p>',
         f'<h2 id="rows">Changed rows (first {num(len(diff.first))} of {num(diff.rows)}; all in diff.parquet)</h2>',
-        _table(("shard", "row", "url_sha256", "change", "before", "after", "lists"),
-               [(r["shard"], r["row"], r["url_sha256"], r["change"], r["before"], r["after"], r["lists"]) for r in diff.first]),
+        _table(
+            ("shard", "row", "url_sha256", "change", "before", "after", "lists"),
+            [
+                (r["shard"], r["row"], r["url_sha256"], r["change"], r["before"], r["after"], r["lists"])
+                for r in diff.first
+            ],
+        ),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>provscan diff</title><style>{CSS}</style></head>\n<body><main>\n" + "\n".join(parts) + "\n</main></body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>provscan diff</title><style>{CSS}</style></head>\n<body><main>\n"
+        + "\n".join(parts)
+        + "\n</main></body></html>\n"
+    )
 
 
 def write_diff_page(path: Path, diff: Any, old: dict[str, Any], new: dict[str, Any]) -> None:

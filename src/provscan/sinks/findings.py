@@ -51,16 +51,23 @@ class Filters:
     shards: tuple[str, ...] = ()  # a shard's path as recorded, or its file name
 
     def where(self) -> str:
-        clauses = [f"{column} IN ({', '.join(sql_literal(v) for v in values)})"
-                   for column, values in (("list", self.lists), ("kind", self.kinds), ("action", self.actions)) if values]
+        clauses = [
+            f"{column} IN ({', '.join(sql_literal(v) for v in values)})"
+            for column, values in (("list", self.lists), ("kind", self.kinds), ("action", self.actions))
+            if values
+        ]
         if self.shards:
-            clauses.append("(" + " OR ".join(f"shard = {sql_literal(s)} OR suffix(shard, {sql_literal('/' + s)})"
-                                             for s in self.shards) + ")")
+            clauses.append(
+                "("
+                + " OR ".join(f"shard = {sql_literal(s)} OR suffix(shard, {sql_literal('/' + s)})" for s in self.shards)
+                + ")"
+            )
         return " AND ".join(clauses) or "true"
 
 
-def read_findings(out: str | Path, filters: Filters = Filters(), *, limit: int | None = None,
-                  count_rows: bool = True) -> Findings:
+def read_findings(
+    out: str | Path, filters: Filters = Filters(), *, limit: int | None = None, count_rows: bool = True
+) -> Findings:
     """The findings of OUT that pass ``filters``, the first ``limit`` of them (None: all), in file order.
 
     The first rows stream (the scan stops at ``limit``: DuckDB keeps file order when asked, see
@@ -97,16 +104,23 @@ def _check_columns(db: Database, source: str, path: Path) -> None:
 
 def _check_filters(db: Database, source: str, filters: Filters, in_effect: dict[str, list[str]]) -> None:
     """Nothing matched: say so if a filter value names nothing the file holds."""
-    for column, flag, values in (("list", "--list", filters.lists), ("kind", "--kind", filters.kinds),
-                                 ("shard", "--shard", filters.shards)):
+    for column, flag, values in (
+        ("list", "--list", filters.lists),
+        ("kind", "--kind", filters.kinds),
+        ("shard", "--shard", filters.shards),
+    ):
         if not values:
             continue
         known = [v for (v,) in db.rows(f"SELECT DISTINCT {column} FROM {source} WHERE {column} IS NOT NULL ORDER BY 1")]
         known += sorted(set(in_effect.get(column, ())) - set(known))  # in effect, matched nothing: not a typo
-        unknown = [v for v in values if v not in known and not (column == "shard" and any(k.endswith("/" + v) for k in known))]
+        unknown = [
+            v for v in values if v not in known and not (column == "shard" and any(k.endswith("/" + v) for k in known))
+        ]
         if unknown:
-            raise ConfigError(f"{flag} {', '.join(unknown)}: no finding has that {column}; "
-                              f"the findings' {column}s are: {_some(known)}")
+            raise ConfigError(
+                f"{flag} {', '.join(unknown)}: no finding has that {column}; "
+                f"the findings' {column}s are: {_some(known)}"
+            )
 
 
 def _in_effect(out: Path) -> dict[str, list[str]]:
@@ -116,8 +130,11 @@ def _in_effect(out: Path) -> dict[str, list[str]]:
         manifest = Manifest.read(json.loads((out / "manifest.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, IntegrityError):
         return {}
-    return {"list": [lst.name for lst in manifest.lists], "kind": [lst.kind for lst in manifest.lists],
-            "shard": [str(s.get("path")) for s in manifest.shards if s.get("path") is not None]}
+    return {
+        "list": [lst.name for lst in manifest.lists],
+        "kind": [lst.kind for lst in manifest.lists],
+        "shard": [str(s.get("path")) for s in manifest.shards if s.get("path") is not None],
+    }
 
 
 def _some(values: Sequence[str], most: int = 12) -> str:

@@ -25,7 +25,9 @@ from provscan.sinks.redact import Redactor
 from provscan.sinks.svg import COLORS, bar_chart, histogram, interval_chart, num, pct
 
 
-def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, estimates: dict[str, Any] | None = None) -> str:
+def render_html(
+    manifest: dict[str, Any], summary: dict[str, Any], extras: Any, estimates: dict[str, Any] | None = None
+) -> str:
     """The whole page as one string. ``extras`` is a :class:`~provscan.sinks.report.Extras`."""
     m = Manifest.read(manifest)
     red = Redactor(m.settings.redact_urls)
@@ -53,8 +55,10 @@ def render_html(manifest: dict[str, Any], summary: dict[str, Any], extras: Any, 
 
 def _card(key: str, value: int | str, label: str, cls: str = "") -> str:
     shown = num(value) if isinstance(value, int) else escape(str(value))
-    return (f'<div class="card {cls}"><span class="v" id="{key}" data-value="{escape(str(value))}">{shown}</span>'
-            f'<span class="l">{escape(label)}</span></div>')
+    return (
+        f'<div class="card {cls}"><span class="v" id="{key}" data-value="{escape(str(value))}">{shown}</span>'
+        f'<span class="l">{escape(label)}</span></div>'
+    )
 
 
 def duration(started: str | None, finished: str | None) -> str:
@@ -82,8 +86,14 @@ def _overview(m: Manifest, summary: dict[str, Any], red: Redactor) -> str:
         _card("run-time", duration(started, finished), "run time"),
     ]
     names = ", ".join(f"{escape(lst.name)} ({escape(lst.kind)}, {escape(lst.action)})" for lst in lists) or "none"
-    redacted = ('<p class="note" id="redacted">URLs redacted (--redact-urls): hosts appear as SHA-256 prefixes, '
-                "and no URL or host of a row appears in this report.</p>") if red.enabled else ""
+    redacted = (
+        (
+            '<p class="note" id="redacted">URLs redacted (--redact-urls): hosts appear as SHA-256 prefixes, '
+            "and no URL or host of a row appears in this report.</p>"
+        )
+        if red.enabled
+        else ""
+    )
     return (
         "<h1>provscan report</h1>"
         f'<p class="meta">provscan <span id="version">{escape(m.version if m.version is not None else "?")}</span>'
@@ -104,27 +114,42 @@ def _findings(m: Manifest, summary: dict[str, Any], red: Redactor) -> str:
     if not by_list:
         return '<h2 id="findings">Findings</h2><p id="no-findings">No row matched any list.</p>'
     items = sorted(by_list.items(), key=lambda kv: (-kv[1], kv[0]))
-    out = ['<h2 id="findings">Findings</h2>',
-           bar_chart("Findings by list", items, unit="findings", colors=[COLORS.get(actions.get(k, ""), COLORS[""]) for k, _ in items]),
-           '<p class="note">Bar colours: red, a list that drops; amber, a list that flags; blue, a policy whose action '
-           "depends on the row (licences, consent).</p>"
-           '<table id="findings-by-list"><thead><tr><th>list</th><th>action</th><th class="r">findings</th>'
-           '<th class="r">rows</th></tr></thead><tbody>']
+    out = [
+        '<h2 id="findings">Findings</h2>',
+        bar_chart(
+            "Findings by list",
+            items,
+            unit="findings",
+            colors=[COLORS.get(actions.get(k, ""), COLORS[""]) for k, _ in items],
+        ),
+        '<p class="note">Bar colours: red, a list that drops; amber, a list that flags; blue, a policy whose action '
+        "depends on the row (licences, consent).</p>"
+        '<table id="findings-by-list"><thead><tr><th>list</th><th>action</th><th class="r">findings</th>'
+        '<th class="r">rows</th></tr></thead><tbody>',
+    ]
     for name, n in items:
-        out.append(f'<tr data-list="{escape(name)}"><td>{escape(name)}</td><td>{escape(actions.get(name, "per policy"))}</td>'
-                   f'<td class="r" data-value="{n}">{num(n)}</td><td class="r">{num(rows_by_list.get(name, 0))}</td></tr>')
+        out.append(
+            f'<tr data-list="{escape(name)}"><td>{escape(name)}</td><td>{escape(actions.get(name, "per policy"))}</td>'
+            f'<td class="r" data-value="{n}">{num(n)}</td><td class="r">{num(rows_by_list.get(name, 0))}</td></tr>'
+        )
     out.append("</tbody></table>")
     for key, label in (("findings_by_kind", "kind"), ("findings_by_action", "action")):
         data = summary.get(key) or {}
         if data:
             pairs = sorted(data.items(), key=lambda kv: (-kv[1], kv[0]))
             colors = [COLORS.get(k, COLORS[""]) for k, _ in pairs] if label == "action" else None
-            out.append(f"<h3>By {label}</h3>" + bar_chart(f"Findings by {label}", pairs, unit="findings", colors=colors))
-    domains = summary.get("top_matched_domains") or summary.get("top_flagged_domains") or []  # (the name before issue 20)
+            out.append(
+                f"<h3>By {label}</h3>" + bar_chart(f"Findings by {label}", pairs, unit="findings", colors=colors)
+            )
+    domains = (
+        summary.get("top_matched_domains") or summary.get("top_flagged_domains") or []
+    )  # (the name before issue 20)
     if domains:
         pairs = [(red.host(d["domain"]), d["rows"]) for d in domains]
-        out.append('<h3 id="domains">Top domains of matched rows</h3>'
-                   + bar_chart("Top domains of matched rows", pairs, unit="matched rows"))
+        out.append(
+            '<h3 id="domains">Top domains of matched rows</h3>'
+            + bar_chart("Top domains of matched rows", pairs, unit="matched rows")
+        )
     return "".join(out)
 
 
@@ -132,22 +157,32 @@ def _distances(m: Manifest, extras: Any) -> str:
     perceptual = [lst for lst in m.lists if lst.name in extras.max_distance]
     if not perceptual:
         return ""
-    out = ['<h2 id="distances">Image match distances</h2><p class="note">Hamming distance between each matched image '
-           "hash and the list entry it matched; the dashed line is the list's <code>max_distance</code>.</p>"]
+    out = [
+        '<h2 id="distances">Image match distances</h2><p class="note">Hamming distance between each matched image '
+        "hash and the list entry it matched; the dashed line is the list's <code>max_distance</code>.</p>"
+    ]
     for lst in perceptual:
         counts = extras.distances.get(lst.name, {})
         limit = extras.max_distance[lst.name]
         total = sum(counts.values())
-        out.append(f'<h3>{escape(lst.name)} ({escape(lst.kind)}) &middot; '
-                   f'<span class="dist" data-list="{escape(lst.name)}" data-matches="{total}" data-max="{limit}">'
-                   f"{num(total)} matches, max_distance {limit}</span></h3>")
-        out.append(histogram(f"Match distances, {lst.name}", counts, limit, x_label="Hamming distance", y_label="matches"))
+        out.append(
+            f'<h3>{escape(lst.name)} ({escape(lst.kind)}) &middot; '
+            f'<span class="dist" data-list="{escape(lst.name)}" data-matches="{total}" data-max="{limit}">'
+            f"{num(total)} matches, max_distance {limit}</span></h3>"
+        )
+        out.append(
+            histogram(f"Match distances, {lst.name}", counts, limit, x_label="Hamming distance", y_label="matches")
+        )
     return "".join(out)
 
 
 def _breakdowns(summary: dict[str, Any], red: Redactor, sources: str) -> str:
-    sections = [("licenses_by_id", "Licences (resolved)", "rows"), ("licenses_by_source", "Licence source", "rows"),
-                ("consent_signals", "Consent signals", "rows"), ("fetch_status", "Fetch statuses (link rot)", "rows")]
+    sections = [
+        ("licenses_by_id", "Licences (resolved)", "rows"),
+        ("licenses_by_source", "Licence source", "rows"),
+        ("consent_signals", "Consent signals", "rows"),
+        ("fetch_status", "Fetch statuses (link rot)", "rows"),
+    ]
     out = []
     for key, title, unit in sections:
         data = summary.get(key) or {}
@@ -156,42 +191,70 @@ def _breakdowns(summary: dict[str, Any], red: Redactor, sources: str) -> str:
         pairs = sorted(((red.text(k), v) for k, v in data.items()), key=lambda kv: (-kv[1], kv[0]))
         rows = "".join(f'<tr><td>{escape(k)}</td><td class="r" data-value="{v}">{num(v)}</td></tr>' for k, v in pairs)
         note = f'<p id="consent-sources">{text_cell(red, sources)}</p>' if key == "consent_signals" and sources else ""
-        out.append(f'<h3 id="{key}">{escape(title)}</h3>' + note + bar_chart(title, pairs, unit=unit)
-                   + f'<table class="{key}"><thead><tr><th>value</th><th class="r">{unit}</th></tr></thead><tbody>{rows}</tbody></table>')
+        out.append(
+            f'<h3 id="{key}">{escape(title)}</h3>'
+            + note
+            + bar_chart(title, pairs, unit=unit)
+            + f'<table class="{key}"><thead><tr><th>value</th><th class="r">{unit}</th></tr></thead><tbody>{rows}</tbody></table>'
+        )
     return ('<h2 id="licences">Licences, consent and fetches</h2>' + "".join(out)) if out else ""
 
 
 def _estimates(est: dict[str, Any], red: Redactor) -> str:
-    facts = [("mode", est.get("mode")), ("seed", est.get("seed")), ("confidence", est.get("confidence")),
-             ("population rows", est.get("population_rows")), ("sampled rows", est.get("sampled_rows")),
-             ("sampled row groups", est.get("sampled_row_groups")), ("population row groups", est.get("population_row_groups")),
-             ("bytes read", est.get("bytes_read"))]
+    facts = [
+        ("mode", est.get("mode")),
+        ("seed", est.get("seed")),
+        ("confidence", est.get("confidence")),
+        ("population rows", est.get("population_rows")),
+        ("sampled rows", est.get("sampled_rows")),
+        ("sampled row groups", est.get("sampled_row_groups")),
+        ("population row groups", est.get("population_row_groups")),
+        ("bytes read", est.get("bytes_read")),
+    ]
     out = ['<h2 id="estimates">Sample estimates</h2><table id="sample-facts"><tbody>']
     for label, value in facts:
         shown = num(value) if isinstance(value, int) and not isinstance(value, bool) else escape(str(value))
-        out.append(f'<tr><th>{escape(label)}</th><td class="r" data-key="{escape(label)}" data-value="{escape(str(value))}">{shown}</td></tr>')
+        out.append(
+            f'<tr><th>{escape(label)}</th><td class="r" data-key="{escape(label)}" data-value="{escape(str(value))}">{shown}</td></tr>'
+        )
     out.append("</tbody></table>")
     rows = est.get("estimates") or []
     for dim in sorted({r["dimension"] for r in rows}):
         mine = sorted((r for r in rows if r["dimension"] == dim), key=lambda r: (-r["share"], r["value"]))
-        out.append(f"<h3>By {escape(dim)}</h3>" + interval_chart(
-            f"Estimated share of rows by {dim}", [(red.text(r["value"]), r["share"], r["share_low"], r["share_high"]) for r in mine]))
-    out.append('<table id="estimates-table"><thead><tr><th>dimension</th><th>value</th><th class="r">sampled</th>'
-               '<th class="r">share</th><th class="r">interval</th><th class="r">rows (estimate)</th>'
-               '<th class="r">rows interval</th><th>method</th></tr></thead><tbody>')
+        out.append(
+            f"<h3>By {escape(dim)}</h3>"
+            + interval_chart(
+                f"Estimated share of rows by {dim}",
+                [(red.text(r["value"]), r["share"], r["share_low"], r["share_high"]) for r in mine],
+            )
+        )
+    out.append(
+        '<table id="estimates-table"><thead><tr><th>dimension</th><th>value</th><th class="r">sampled</th>'
+        '<th class="r">share</th><th class="r">interval</th><th class="r">rows (estimate)</th>'
+        '<th class="r">rows interval</th><th>method</th></tr></thead><tbody>'
+    )
     for r in sorted(rows, key=lambda r: (r["dimension"], r["value"])):
         out.append(
             f'<tr data-dimension="{escape(r["dimension"])}" data-value="{cell(red, r["value"])}" data-share="{r["share"]!r}" '
             f'data-low="{r["share_low"]!r}" data-high="{r["share_high"]!r}"><td>{escape(r["dimension"])}</td><td>{cell(red, r["value"])}</td>'
             f'<td class="r">{num(r["sampled"])}</td><td class="r">{pct(r["share"])}</td>'
             f'<td class="r">{pct(r["share_low"])} &ndash; {pct(r["share_high"])}</td><td class="r">{num(r["rows"])}</td>'
-            f'<td class="r">{num(r["rows_low"])} &ndash; {num(r["rows_high"])}</td><td>{escape(str(r.get("method", "")))}</td></tr>')
-    out.append('</tbody></table><h3>Sources</h3><table id="sources"><thead><tr><th>source</th><th class="r">size</th>'
-               '<th class="r">rows</th><th class="r">row groups</th><th class="r">bytes read</th><th>etag</th><th>last modified</th></tr></thead><tbody>')
+            f'<td class="r">{num(r["rows_low"])} &ndash; {num(r["rows_high"])}</td><td>{escape(str(r.get("method", "")))}</td></tr>'
+        )
+    out.append(
+        '</tbody></table><h3>Sources</h3><table id="sources"><thead><tr><th>source</th><th class="r">size</th>'
+        '<th class="r">rows</th><th class="r">row groups</th><th class="r">bytes read</th><th>etag</th><th>last modified</th></tr></thead><tbody>'
+    )
     for s in est.get("sources") or []:
-        cells = [cell(red, s.get("source", "")), *(num(s[k]) if isinstance(s.get(k), int) else "" for k in ("size", "rows", "row_groups", "bytes_read")),
-                 cell(red, s.get("etag") or ""), cell(red, s.get("last_modified") or "")]
-        out.append("<tr>" + "".join(f'<td{" class=r" if 0 < i < 5 else ""}>{c}</td>' for i, c in enumerate(cells)) + "</tr>")
+        cells = [
+            cell(red, s.get("source", "")),
+            *(num(s[k]) if isinstance(s.get(k), int) else "" for k in ("size", "rows", "row_groups", "bytes_read")),
+            cell(red, s.get("etag") or ""),
+            cell(red, s.get("last_modified") or ""),
+        ]
+        out.append(
+            "<tr>" + "".join(f'<td{" class=r" if 0 < i < 5 else ""}>{c}</td>' for i, c in enumerate(cells)) + "</tr>"
+        )
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -202,11 +265,13 @@ _SHARD_COLS = ("rows_in", "rows_matched", "rows_dropped", "rows_flagged", "rows_
 def _shard_rows(shards: list[dict[str, Any]], prefix: str, red: Redactor, start: int) -> str:
     out = []
     for i, s in enumerate(shards, start):
-        path = str(s.get("path", ""))[len(prefix):]
+        path = str(s.get("path", ""))[len(prefix) :]
         nums = "".join(f'<td class="r">{num(int(s.get(k) or 0))}</td>' for k in _SHARD_COLS)
-        out.append(f'<tr data-i="{i}"><td class="r">{i + 1}</td><td class="p">{cell(red, path)}</td>{nums}'
-                   f'<td class="h"><code>{escape(str(s.get("sha256", "")))}</code></td>'
-                   f'<td class="h"><code>{escape(str(s.get("output_sha256", "")))}</code></td></tr>')
+        out.append(
+            f'<tr data-i="{i}"><td class="r">{i + 1}</td><td class="p">{cell(red, path)}</td>{nums}'
+            f'<td class="h"><code>{escape(str(s.get("sha256", "")))}</code></td>'
+            f'<td class="h"><code>{escape(str(s.get("output_sha256", "")))}</code></td></tr>'
+        )
     return "".join(out)
 
 
@@ -215,16 +280,23 @@ def _shards(m: Manifest, red: Redactor) -> str:
     if not shards:
         return '<h2 id="shards-h">Shards</h2><p>No shards.</p>'
     prefix = common_prefix([str(s.get("path", "")) for s in shards])
-    head = ('<thead><tr><th class="r">#</th><th>shard</th><th class="r">rows in</th><th class="r">matched</th>'
-            '<th class="r">dropped</th><th class="r">flagged</th><th class="r">rows out</th><th class="r">invalid URLs</th>'
-            "<th>SHA-256 in</th><th>SHA-256 out</th></tr></thead>")
-    out = ['<h2 id="shards-h">Shards</h2>',
-           f'<p class="note">{num(len(shards))} shards' + (f" under <code>{cell(red, prefix)}</code>" if prefix else "")
-           + ". Click a column to sort (hashes are shortened on screen; copy them for the full value).</p>",
-           f'<table id="shard-table">{_sortable(head)}<tbody>{_shard_rows(shards[:SHARD_PAGE], prefix, red, 0)}</tbody></table>']
+    head = (
+        '<thead><tr><th class="r">#</th><th>shard</th><th class="r">rows in</th><th class="r">matched</th>'
+        '<th class="r">dropped</th><th class="r">flagged</th><th class="r">rows out</th><th class="r">invalid URLs</th>'
+        "<th>SHA-256 in</th><th>SHA-256 out</th></tr></thead>"
+    )
+    out = [
+        '<h2 id="shards-h">Shards</h2>',
+        f'<p class="note">{num(len(shards))} shards'
+        + (f" under <code>{cell(red, prefix)}</code>" if prefix else "")
+        + ". Click a column to sort (hashes are shortened on screen; copy them for the full value).</p>",
+        f'<table id="shard-table">{_sortable(head)}<tbody>{_shard_rows(shards[:SHARD_PAGE], prefix, red, 0)}</tbody></table>',
+    ]
     if len(shards) > SHARD_PAGE:
-        out.append(f'<details id="shards-more"><summary>Show the other {num(len(shards) - SHARD_PAGE)} shards</summary>'
-                   f'<table id="shard-table-rest">{head}<tbody>{_shard_rows(shards[SHARD_PAGE:], prefix, red, SHARD_PAGE)}</tbody></table></details>')
+        out.append(
+            f'<details id="shards-more"><summary>Show the other {num(len(shards) - SHARD_PAGE)} shards</summary>'
+            f'<table id="shard-table-rest">{head}<tbody>{_shard_rows(shards[SHARD_PAGE:], prefix, red, SHARD_PAGE)}</tbody></table></details>'
+        )
     return "".join(out)
 
 
@@ -235,32 +307,48 @@ def _sortable(head: str) -> str:
 
 def _provenance(m: Manifest, extras: Any, red: Redactor) -> str:
     settings, t = m.settings, m.totals
-    out = ['<h2 id="provenance">Provenance</h2><h3>Lists</h3><table id="lists-table"><thead><tr><th>name</th><th>kind</th>'
-           '<th>action</th><th class="r">entries</th><th>SHA-256</th><th>parameters</th><th>path</th></tr></thead><tbody>']
+    out = [
+        '<h2 id="provenance">Provenance</h2><h3>Lists</h3><table id="lists-table"><thead><tr><th>name</th><th>kind</th>'
+        '<th>action</th><th class="r">entries</th><th>SHA-256</th><th>parameters</th><th>path</th></tr></thead><tbody>'
+    ]
     for lst in m.lists:
         params = ", ".join(f"{k}={v}" for k, v in sorted(lst.params.items()))
-        out.append(f'<tr data-list="{escape(lst.name)}"><td>{escape(lst.name)}</td><td>{escape(lst.kind)}</td>'
-                   f'<td>{escape(lst.action)}</td><td class="r" data-value="{lst.entries}">{num(lst.entries)}</td>'
-                   f'<td><code class="sha">{escape(lst.sha256)}</code></td><td>{cell(red, params)}</td>'
-                   f'<td class="p">{cell(red, lst.path)}</td></tr>')
+        out.append(
+            f'<tr data-list="{escape(lst.name)}"><td>{escape(lst.name)}</td><td>{escape(lst.kind)}</td>'
+            f'<td>{escape(lst.action)}</td><td class="r" data-value="{lst.entries}">{num(lst.entries)}</td>'
+            f'<td><code class="sha">{escape(lst.sha256)}</code></td><td>{cell(red, params)}</td>'
+            f'<td class="p">{cell(red, lst.path)}</td></tr>'
+        )
     out.append('</tbody></table><h3>Totals</h3><table id="totals-table"><tbody>')
     for key in sorted(t):
         value = t[key]
         shown = num(value) if isinstance(value, int) and not isinstance(value, bool) else cell(red, value)
-        out.append(f'<tr><th>{escape(key)}</th><td class="r" data-key="{escape(key)}" data-value="{escape(str(value))}">{shown}</td></tr>')
+        out.append(
+            f'<tr><th>{escape(key)}</th><td class="r" data-key="{escape(key)}" data-value="{escape(str(value))}">{shown}</td></tr>'
+        )
     out.append("</tbody></table>")
     if extras.removals_sha256:
-        out.append(f'<p>Removal list <code>removals.sha256.txt</code> SHA-256 <code id="removals-sha256">{extras.removals_sha256}</code>; '
-                   "a derivative dataset applies it with <code>provscan scan copy/ -b url-sha256:removals.sha256.txt</code>.</p>")
+        out.append(
+            f'<p>Removal list <code>removals.sha256.txt</code> SHA-256 <code id="removals-sha256">{extras.removals_sha256}</code>; '
+            "a derivative dataset applies it with <code>provscan scan copy/ -b url-sha256:removals.sha256.txt</code>.</p>"
+        )
     target = shlex.quote(red.text(settings.output if settings.output is not None else "OUT"))
-    out.append(f'<h3>Verify</h3><p>Check this output against its manifest and the input shards:</p>'
-               f'<p><code class="cmd" id="verify">provscan verify {escape(target)} --inputs</code></p>')
+    out.append(
+        f'<h3>Verify</h3><p>Check this output against its manifest and the input shards:</p>'
+        f'<p><code class="cmd" id="verify">provscan verify {escape(target)} --inputs</code></p>'
+    )
     release = getattr(extras, "release", ())
     if release:
-        links = " and ".join(f"<code>{escape(name)}</code>" for name in release)  # names beside this page, no href: the page makes no request
-        out.append(f'<h3>Croissant metadata and provenance</h3><p id="release-files">{links}: the cleaned shards as MLCommons Croissant '
-                   "metadata, and an in-toto / SLSA provenance statement naming every released file by SHA-256 (sign it with "
-                   "<code>cosign sign-blob</code>). Check them against the files:</p>"
-                   f'<p><code class="cmd" id="verify-attestation">provscan verify {escape(target)} --attestation</code></p>')
-    out.append(f'<h3>Configuration</h3><pre id="config">{cell(red, json.dumps(settings.recorded, indent=2, sort_keys=True, default=str))}</pre>')
+        links = " and ".join(
+            f"<code>{escape(name)}</code>" for name in release
+        )  # names beside this page, no href: the page makes no request
+        out.append(
+            f'<h3>Croissant metadata and provenance</h3><p id="release-files">{links}: the cleaned shards as MLCommons Croissant '
+            "metadata, and an in-toto / SLSA provenance statement naming every released file by SHA-256 (sign it with "
+            "<code>cosign sign-blob</code>). Check them against the files:</p>"
+            f'<p><code class="cmd" id="verify-attestation">provscan verify {escape(target)} --attestation</code></p>'
+        )
+    out.append(
+        f'<h3>Configuration</h3><pre id="config">{cell(red, json.dumps(settings.recorded, indent=2, sort_keys=True, default=str))}</pre>'
+    )
     return "".join(out)

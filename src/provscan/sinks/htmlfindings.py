@@ -20,7 +20,15 @@ def cell(red: Redactor, value: object) -> str:
     return escape(red.text(value))
 
 
-_SAFE_ENTRY_KINDS = {"url-sha256", *EXACT_IMAGE_KINDS, *PERCEPTUAL_KINDS, "license", "consent", "ai-generated", "unchecked"}
+_SAFE_ENTRY_KINDS = {
+    "url-sha256",
+    *EXACT_IMAGE_KINDS,
+    *PERCEPTUAL_KINDS,
+    "license",
+    "consent",
+    "ai-generated",
+    "unchecked",
+}
 """Entries that cannot name a row's host or URL: shown as they are under --redact-urls; others are hashed."""
 
 
@@ -39,20 +47,25 @@ def finding_list(extras: Any, red: Redactor) -> str:
     lists = sorted({str(r["list"]) for r in rows})
     actions = [a for a in ("drop", "flag", "allow") if any(r["action"] == a for r in rows)]
     hashed = "sha256&#58;{}&hellip;"
-    which = (f"All {num(len(rows))} findings" if len(rows) == extras.findings_total
-             else f"The first {num(len(rows))} of {num(extras.findings_total)} findings")
-    out = [f'<h3 id="findings-rows-h">Findings, row by row</h3><p class="note">{which} in <code>flagged.parquet</code> order'
-           + (f", shards under <code>{text_cell(red, prefix)}</code>" if prefix else "")
-           + '. Type to search every column; <code>provscan show OUT</code> prints them all.</p>'
-           '<div class="filters"><input type="search" id="findings-search" placeholder="search URL, list, entry..." '
-           'aria-label="search the findings" autocomplete="off">'
-           '<select id="findings-list" aria-label="list"><option value="">every list</option>'
-           + "".join(f'<option value="{escape(n)}">{escape(n)}</option>' for n in lists)
-           + '</select><select id="findings-action" aria-label="action"><option value="">every action</option>'
-           + "".join(f'<option value="{a}">{a}</option>' for a in actions)
-           + f'</select> <span id="findings-count" data-total="{len(rows)}">{num(len(rows))} of {num(len(rows))} shown</span></div>'
-           '<div class="scroll"><table id="findings-table"><thead><tr><th>shard</th><th class="r">row</th><th>URL</th>'
-           "<th>list</th><th>entry</th><th>action</th></tr></thead><tbody>"]
+    which = (
+        f"All {num(len(rows))} findings"
+        if len(rows) == extras.findings_total
+        else f"The first {num(len(rows))} of {num(extras.findings_total)} findings"
+    )
+    out = [
+        f'<h3 id="findings-rows-h">Findings, row by row</h3><p class="note">{which} in <code>flagged.parquet</code> order'
+        + (f", shards under <code>{text_cell(red, prefix)}</code>" if prefix else "")
+        + '. Type to search every column; <code>provscan show OUT</code> prints them all.</p>'
+        '<div class="filters"><input type="search" id="findings-search" placeholder="search URL, list, entry..." '
+        'aria-label="search the findings" autocomplete="off">'
+        '<select id="findings-list" aria-label="list"><option value="">every list</option>'
+        + "".join(f'<option value="{escape(n)}">{escape(n)}</option>' for n in lists)
+        + '</select><select id="findings-action" aria-label="action"><option value="">every action</option>'
+        + "".join(f'<option value="{a}">{a}</option>' for a in actions)
+        + f'</select> <span id="findings-count" data-total="{len(rows)}">{num(len(rows))} of {num(len(rows))} shown</span></div>'
+        '<div class="scroll"><table id="findings-table"><thead><tr><th>shard</th><th class="r">row</th><th>URL</th>'
+        "<th>list</th><th>entry</th><th>action</th></tr></thead><tbody>"
+    ]
     for r in rows:
         if r["url"] is not None:
             url = text_cell(red, r["url"])
@@ -63,10 +76,12 @@ def finding_list(extras: Any, red: Redactor) -> str:
             entry_cell = hashed.format(hashlib.sha256(entry.encode("utf-8")).hexdigest()[:16])
         else:
             entry_cell = text_cell(red, entry)
-        out.append(f'<tr data-list="{escape(str(r["list"]))}" data-act="{escape(str(r["action"]))}">'
-                   f'<td class="p">{text_cell(red, str(r["shard"])[len(prefix):])}</td><td class="r">{r["row"]}</td>'
-                   f'<td class="p">{url}</td><td>{escape(str(r["list"]))}</td><td class="p">{entry_cell}</td>'
-                   f'<td>{escape(str(r["action"]))}</td></tr>')
+        out.append(
+            f'<tr data-list="{escape(str(r["list"]))}" data-act="{escape(str(r["action"]))}">'
+            f'<td class="p">{text_cell(red, str(r["shard"])[len(prefix) :])}</td><td class="r">{r["row"]}</td>'
+            f'<td class="p">{url}</td><td>{escape(str(r["list"]))}</td><td class="p">{entry_cell}</td>'
+            f'<td>{escape(str(r["action"]))}</td></tr>'
+        )
     out.append("</tbody></table></div>")
     return "".join(out)
 

@@ -57,7 +57,10 @@ class Settings:
     @classmethod
     def read(cls, data: Any) -> Settings:
         config = _map(data, "config")
-        licences, consent = _map(config.get("licenses"), "config.licenses"), _map(config.get("consent"), "config.consent")
+        licences, consent = (
+            _map(config.get("licenses"), "config.licenses"),
+            _map(config.get("consent"), "config.consent"),
+        )
         output = config.get("output")
         return cls(
             output=None if output is None else str(output),
@@ -94,9 +97,16 @@ class ListInfo:
         skipped = _map(entry.get("skipped"), f"{where}.skipped")
         if not all(isinstance(n, int) for n in skipped.values()):
             raise IntegrityError(f"manifest.json: {where}.skipped holds a count that is not a whole number")
-        return cls(_str(entry, "name", where), _str(entry, "kind", where), _str(entry, "action", where), entries,
-                   str(entry.get("sha256") or ""), str(entry.get("path") or ""), _map(entry.get("params"), f"{where}.params"),
-                   skipped)
+        return cls(
+            _str(entry, "name", where),
+            _str(entry, "kind", where),
+            _str(entry, "action", where),
+            entries,
+            str(entry.get("sha256") or ""),
+            str(entry.get("path") or ""),
+            _map(entry.get("params"), f"{where}.params"),
+            skipped,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,9 @@ class Manifest:
     shards: tuple[dict[str, Any], ...]  # scan: each shard's entry (counters by name); sample: none
     totals: dict[str, Any]
     consent_sources: Any  # None when not recorded (older runs); read by consent.policy.describe_sources
-    files: dict[str, Any] = field(default_factory=dict)  # OUT's files by path -> SHA-256 (none before the manifest is written)
+    files: dict[str, Any] = field(
+        default_factory=dict
+    )  # OUT's files by path -> SHA-256 (none before the manifest is written)
 
     @classmethod
     def read(cls, data: Any) -> Manifest:
@@ -119,9 +131,14 @@ class Manifest:
         lists, shards = top.get("lists") or [], top.get("shards") or []
         if not isinstance(lists, list) or not isinstance(shards, list):
             raise IntegrityError("manifest.json: lists and shards must be lists")
-        version, started, finished = (None if top.get(k) is None else str(top[k]) for k in ("provscan_version", "started", "finished"))
+        version, started, finished = (
+            None if top.get(k) is None else str(top[k]) for k in ("provscan_version", "started", "finished")
+        )
         return cls(
-            version, started, finished, Settings.read(top.get("config")),
+            version,
+            started,
+            finished,
+            Settings.read(top.get("config")),
             tuple(ListInfo.read(lst, f"lists[{i}]") for i, lst in enumerate(lists)),
             tuple(_map(s, f"shards[{i}]") for i, s in enumerate(shards)),
             _map(top.get("totals"), "totals"),

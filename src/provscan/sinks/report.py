@@ -44,12 +44,19 @@ class Extras:
     removals_sha256: str | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)  # the first FINDINGS_SHOWN of flagged.parquet
     findings_total: int = 0  # findings in flagged.parquet
-    release: tuple[str, ...] = ()  # croissant.json, provenance.intoto.json: those OUT holds (written before the reports)
+    release: tuple[
+        str, ...
+    ] = ()  # croissant.json, provenance.intoto.json: those OUT holds (written before the reports)
 
 
 def write_reports(
-    out: Path, manifest: dict[str, Any], summary: dict[str, Any], estimates: dict[str, Any] | None = None,
-    *, report: Path | None = None, datacard: bool = True,
+    out: Path,
+    manifest: dict[str, Any],
+    summary: dict[str, Any],
+    estimates: dict[str, Any] | None = None,
+    *,
+    report: Path | None = None,
+    datacard: bool = True,
 ) -> list[Path]:
     """Write report.html (``report`` or OUT/report.html) and, with ``datacard``, datacard.md beside
     it, atomically."""
@@ -68,9 +75,14 @@ def write_reports(
     return [html_path, card_path]
 
 
-def write_reports_then_manifest(out: Path, manifest: dict[str, Any], summary: dict[str, Any],
-                                estimates: dict[str, Any] | None = None, *,
-                                files: Callable[[], dict[str, str]]) -> dict[str, Any]:
+def write_reports_then_manifest(
+    out: Path,
+    manifest: dict[str, Any],
+    summary: dict[str, Any],
+    estimates: dict[str, Any] | None = None,
+    *,
+    files: Callable[[], dict[str, str]],
+) -> dict[str, Any]:
     """A run's last step: report.html and datacard.md from the manifest, then ``files()`` (every file
     of the release with its SHA-256, the reports included), then manifest.json, last, so an OUT
     without one is visibly unfinished. Returns the manifest as written."""
@@ -91,9 +103,12 @@ def read_documents(out: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str,
 def differs_from_manifest(out: Path) -> list[str]:
     """The report files whose bytes no longer match the SHA-256 manifest.json lists for them (a re-render
     by another provscan version changes them, and ``provscan verify`` would then report them)."""
-    files = (_load(Path(out), "manifest.json", required=True).get("files") or {})
-    return [name for name in (REPORT, DATACARD)
-            if name in files and (not (Path(out) / name).is_file() or _sha256(Path(out) / name) != files[name])]
+    files = _load(Path(out), "manifest.json", required=True).get("files") or {}
+    return [
+        name
+        for name in (REPORT, DATACARD)
+        if name in files and (not (Path(out) / name).is_file() or _sha256(Path(out) / name) != files[name])
+    ]
 
 
 def _load(out: Path, name: str, *, required: bool) -> Any:
@@ -103,7 +118,9 @@ def _load(out: Path, name: str, *, required: bool) -> Any:
             return None
         if not out.is_dir():
             raise OutputError(out, "no such output directory")
-        raise OutputError(path, "missing: not a finished provscan output (interrupted or still running); no report written")
+        raise OutputError(
+            path, "missing: not a finished provscan output (interrupted or still running); no report written"
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -120,7 +137,11 @@ def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) ->
     perceptual = {lst.name: lst for lst in lists if lst.kind in PERCEPTUAL_KINDS}
     max_distance = {name: _max_distance(lst) for name, lst in sorted(perceptual.items())}
     rows_by_list = summary.get("rows_by_list") or {}
-    dropped = {lst.name: (lst.kind, int(rows_by_list[lst.name])) for lst in lists if lst.action == "drop" and rows_by_list.get(lst.name)}
+    dropped = {
+        lst.name: (lst.kind, int(rows_by_list[lst.name]))
+        for lst in lists
+        if lst.action == "drop" and rows_by_list.get(lst.name)
+    }
     flagged = out / "flagged.parquet"
     distances = {}
     findings: list[dict[str, Any]] = []
@@ -133,11 +154,16 @@ def read_extras(out: Path, manifest: dict[str, Any], summary: dict[str, Any]) ->
         except (OSError, pa.ArrowException) as exc:
             raise OutputError(flagged, f"cannot read: {exc}") from exc
         first = read_findings(out, limit=FINDINGS_SHOWN, count_rows=False)
-        findings, total = first.table.select(["shard", "row", "url", "url_sha256", "list", "kind", "entry", "action"]).to_pylist(), first.total
+        findings, total = (
+            first.table.select(["shard", "row", "url", "url_sha256", "list", "kind", "entry", "action"]).to_pylist(),
+            first.total,
+        )
     dropped = dict(sorted(dropped.items()))
     removals = out / "removals.sha256.txt"
     release = tuple(name for name in RELEASE_FILES if (out / name).is_file())
-    return Extras(distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None, findings, total, release)
+    return Extras(
+        distances, max_distance, dropped, _sha256(removals) if removals.is_file() else None, findings, total, release
+    )
 
 
 def _max_distance(lst: ListInfo) -> int:
@@ -157,7 +183,9 @@ def _distances(flagged: Path) -> dict[str, dict[int, int]]:
         table = table.filter(pc.is_valid(table.column("distance")))
         if table.num_rows:
             grouped = table.group_by(["list", "distance"]).aggregate([([], "count_all")]).to_pydict()
-            counts.update({(lst, int(d)): n for lst, d, n in zip(grouped["list"], grouped["distance"], grouped["count_all"])})
+            counts.update(
+                {(lst, int(d)): n for lst, d, n in zip(grouped["list"], grouped["distance"], grouped["count_all"])}
+            )
     result: dict[str, dict[int, int]] = {}
     for (lst, d), n in sorted(counts.items()):
         result.setdefault(lst, {})[d] = n

@@ -25,9 +25,7 @@ class Summary:
 
     def add(self, entry: dict[str, Any], part: dict[str, Any]) -> None:
         """Merge one shard: its manifest entry and its summary part (see ``pipeline.shard``)."""
-        self.shards[entry["path"]] = {
-            k: entry[k] for k in ROW_COUNTS
-        }
+        self.shards[entry["path"]] = {k: entry[k] for k in ROW_COUNTS}
         for key, counter in self.counts.items():
             counter.update(part.get(key, {}))
         for lst, actions in part.get("rows_by_list_action", {}).items():
@@ -46,7 +44,8 @@ class Summary:
             "findings_by_action": counts["findings_by_action"],
             "shards": self.shards,
             "top_matched_domains": [
-                {"domain": d, "rows": n} for d, n in sorted(self.domains.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DOMAINS]
+                {"domain": d, "rows": n}
+                for d, n in sorted(self.domains.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DOMAINS]
             ],
             **{k: dict(sorted(v.items())) for k, v in sorted(self.extra.items())},
         }

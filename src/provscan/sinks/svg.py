@@ -57,7 +57,9 @@ def bar_chart(title: str, items: list[tuple[str, int]], *, unit: str, colors: li
     out.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + bar_w}" y2="{axis_y}" stroke="#555"/>')
     out.append(f'<text x="{label_w}" y="{axis_y + 14}" {_FONT} text-anchor="middle">0</text>')
     out.append(f'<text x="{label_w + bar_w}" y="{axis_y + 14}" {_FONT} text-anchor="middle">{num(peak)}</text>')
-    out.append(f'<text x="{label_w + bar_w / 2}" y="{axis_y + 30}" {_FONT} text-anchor="middle" class="axis">{escape(unit)}</text>')
+    out.append(
+        f'<text x="{label_w + bar_w / 2}" y="{axis_y + 30}" {_FONT} text-anchor="middle" class="axis">{escape(unit)}</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -79,19 +81,31 @@ def histogram(title: str, counts: dict[int, int], limit: int, *, x_label: str, y
         out.append(
             f'<g><title>{escape(x_label)} {x}: {num(n)} {escape(y_label)}</title>'
             f'<rect x="{cx + slot * 0.1:.1f}" y="{base - h}" width="{slot * 0.8:.1f}" height="{h}" fill="{COLORS[""]}"/>'
-            + (f'<text x="{cx + slot / 2:.1f}" y="{base - h - 3}" text-anchor="middle" font-size="10" class="n">{num(n)}</text>' if n else "")
+            + (
+                f'<text x="{cx + slot / 2:.1f}" y="{base - h - 3}" text-anchor="middle" font-size="10" class="n">{num(n)}</text>'
+                if n
+                else ""
+            )
             + f'<text x="{cx + slot / 2:.1f}" y="{base + 13}" text-anchor="middle" font-size="10">{x}</text></g>'
         )
     tx = left + (limit + 1) * slot
-    out.append(f'<line x1="{tx:.1f}" y1="{top - 22}" x2="{tx:.1f}" y2="{base}" stroke="#b03a2e" stroke-dasharray="4 3"/>')
-    out.append(f'<text x="{tx - 4:.1f}" y="{top - 24}" text-anchor="end" font-size="11" fill="#b03a2e">max_distance {limit}</text>')
+    out.append(
+        f'<line x1="{tx:.1f}" y1="{top - 22}" x2="{tx:.1f}" y2="{base}" stroke="#b03a2e" stroke-dasharray="4 3"/>'
+    )
+    out.append(
+        f'<text x="{tx - 4:.1f}" y="{top - 24}" text-anchor="end" font-size="11" fill="#b03a2e">max_distance {limit}</text>'
+    )
     out.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#555"/>')
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{base}" stroke="#555"/>')
     out.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end" font-size="10">{num(peak)}</text>')
     out.append(f'<text x="{left - 4}" y="{base}" text-anchor="end" font-size="10">0</text>')
-    out.append(f'<text x="{left + plot_w / 2}" y="{base + 30}" text-anchor="middle" {_FONT} class="axis">{escape(x_label)}</text>')
-    out.append(f'<text x="14" y="{top + plot_h / 2}" text-anchor="middle" {_FONT} class="axis" '
-               f'transform="rotate(-90 14 {top + plot_h / 2})">{escape(y_label)}</text>')
+    out.append(
+        f'<text x="{left + plot_w / 2}" y="{base + 30}" text-anchor="middle" {_FONT} class="axis">{escape(x_label)}</text>'
+    )
+    out.append(
+        f'<text x="14" y="{top + plot_h / 2}" text-anchor="middle" {_FONT} class="axis" '
+        f'transform="rotate(-90 14 {top + plot_h / 2})">{escape(y_label)}</text>'
+    )
     out.append("</svg>")
     return "".join(out)
 
@@ -129,8 +143,12 @@ def interval_chart(title: str, items: list[tuple[str, float, float, float]]) -> 
     axis_y = top + row_h * len(items) + 4
     out.append(f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" stroke="#555"/>')
     for frac in (0.0, 0.5, 1.0):
-        out.append(f'<text x="{label_w + plot_w * frac}" y="{axis_y + 14}" {_FONT} text-anchor="middle">{pct(end * frac)}</text>')
-    out.append(f'<text x="{label_w + plot_w / 2}" y="{axis_y + 30}" {_FONT} text-anchor="middle" class="axis">'
-               'share of rows (point estimate and interval)</text>')
+        out.append(
+            f'<text x="{label_w + plot_w * frac}" y="{axis_y + 14}" {_FONT} text-anchor="middle">{pct(end * frac)}</text>'
+        )
+    out.append(
+        f'<text x="{label_w + plot_w / 2}" y="{axis_y + 30}" {_FONT} text-anchor="middle" class="axis">'
+        'share of rows (point estimate and interval)</text>'
+    )
     out.append("</svg>")
     return "".join(out)

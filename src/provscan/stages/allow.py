@@ -58,7 +58,10 @@ def apply_allow(db: Database) -> None:
 
 def count_allowed(db: Database) -> int:
     """Rows an allowlist kept: an overridden finding and no drop left (the manifest's ``rows_allowed``)."""
-    return int(db.scalar(
-        """SELECT count(DISTINCT row) FROM hits WHERE action = 'allow' AND starts_with(detail, 'allowed by ')
+    return int(
+        db.scalar(
+            """SELECT count(DISTINCT row) FROM hits WHERE action = 'allow' AND starts_with(detail, 'allowed by ')
            AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')"""
-    ) or 0)
+        )
+        or 0
+    )

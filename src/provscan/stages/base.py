@@ -48,10 +48,18 @@ from provscan.io.shards import Columns, Shard
 BASE_TABLES = ("raw", "hits")
 """Tables every stage may read: created for each shard before the first stage runs."""
 
-HITS_SCHEMA = pa.schema([
-    ("row", pa.int64()), ("list", pa.string()), ("kind", pa.string()), ("action", pa.string()),
-    ("entry", pa.string()), ("distance", pa.int16()), ("image_hash", pa.string()), ("detail", pa.string()),
-])
+HITS_SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("list", pa.string()),
+        ("kind", pa.string()),
+        ("action", pa.string()),
+        ("entry", pa.string()),
+        ("distance", pa.int16()),
+        ("image_hash", pa.string()),
+        ("detail", pa.string()),
+    ]
+)
 HITS_COLUMNS = tuple(HITS_SCHEMA.names)
 HITS_DDL = """CREATE OR REPLACE TEMP TABLE hits (
     row BIGINT, list VARCHAR, kind VARCHAR, action VARCHAR, entry VARCHAR,
@@ -128,7 +136,9 @@ class ShardContext:
         if unknown:
             raise ValueError(f"not columns of hits: {sorted(unknown)}")
         for name, value in constants.items():
-            source = source.append_column(name, pa.repeat(pa.scalar(value, HITS_SCHEMA.field(name).type), source.num_rows))
+            source = source.append_column(
+                name, pa.repeat(pa.scalar(value, HITS_SCHEMA.field(name).type), source.num_rows)
+            )
         self.db.append_by_name("hits", source)
 
     def count(self, section: str, counts: dict[str, int] | Counter[str]) -> None:
@@ -136,7 +146,9 @@ class ShardContext:
         self.counts.setdefault(section, Counter()).update(counts)
 
 
-_SQL_TYPES = {"row": "BIGINT", "distance": "SMALLINT"} | {k: "VARCHAR" for k in HITS_COLUMNS if k not in ("row", "distance")}
+_SQL_TYPES = {"row": "BIGINT", "distance": "SMALLINT"} | {
+    k: "VARCHAR" for k in HITS_COLUMNS if k not in ("row", "distance")
+}
 
 
 @dataclass(frozen=True)
@@ -239,6 +251,8 @@ def check_order(stages: Sequence[Stage], list_tables: Sequence[str]) -> None:
             raise IntegrityError(f"stage {stage.name!r} reads {', '.join(missing)}, which no earlier stage writes")
         for output in stage.outputs:
             if output.table not in stage.writes or output.file in files:
-                raise IntegrityError(f"stage {stage.name!r}: output {output.file} is not a table it writes, or is taken")
+                raise IntegrityError(
+                    f"stage {stage.name!r}: output {output.file} is not a table it writes, or is taken"
+                )
             files.add(output.file)
         available.update(stage.writes)

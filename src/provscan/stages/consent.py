@@ -70,7 +70,7 @@ class ConsentStage(BaseStage):
         found: dict[str, list] = {"row": [], "signal": []}
         counts: Counter[str] = Counter()
         for lo in range(0, len(todo), _BATCH):
-            batch = todo[lo:lo + _BATCH]
+            batch = todo[lo : lo + _BATCH]
             results = self.loop.submit(self._check(batch, known)).result()
             for row, signals in results:
                 counts.update(signals or ["none"])
@@ -81,11 +81,18 @@ class ConsentStage(BaseStage):
         ctx.count("consent_signals", counts)
         ctx.stats.add("consent_rows_checked", len(todo))
         if found["row"]:
-            ctx.add_findings(pa.table({
-                "row": pa.array(found["row"], pa.int64()),
-                "entry": pa.array(found["signal"], pa.string()),
-                "detail": pa.array([s.split(":", 1)[0] for s in found["signal"]], pa.string()),
-            }), list=CONSENT_LIST, kind="consent", action=self.action)
+            ctx.add_findings(
+                pa.table(
+                    {
+                        "row": pa.array(found["row"], pa.int64()),
+                        "entry": pa.array(found["signal"], pa.string()),
+                        "detail": pa.array([s.split(":", 1)[0] for s in found["signal"]], pa.string()),
+                    }
+                ),
+                list=CONSENT_LIST,
+                kind="consent",
+                action=self.action,
+            )
 
     async def _check(self, batch: list[tuple[int, str]], known: dict) -> list[tuple[int, list[str]]]:
         async def one(row: int, url: str) -> tuple[int, list[str]]:

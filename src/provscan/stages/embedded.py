@@ -24,11 +24,18 @@ CONSENT_LIST = "consent"
 AI_GENERATED_LIST = "ai-generated"
 
 
-def record_embedded(ctx: ShardContext, signals: dict[int, list[str]], licenses: dict[int, str], consent: ConsentConfig) -> None:
+def record_embedded(
+    ctx: ShardContext, signals: dict[int, list[str]], licenses: dict[int, str], consent: ConsentConfig
+) -> None:
     """Count each row's embedded signals, add the findings the run's ``[consent]`` policy asks for, and
     hand the embedded licences to the licence resolution (``emb_lic``, read by the embedded-license stage)."""
     if licenses:
-        ctx.db.append("emb_lic", pa.table({"row": pa.array(list(licenses), pa.int64()), "value": pa.array(list(licenses.values()), pa.string())}))
+        ctx.db.append(
+            "emb_lic",
+            pa.table(
+                {"row": pa.array(list(licenses), pa.int64()), "value": pa.array(list(licenses.values()), pa.string())}
+            ),
+        )
     policy = ConsentPolicy(consent.signals)
     counts: Counter[str] = Counter()
     cols: dict[str, list] = {"row": [], "list": [], "kind": [], "action": [], "entry": [], "detail": []}

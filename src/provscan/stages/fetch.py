@@ -35,11 +35,20 @@ from provscan.urls.redirects import RedirectChecker
 from provscan.urls.sql import expression_sha256_sql
 from provscan.stages.unchecked import record_unchecked
 
-FETCH_SCHEMA = pa.schema([
-    ("shard", pa.string()), ("row", pa.int64()), ("url", pa.string()), ("url_sha256", pa.string()),
-    ("status", pa.string()), ("http_status", pa.int16()), ("error", pa.string()), ("bytes", pa.int64()),
-    ("cached", pa.bool_()), ("signals", pa.list_(pa.string())),
-])
+FETCH_SCHEMA = pa.schema(
+    [
+        ("shard", pa.string()),
+        ("row", pa.int64()),
+        ("url", pa.string()),
+        ("url_sha256", pa.string()),
+        ("status", pa.string()),
+        ("http_status", pa.int16()),
+        ("error", pa.string()),
+        ("bytes", pa.int64()),
+        ("cached", pa.bool_()),
+        ("signals", pa.list_(pa.string())),
+    ]
+)
 PROCESS_MIN_ROWS = 500
 """Rows to fetch in a shard from which worker processes are used (their start costs 1-2 s)."""
 HEADERS_SCHEMA = pa.schema([("row", pa.int64()), ("name", pa.string()), ("value", pa.string())])
@@ -89,13 +98,19 @@ class FetchStage(BaseStage):
         processes = 2 if env.config.workers == 1 and (os.cpu_count() or 1) >= 2 else 1
         return cls(env.lists, env.config, image_kinds(env.lists), cache_dir=env.out / "cache", processes=processes)
 
-    def __init__(self, lists: CompiledLists, config: ScanConfig, kinds: set[str], *, cache_dir: Path,
-                 processes: int = 1) -> None:
+    def __init__(
+        self, lists: CompiledLists, config: ScanConfig, kinds: set[str], *, cache_dir: Path, processes: int = 1
+    ) -> None:
         self.kinds, self.dihedral = tuple(sorted(kinds)), config.dihedral
         self.processes = processes  # > 1: downloads and hashing in worker processes (net/procfetch.py)
         self.fast = config.fast_decode
         # the cache keeps hashes per way of hashing: a fast-decode hash never answers a full-decode run
-        self.key = ",".join(self.kinds) + (";dihedral" if self.dihedral else "") + (";fast" if self.fast else "") + ";embedded2"
+        self.key = (
+            ",".join(self.kinds)
+            + (";dihedral" if self.dihedral else "")
+            + (";fast" if self.fast else "")
+            + ";embedded2"
+        )
         self.policy = fetch_policy(config)
         self.redact, self.unchecked, self.consent = config.redact_urls, config.unchecked, config.consent
         self.redirect_check = RedirectChecker(lists)
@@ -131,16 +146,21 @@ class FetchStage(BaseStage):
         db.put("fetch_headers", pa.table(headers, schema=HEADERS_SCHEMA))
         self._record(ctx, shard.given, results, urls, keys)
 
-    def _fetch(self, pending: Iterator[tuple[int, str]], count: int, handle: Callable[..., tuple]) -> Iterator[tuple[int, tuple]]:
+    def _fetch(
+        self, pending: Iterator[tuple[int, str]], count: int, handle: Callable[..., tuple]
+    ) -> Iterator[tuple[int, tuple]]:
         """One process's event loop for small shards; worker processes when there is enough to fetch
         that their start (1-2 s) pays: in one process the loop thread and the hashing threads share
         one GIL (fetch + pHash reached 63 % of the decode+hash floor threaded, 73 % in processes)."""
         if self.processes > 1 and count >= PROCESS_MIN_ROWS:
-            return fetch_all_processes(pending, self.policy, handle, processes=self.processes,
-                                       redirect_check=self.redirect_check)
+            return fetch_all_processes(
+                pending, self.policy, handle, processes=self.processes, redirect_check=self.redirect_check
+            )
         return fetch_all(pending, self.policy, handle, redirect_check=self.redirect_check)
 
-    def _record(self, ctx: ShardContext, shard: str, results: dict[int, tuple], urls: dict[int, str], keys: dict[int, str]) -> None:
+    def _record(
+        self, ctx: ShardContext, shard: str, results: dict[int, tuple], urls: dict[int, str], keys: dict[int, str]
+    ) -> None:
         rows = sorted(results)
         img: dict[str, list] = {"row": [], "kind": [], "hash": [], "source": []}
         signals = {r: results[r][4].pop(SIGNALS_KEY, []) for r in rows}
@@ -153,18 +173,35 @@ class FetchStage(BaseStage):
                     img["hash"].append(value)
                     img["source"].append("fetch")
         if img["row"]:
-            ctx.db.append_by_name("img", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()}))
+            ctx.db.append_by_name(
+                "img", pa.table({k: pa.array(v, pa.int64() if k == "row" else pa.string()) for k, v in img.items()})
+            )
         redact = self.redact
-        ctx.db.put("fetch_log", pa.table({
-            "shard": [shard] * len(rows), "row": rows, "url": [None if redact else urls[r] for r in rows],
-            "url_sha256": [keys[r] for r in rows], "status": [results[r][0] for r in rows],
-            "http_status": [results[r][1] for r in rows], "error": [results[r][2] for r in rows],
-            "bytes": [results[r][3] for r in rows], "cached": [results[r][5] for r in rows],
-            "signals": [signals[r] for r in rows],
-        }, schema=FETCH_SCHEMA))
+        ctx.db.put(
+            "fetch_log",
+            pa.table(
+                {
+                    "shard": [shard] * len(rows),
+                    "row": rows,
+                    "url": [None if redact else urls[r] for r in rows],
+                    "url_sha256": [keys[r] for r in rows],
+                    "status": [results[r][0] for r in rows],
+                    "http_status": [results[r][1] for r in rows],
+                    "error": [results[r][2] for r in rows],
+                    "bytes": [results[r][3] for r in rows],
+                    "cached": [results[r][5] for r in rows],
+                    "signals": [signals[r] for r in rows],
+                },
+                schema=FETCH_SCHEMA,
+            ),
+        )
         local = {r for (r,) in ctx.db.rows("SELECT row FROM emb_rows")}  # read from --images already: counted once
-        record_embedded(ctx, {r: v for r, v in signals.items() if r not in local},
-                        {r: v for r, v in licenses.items() if r not in local}, self.consent)
+        record_embedded(
+            ctx,
+            {r: v for r, v in signals.items() if r not in local},
+            {r: v for r, v in licenses.items() if r not in local},
+            self.consent,
+        )
         statuses = Counter(results[r][0] for r in rows)
         ctx.stats.add("fetch", statuses)
         record_unchecked(ctx, self.kinds, {r: results[r][0] for r in rows}, self.unchecked)

@@ -22,10 +22,17 @@ import pyarrow as pa
 from provscan.io.atomic import write_parquet
 from provscan.io.db import Database, sql_literal
 
-CACHE_SCHEMA = pa.schema([
-    ("url_sha256", pa.string()), ("kinds", pa.string()), ("status", pa.string()), ("http_status", pa.int16()),
-    ("error", pa.string()), ("bytes", pa.int64()), ("hashes", pa.string()),
-])
+CACHE_SCHEMA = pa.schema(
+    [
+        ("url_sha256", pa.string()),
+        ("kinds", pa.string()),
+        ("status", pa.string()),
+        ("http_status", pa.int16()),
+        ("error", pa.string()),
+        ("bytes", pa.int64()),
+        ("hashes", pa.string()),
+    ]
+)
 FLUSH_SECONDS = 2.0
 FLUSH_ROWS = 5_000
 _TRANSIENT = frozenset({"timeout", "connect_error", "dns_error", "error"})
@@ -57,21 +64,28 @@ class FetchCache:
         """Cached results for these URL hashes, fetched with the same hash kinds."""
         if not self._loaded:  # once per process: later parts are this run's own (other shards)
             parts = cache_parts(self.directory)
-            db.execute(f"CREATE OR REPLACE TEMP TABLE fcache AS {_union_sql(parts)}" if parts else
-                       "CREATE OR REPLACE TEMP TABLE fcache AS SELECT * FROM (SELECT NULL::VARCHAR AS url_sha256, "
-                       "NULL::VARCHAR AS kinds, NULL::VARCHAR AS status, NULL::SMALLINT AS http_status, "
-                       "NULL::VARCHAR AS error, NULL::BIGINT AS bytes, NULL::VARCHAR AS hashes) WHERE false")
+            db.execute(
+                f"CREATE OR REPLACE TEMP TABLE fcache AS {_union_sql(parts)}"
+                if parts
+                else "CREATE OR REPLACE TEMP TABLE fcache AS SELECT * FROM (SELECT NULL::VARCHAR AS url_sha256, "
+                "NULL::VARCHAR AS kinds, NULL::VARCHAR AS status, NULL::SMALLINT AS http_status, "
+                "NULL::VARCHAR AS error, NULL::BIGINT AS bytes, NULL::VARCHAR AS hashes) WHERE false"
+            )
             self._loaded = True
         if not keys:
             return {}
-        rows = db.arrow("SELECT * FROM fcache WHERE kinds = ? AND url_sha256 IN (SELECT unnest(?))", [kinds, sorted(keys)])
+        rows = db.arrow(
+            "SELECT * FROM fcache WHERE kinds = ? AND url_sha256 IN (SELECT unnest(?))", [kinds, sorted(keys)]
+        )
         return {r["url_sha256"]: r for r in rows.to_pylist()}
 
     def remember(self, key: str, kinds: str, out: tuple) -> None:
         status, http_status, error, size, hashes = out
         if status in _TRANSIENT or status.startswith("http_5"):
             return
-        for name, value in zip(CACHE_SCHEMA.names, (key, kinds, status, http_status, error, size, json.dumps(hashes, sort_keys=True))):
+        for name, value in zip(
+            CACHE_SCHEMA.names, (key, kinds, status, http_status, error, size, json.dumps(hashes, sort_keys=True))
+        ):
             self._new[name].append(value)
         if len(self._new["url_sha256"]) >= FLUSH_ROWS or time.monotonic() - self._flushed_at >= FLUSH_SECONDS:
             self.flush()
@@ -83,7 +97,9 @@ class FetchCache:
             return
         table = pa.table(self._new, schema=CACHE_SCHEMA)
         self._seq += 1
-        write_parquet(self.directory / "fetch-cache" / f"part-{os.getpid()}-{time.time_ns()}-{self._seq:06d}.parquet", table)
+        write_parquet(
+            self.directory / "fetch-cache" / f"part-{os.getpid()}-{time.time_ns()}-{self._seq:06d}.parquet", table
+        )
         self._new = {name: [] for name in CACHE_SCHEMA.names}
 
 

@@ -37,7 +37,9 @@ def image_kinds(compiled: CompiledLists) -> set[str]:
 class PerceptualList:
     """One perceptual list, indexed once per run."""
 
-    def __init__(self, name: str, kind: str, action: str, values: list[str], entries: list[str], max_distance: int) -> None:
+    def __init__(
+        self, name: str, kind: str, action: str, values: list[str], entries: list[str], max_distance: int
+    ) -> None:
         hashes, valid = hex_to_u64(values, _BITS[kind])
         if not valid.all():  # lists.py validated the hex already; this guards the contract
             raise ConfigError(f"list {name}: {int((~valid).sum())} malformed {kind} hashes")
@@ -52,7 +54,11 @@ class ImageHashesStage(BaseStage):
     name = "image-hashes"
     reads: tuple[str, ...] = ("raw",)
     writes = ("img", "emb_lic", "emb_rows")
-    temp = ("img", "emb_lic", "emb_rows")  # read by the fetch, image-match and embedded-license stages, dropped after the shard
+    temp = (
+        "img",
+        "emb_lic",
+        "emb_rows",
+    )  # read by the fetch, image-match and embedded-license stages, dropped after the shard
     stats = ("invalid_image_hashes",)
 
     @classmethod
@@ -87,9 +93,11 @@ class ImageHashesStage(BaseStage):
                 f"""INSERT INTO img SELECT row, {sql_literal(kind)}, {col}, {sql_literal("column:" + column)}
                     FROM raw WHERE regexp_matches({col}, {pattern})"""
             )
-            invalid += int(db.scalar(
-                f"SELECT count(*) FROM raw WHERE {col} IS NOT NULL AND {col} <> '' AND NOT regexp_matches({col}, {pattern})"
-            ))
+            invalid += int(
+                db.scalar(
+                    f"SELECT count(*) FROM raw WHERE {col} IS NOT NULL AND {col} <> '' AND NOT regexp_matches({col}, {pattern})"
+                )
+            )
         ctx.stats.add("invalid_image_hashes", invalid)
         if self.local:
             db.execute(
@@ -117,8 +125,14 @@ class ImageMatchStage(BaseStage):
         for lst in lists.of_kind(*PERCEPTUAL_KINDS):
             distance = int(lst.params.get("max_distance", DEFAULT_MAX_DISTANCE[lst.kind]))
             self.perceptual.append(
-                PerceptualList(lst.name, lst.kind, lst.action, lst.entries.column("value").to_pylist(),
-                               lst.entries.column("entry").to_pylist(), distance)
+                PerceptualList(
+                    lst.name,
+                    lst.kind,
+                    lst.action,
+                    lst.entries.column("value").to_pylist(),
+                    lst.entries.column("entry").to_pylist(),
+                    distance,
+                )
             )
 
     def run(self, ctx: ShardContext) -> None:
@@ -135,11 +149,18 @@ class ImageMatchStage(BaseStage):
             r, e, d = plist.index.query(hashes)
             if not len(r):
                 continue
-            ctx.add_findings(pa.table({
-                "row": rows.column("row").take(pa.array(r)),
-                "entry": pa.array(np.asarray(plist.entries, dtype=object)[e], pa.string()),
-                "distance": pa.array(d.astype(np.int16)),
-                "image_hash": rows.column("hash").take(pa.array(r)),
-                "detail": rows.column("source").take(pa.array(r)),
-            }), list=plist.name, kind=plist.kind, action=plist.action)
+            ctx.add_findings(
+                pa.table(
+                    {
+                        "row": rows.column("row").take(pa.array(r)),
+                        "entry": pa.array(np.asarray(plist.entries, dtype=object)[e], pa.string()),
+                        "distance": pa.array(d.astype(np.int16)),
+                        "image_hash": rows.column("hash").take(pa.array(r)),
+                        "detail": rows.column("source").take(pa.array(r)),
+                    }
+                ),
+                list=plist.name,
+                kind=plist.kind,
+                action=plist.action,
+            )
         ctx.stats.add("rows_image_hashed", int(db.scalar("SELECT count(DISTINCT row) FROM img")))

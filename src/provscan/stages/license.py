@@ -59,7 +59,9 @@ class LicenseStage(BaseStage):
         if self.has_registry:
             self._match_registry(db)
         else:
-            db.execute("CREATE OR REPLACE TEMP TABLE lic_reg (row BIGINT, list VARCHAR, value VARCHAR, license VARCHAR)")
+            db.execute(
+                "CREATE OR REPLACE TEMP TABLE lic_reg (row BIGINT, list VARCHAR, value VARCHAR, license VARCHAR)"
+            )
         source = f"'column:' || {sql_literal(column)}" if column else "NULL"
         db.execute(
             f"""CREATE OR REPLACE TEMP TABLE lic AS
@@ -79,7 +81,9 @@ class LicenseStage(BaseStage):
             _policy_findings(ctx, self.policy, "true")
 
     def _trivial(self, column: str | None) -> bool:
-        return not self.deferred and column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None
+        return (
+            not self.deferred and column is None and not self.has_registry and self.policy.action_for(UNKNOWN) is None
+        )
 
     def candidates(self, columns: Columns) -> tuple[tuple[str, str], ...] | None:
         """Without a licence column, registry or policy on ``unknown``, it only counts rows."""
@@ -87,7 +91,9 @@ class LicenseStage(BaseStage):
 
     @staticmethod
     def _resolve_column(db: Database, present: bool) -> None:
-        _resolve_values(db, "SELECT DISTINCT license FROM raw WHERE license IS NOT NULL" if present else None, "lic_map")
+        _resolve_values(
+            db, "SELECT DISTINCT license FROM raw WHERE license IS NOT NULL" if present else None, "lic_map"
+        )
 
     @staticmethod
     def _match_registry(db: Database) -> None:
@@ -144,13 +150,23 @@ def _resolve_values(db: Database, query: str | None, table: str) -> None:
     """``table(value, id, how)``: each distinct licence string resolved once (they repeat across millions of rows)."""
     values = [v for (v,) in db.rows(query)] if query else []
     resolved = [resolve_license(v) for v in values]
-    db.put(table, pa.table({"value": pa.array(values, pa.string()), "id": pa.array([r[0] for r in resolved], pa.string()),
-                            "how": pa.array([r[1] for r in resolved], pa.string())}))
+    db.put(
+        table,
+        pa.table(
+            {
+                "value": pa.array(values, pa.string()),
+                "id": pa.array([r[0] for r in resolved], pa.string()),
+                "how": pa.array([r[1] for r in resolved], pa.string()),
+            }
+        ),
+    )
 
 
 def _count(ctx: ShardContext) -> None:
     ctx.count("licenses_by_id", dict(ctx.db.rows("SELECT license, count(*) FROM lic GROUP BY license")))
-    ctx.count("licenses_by_source", dict(ctx.db.rows("SELECT split_part(source, ':', 1), count(*) FROM lic GROUP BY 1")))
+    ctx.count(
+        "licenses_by_source", dict(ctx.db.rows("SELECT split_part(source, ':', 1), count(*) FROM lic GROUP BY 1"))
+    )
 
 
 def _policy_findings(ctx: ShardContext, policy: LicensePolicy, where: str) -> None:
@@ -163,5 +179,6 @@ def _policy_findings(ctx: ShardContext, policy: LicensePolicy, where: str) -> No
         ctx.add_findings(
             f"""SELECT lic.row, a.action, lic.license AS entry, lic.source AS detail
             FROM lic JOIN lic_action a USING (license) WHERE {where}""",
-            list=POLICY_LIST, kind="license",
+            list=POLICY_LIST,
+            kind="license",
         )

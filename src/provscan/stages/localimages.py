@@ -41,7 +41,10 @@ def read_local_images(db: Database, paths: Iterable[Path | str], kinds: set[str]
             for name, cell in zip(emb, row):
                 emb[name].append(cell)
     db.put("local_img", pa.table({k: pa.array(v, pa.string()) for k, v in cols.items()}))
-    db.put("local_emb", pa.table({k: pa.array(v, pa.list_(pa.string()) if k == "signals" else pa.string()) for k, v in emb.items()}))
+    db.put(
+        "local_emb",
+        pa.table({k: pa.array(v, pa.list_(pa.string()) if k == "signals" else pa.string()) for k, v in emb.items()}),
+    )
 
 
 def record_local_embedded(ctx: ShardContext, consent: ConsentConfig) -> None:
@@ -55,4 +58,6 @@ def record_local_embedded(ctx: ShardContext, consent: ConsentConfig) -> None:
     signals = {row: list(dict.fromkeys(s)) for row, s in zip(found["row"], found["signals"])}
     licenses = {row: lic for row, lic in zip(found["row"], found["license"]) if lic is not None}
     record_embedded(ctx, signals, licenses, consent)
-    ctx.db.append("emb_rows", pa.table({"row": pa.array(found["row"], pa.int64())}))  # the fetch does not count them again
+    ctx.db.append(
+        "emb_rows", pa.table({"row": pa.array(found["row"], pa.int64())})
+    )  # the fetch does not count them again

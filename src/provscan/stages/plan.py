@@ -51,9 +51,17 @@ class Step:
 
 
 PLAN: tuple[Step, ...] = (
-    Step("url", "provscan.stages.url:UrlStage", lambda c, lists: bool(lists.of_kind("domain", "url", "optout", "url-sha256"))),
-    Step("allow", "provscan.stages.allow:AllowStage", lambda c, lists: any(lst.action == "allow" for lst in lists.lists)),
-    Step("license", "provscan.stages.license:LicenseStage", lambda c, lists: True),  # the licence table is always counted
+    Step(
+        "url",
+        "provscan.stages.url:UrlStage",
+        lambda c, lists: bool(lists.of_kind("domain", "url", "optout", "url-sha256")),
+    ),
+    Step(
+        "allow", "provscan.stages.allow:AllowStage", lambda c, lists: any(lst.action == "allow" for lst in lists.lists)
+    ),
+    Step(
+        "license", "provscan.stages.license:LicenseStage", lambda c, lists: True
+    ),  # the licence table is always counted
     Step("image-hashes", "provscan.stages.image:ImageHashesStage", _images),
     Step("fetch", "provscan.stages.fetch:FetchStage", lambda c, lists: c.fetch),
     Step("consent", "provscan.stages.consent:ConsentStage", lambda c, lists: c.consent.check),
@@ -113,4 +121,3 @@ def steps(names: Sequence[str]) -> list[Step]:
 def outputs(names: Sequence[str]) -> list[Output]:
     """The per-shard files the named stages write, in plan order."""
     return [output for step in steps(names) for output in step.load().outputs]
-

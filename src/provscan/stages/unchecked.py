@@ -36,9 +36,16 @@ def record_unchecked(ctx: ShardContext, kinds: tuple[str, ...], statuses: Mappin
     ctx.stats.add("unchecked", len(bad))
     if action == "keep" or not bad:
         return len(bad)
-    ctx.add_findings(pa.table({
-        "row": pa.array([r for r, _ in bad], pa.int64()),
-        "entry": pa.array([s for _, s in bad], pa.string()),
-        "detail": pa.array([s for _, s in bad], pa.string()),
-    }), list=UNCHECKED_LIST, kind="unchecked", action=action)
+    ctx.add_findings(
+        pa.table(
+            {
+                "row": pa.array([r for r, _ in bad], pa.int64()),
+                "entry": pa.array([s for _, s in bad], pa.string()),
+                "detail": pa.array([s for _, s in bad], pa.string()),
+            }
+        ),
+        list=UNCHECKED_LIST,
+        kind="unchecked",
+        action=action,
+    )
     return len(bad)

@@ -234,9 +234,7 @@ def _canonicalize(url: str, *, bare_word: bool) -> Canonical | None:
     host = _authority_host(authority)
     if host is None or (bare and not bare_word and "." not in host and host[:1] != "["):
         return None
-    return Canonical(
-        scheme.decode("ascii"), host, _escape(_path(b"/" + path)), _escape(query) if question else None
-    )
+    return Canonical(scheme.decode("ascii"), host, _escape(_path(b"/" + path)), _escape(query) if question else None)
 
 
 def host_suffixes(host: str, *, min_labels: int = 2) -> list[str]:

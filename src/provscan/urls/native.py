@@ -81,8 +81,12 @@ def fallback_note() -> str | None:
     return f"provscan: note: URL fast path: {status()}; results are the same, {SQL_EXTRA_CPU}{how}"
 
 
-_LARGE = {pa.string_view(): pa.large_string(), pa.binary(): pa.large_string(),
-          pa.large_binary(): pa.large_string(), pa.binary_view(): pa.large_string()}
+_LARGE = {
+    pa.string_view(): pa.large_string(),
+    pa.binary(): pa.large_string(),
+    pa.large_binary(): pa.large_string(),
+    pa.binary_view(): pa.large_string(),
+}
 
 
 def _one(chunk: pa.Array) -> tuple[int, pa.Array, pa.Array, pa.Array]:

@@ -23,7 +23,11 @@ from __future__ import annotations
 from provscan.io.db import sql_literal
 
 __all__ = [
-    "SIMPLE_URL_PATTERN", "candidate_keys_cte", "expression_sha256_sql", "fast_parts_sql", "path_keys_sql",
+    "SIMPLE_URL_PATTERN",
+    "candidate_keys_cte",
+    "expression_sha256_sql",
+    "fast_parts_sql",
+    "path_keys_sql",
     "suffixes_sql",
 ]
 
@@ -42,6 +46,7 @@ SIMPLE_URL_PATTERN = (
     r"(?s:#.*)?"
 )
 """Whole-value (``regexp_full_match``) pattern of the simple class; no capture groups."""
+
 
 def fast_parts_sql(col: str) -> dict[str, str]:
     """SQL for ``host``, ``path``, ``query`` of the canonical URL in ``col``; all NULL unless simple.
@@ -115,8 +120,7 @@ def expression_sha256_sql(prefix: str = "") -> str:
     """SQL for the SHA-256 of a row's full canonical expression (host + path + ?query): the row's
     ``url_sha256``, its removal-list entry and its fetch-cache key."""
     return (
-        f"sha256({prefix}host || {prefix}path || "
-        f"CASE WHEN {prefix}query IS NULL THEN '' ELSE '?' || {prefix}query END)"
+        f"sha256({prefix}host || {prefix}path || CASE WHEN {prefix}query IS NULL THEN '' ELSE '?' || {prefix}query END)"
     )
 
 
