@@ -103,3 +103,24 @@ def _private_list_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[No
         os.environ.pop("PROVSCAN_CACHE_DIR", None)
     else:
         os.environ["PROVSCAN_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _every_out_verifies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Issue 16: ``provscan verify`` passes on every OUT the suite produces. Each in-process scan or merge
+    is verified (``--attestation`` included) the moment its manifest is written, before a test can
+    tamper with it on purpose; a failure fails the test that made the OUT."""
+    from provscan.pipeline import merge
+    from provscan.pipeline.verify import verify_output
+
+    write, failures = merge.write_reports_then_manifest, []
+
+    def write_then_verify(out: Path, *args: object, **kwargs: object) -> object:
+        written = write(out, *args, **kwargs)  # type: ignore[arg-type]
+        result = verify_output(out, attestation=(Path(out) / "provenance.intoto.json").is_file())
+        failures.extend(f"{out}: {c.file} {c.check}: expected {c.expected}, got {c.actual}" for c in result.failures)
+        return written
+
+    monkeypatch.setattr(merge, "write_reports_then_manifest", write_then_verify)
+    yield
+    assert not failures, "an OUT written by provscan fails provscan verify:\n" + "\n".join(failures[:20])

@@ -70,8 +70,9 @@ def problems(data: Any) -> list[str]:
 
 
 def relative_path(value: Any) -> bool:
-    """A non-empty relative POSIX path without ``..``: how a manifest names a file in OUT."""
-    if not isinstance(value, str) or not value or "\x00" in value or "\\" in value:
+    """A non-empty relative POSIX path without ``..``: how a manifest names a file in OUT. A backslash is
+    an ordinary character in a POSIX name (a shard ``back\\slash.parquet`` is a real file), not a separator."""
+    if not isinstance(value, str) or not value or "\x00" in value:
         return False
     path = PurePosixPath(value)
     return not path.is_absolute() and ".." not in path.parts and path.parts[:1] not in ((".provscan",), ("cache",))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from provscan.errors import IntegrityError
 from provscan.io.db import Database, sql_literal
@@ -122,7 +123,7 @@ def results(db: Database, shard: Shard, *, redact: bool) -> Results:
             "SELECT count(DISTINCT row) FROM hits WHERE action = 'flag' AND row NOT IN (SELECT row FROM hits WHERE action = 'drop')"
         )
     )
-    return Results(findings, dropped, removals, matched, flagged, _summary(db))
+    return Results(findings, dropped, removals, matched, flagged, _summary(db, findings))
 
 
 def make_entry(
@@ -171,11 +172,16 @@ def export_shard(
     return outcome
 
 
-def _summary(db: Database) -> dict[str, Any]:
-    """The shard's part of summary.json, computed in SQL: counts merge by addition across shards."""
+def _summary(db: Database, findings: pa.Table) -> dict[str, Any]:
+    """The shard's part of summary.json: counts merge by addition across shards.
+
+    Findings are counted from the findings table itself (distinct, as flagged.parquet holds them), not
+    from ``hits``: a URL-expression or hashed list can match one row through several expressions, and
+    counting hits put 12 findings in summary.json for the 9 rows of flagged.parquet."""
     by: dict[str, dict[str, int]] = {}
     for key in ("list", "kind", "action"):
-        by[f"findings_by_{key}"] = dict(db.rows(f"SELECT {key}, count(*) FROM hits GROUP BY 1 ORDER BY 1"))
+        counts = pc.value_counts(findings.column(key)).to_pylist() if findings.num_rows else []
+        by[f"findings_by_{key}"] = {c["values"]: c["counts"] for c in sorted(counts, key=lambda c: c["values"])}
     by["rows_by_list"] = dict(db.rows("SELECT list, count(DISTINCT row) FROM hits GROUP BY 1 ORDER BY 1"))
     by_action: dict[str, dict[str, int]] = {}
     for lst, action, n in db.rows("SELECT list, action, count(DISTINCT row) FROM hits GROUP BY 1, 2 ORDER BY 1, 2"):

@@ -147,7 +147,7 @@ def read_document(out: Path, name: str) -> dict[str, Any] | None:
 
 def inside(out: Path, rel: object) -> bool:
     """A name taken from a file under OUT: relative, no ``..``, and still inside OUT once links are resolved."""
-    if not isinstance(rel, str) or not rel or "\\" in rel or "\x00" in rel:
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
         return False
     pure = PurePosixPath(rel)
     if pure.is_absolute() or ".." in pure.parts:
