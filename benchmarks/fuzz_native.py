@@ -171,18 +171,30 @@ def differential(n: int, seed: int, *, sql: bool, expect_kernel_in: str | None, 
         if taken != sum(g[0] is not None for g in got):
             print(f"MISMATCH taken count in layout {name}")
             return 1
+        # simple_hosts: a host wherever simple_parts has one (the same), and only the reference's
+        counted, hosts = native.simple_hosts(array)
+        for url, h, g in zip(urls, hosts.to_pylist(), got, strict=True):
+            if (g[0] is not None and h != g[0]) or (
+                h is not None and ((c := canonicalize(url)) is None or c.host != h)  # type: ignore[arg-type]
+            ):
+                print(f"MISMATCH simple_hosts {h!r} in layout {name} for {url!r}")
+                return 1
+        if counted != sum(h is not None for h in hosts.to_pylist()):
+            print(f"MISMATCH simple_hosts taken count in layout {name}")
+            return 1
     boundary = [
         (None, bytes(8), b"", 0, 2**60, True),
         (None, bytes(8), b"", 2**63 - 1, 0, True),
         (None, (0).to_bytes(4, "little") + (5).to_bytes(4, "little"), b"abc", 0, 1, False),
     ]
     for args in boundary:
-        try:
-            native._simple.simple_parts(*args)
-        except ValueError:
-            continue
-        print(f"MISMATCH accepted {args[3:]}")
-        return 1
+        for kernel in (native._simple.simple_parts, native._simple.simple_hosts):
+            try:
+                kernel(*args)
+            except ValueError:
+                continue
+            print(f"MISMATCH {kernel.__name__} accepted {args[3:]}")
+            return 1
     assert first is not None
     if save:
         import pyarrow.feather as feather

@@ -37,6 +37,11 @@ URLS = [
     "http://x.example:8080/%7euser",
     "http://a.b.c.d.e.f.g.h.bad.example/",
     "",
+    # candidates whose path the kernel's simple class declines: the later passes cut them
+    "http://evil.example/path/%2E%2E/path/x.jpg",
+    "http://bad.example/a b/../c?q=%zz",
+    "http://evil.example//path/x.jpg#frag",
+    "http://BAD.example:81/\u00e9t\u00e9?x=%2541",
 ]
 
 

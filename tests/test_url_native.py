@@ -81,3 +81,56 @@ def test_cuts_by_hand() -> None:
 def test_real_laion_sample(con: duckdb.DuckDBPyConnection) -> None:
     urls = pq.read_table(SAMPLE, columns=["URL"]).column("URL").combine_chunks()
     assert _check(con, urls) == 9485  # the SQL fast path's 94.85 %
+
+
+def _check_hosts(urls: pa.Array) -> int:
+    """simple_hosts: every host it gives is the reference's canonical host of a valid URL, and it
+    gives one wherever simple_parts does (the same one)."""
+    taken, hosts = native.simple_hosts(urls)
+    _, full, _, _ = native.simple_parts(urls)
+    for url, host, simple in zip(urls.to_pylist(), hosts.to_pylist(), full.to_pylist(), strict=True):
+        if simple is not None:
+            assert host == simple, url
+        if host is not None:
+            c = canonicalize(url)
+            assert c is not None and c.host == host, url
+    assert taken == sum(h is not None for h in hosts.to_pylist())
+    return taken
+
+
+# Paths and queries the fast class declines: escapes that decode to delimiters, '@', '//' and dot
+# segments, raw spaces and non-ASCII, tabs: none may move the host.
+_TAIL = st.text(st.sampled_from("/?#%@:.2F3f4023aZ \t\u00e9\\"), max_size=24)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(_urls(), _ESC_URL, _NOISE, st.builds(lambda u, t: u + t, _urls(), _TAIL), st.none()), max_size=60
+    )
+)
+def test_hosts_are_the_references(urls: list[str | None]) -> None:
+    _check_hosts(pa.array(urls, pa.string()))
+
+
+def test_hosts_by_hand() -> None:
+    urls = [
+        "http://A.com/x%2F%2E%2E/%40evil.com",  # path declined, host kept
+        "http://a.com%2Fb.com/",  # an escape in the authority: declined
+        "http://a.com:80%2F/",  # a port that does not end at a delimiter
+        "http://a.com?x=%23#y",
+        "http://a.com\\@b.com/",
+        "http://a.com/ \u00e9 ",
+        "http://a.c\tom/",
+        "http://product_images.s3.amazonaws.com/x.jpg",  # '_' is left to the SQL pass
+        None,
+    ]
+    _, hosts = native.simple_hosts(pa.array(urls, pa.large_string()).slice(0))
+    assert hosts.to_pylist() == ["a.com", None, None, "a.com", None, "a.com", None, None, None]
+    assert _check_hosts(pa.array(urls)) == 3
+
+
+@pytest.mark.eval_data("corpora", "img2dataset", "test_10000.parquet")
+def test_hosts_of_the_real_laion_sample() -> None:
+    urls = pq.read_table(SAMPLE, columns=["URL"]).column("URL").combine_chunks()
+    assert _check_hosts(urls) == 9996  # 511 of the 515 URLs simple_parts declines keep their host

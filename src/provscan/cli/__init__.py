@@ -17,6 +17,7 @@ from provscan.cli.sample import format_estimates, sample_command
 from provscan.cli.scan import scan
 from provscan.cli.show import show
 from provscan.cli.verify import verify
+from provscan.io.nopandas import keep_pandas_out
 
 __all__ = ["cli", "main", "format_estimates"]
 
@@ -32,4 +33,5 @@ for _command in (scan, show, merge, sample_command, hash_command, verify, report
 
 
 def main() -> None:
+    keep_pandas_out()
     cli(prog_name="provscan")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import Any
 
+from provscan.io.nopandas import keep_pandas_out
 from provscan.lists.compiled import CompiledLists
 from provscan.lists.store import read_lists
 from provscan.pipeline import lifeline
@@ -61,6 +62,7 @@ _WORKER: Session | None = None
 def _init_worker(spec: RunSpec, parent: int, locks: lifeline.InheritedLocks) -> None:
     global _WORKER
     lifeline.bind_to_parent(parent, locks)
+    keep_pandas_out()
     import pyarrow as pa
 
     # pyarrow's pool defaults to every core in every worker (16 threads each on 16 cores): size it

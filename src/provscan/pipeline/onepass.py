@@ -138,66 +138,37 @@ def _match_group(
     *,
     redact: bool,
 ) -> tuple[Results, int, int]:
-    """One row group: canonical hosts, candidate rows into ``raw``, the stages, their results."""
+    """One row group: canonical hosts, candidate rows into ``raw``, the stages, their results.
+
+    Deciding candidates needs only hosts: the kernel's :func:`~provscan.urls.native.simple_hosts`
+    gives every URL with a simple authority its host whatever its path (all but ~0.04 % of real
+    rows); only those left go through the SQL and reference passes here, and full parts (path,
+    query) are cut for candidate rows alone."""
     n = group.num_rows
     url = group.column(url_col).combine_chunks()
     ids = group.column(id_col).combine_chunks() if id_col is not None else None
-    _, host_c, path_c, query_c = native.simple_parts(url)
-    host, path, query = host_c.combine_chunks(), path_c.combine_chunks(), query_c.combine_chunks()
     row = pa.array(np.arange(start, start + n, dtype=np.int64))
+    host = native.simple_hosts(url)[1].combine_chunks()
     declined = pc.and_(pc.is_null(host), pc.is_valid(url))
-    null_urls = url.null_count
-    invalid_urls = 0
-    fixed: pa.Table | None = None  # canonical parts of the declined URLs the later passes took
-    d = int(pc.sum(declined).as_py() or 0)
-    if d:  # the SQL escaped pass and the reference, on the declined URLs only
-        db.put(
-            "raw",
-            pa.table(
-                {
-                    "row": row.filter(declined),
-                    "url": url.filter(declined).cast(pa.string()),
-                    "url_undecodable": pa.repeat(False, d),
-                    "host": pa.nulls(d, pa.string()),
-                    "path": pa.nulls(d, pa.string()),
-                    "query": pa.nulls(d, pa.string()),
-                }
-            ),
-        )
-        rows.canonicalize_declined(db)
-        _, blank, invalid_urls = rows.url_counts(db)
+    null_urls, invalid_urls = url.null_count, 0
+    fixed: pa.Table | None = None  # canonical parts of the URLs whose authority the kernel declined
+    if pc.any(declined).as_py():
+        fixed, blank, invalid_urls = _later_passes(db, row.filter(declined), url.filter(declined))
         null_urls += blank
-        fixed = db.arrow("SELECT row, host, path, query FROM raw WHERE host IS NOT NULL")
     matched = _matched_hosts(db, keys, [host] + ([fixed.column("host")] if fixed is not None else []))
     pieces = []
     if matched is not None:
         take = pc.fill_null(pc.is_in(host, value_set=matched), False)
         if pc.any(take).as_py():
-            piece = {
-                "row": row.filter(take),
-                "url": url.filter(take),
-                "host": host.filter(take),
-                "path": path.filter(take),
-                "query": query.filter(take),
-            }
-            if ids is not None:
-                piece["id"] = ids.filter(take)
-            pieces.append(pa.table(piece).cast(_schema(ids)))
+            pieces += _candidate_parts(
+                db, row.filter(take), url.filter(take), ids.filter(take) if ids is not None else None
+            )
         if fixed is not None and fixed.num_rows:
             hit = fixed.filter(pc.fill_null(pc.is_in(fixed.column("host"), value_set=matched.cast(pa.string())), False))
             if hit.num_rows:
                 at = pc.subtract(hit.column("row"), pa.scalar(start, pa.int64()))
-                piece = {
-                    "row": hit.column("row"),
-                    "url": url.take(at),
-                    "host": hit.column("host"),
-                    "path": hit.column("path"),
-                    "query": hit.column("query"),
-                }
-                if ids is not None:
-                    piece["id"] = ids.take(at)
-                pieces.append(pa.table(piece).cast(_schema(ids)))
-    source = pa.concat_tables(pieces) if pieces else _schema(ids).empty_table()
+                pieces.append(_piece(hit, url.take(at), ids.take(at) if ids is not None else None))
+    source = pa.concat_tables(pieces).sort_by("row") if pieces else _schema(ids).empty_table()
     db.put("cand_rows", source)
     id_sql = "TRY_CAST(id AS VARCHAR)" if ids is not None else "NULL::VARCHAR"
     db.execute(f"""CREATE OR REPLACE TEMP TABLE raw AS
@@ -214,6 +185,61 @@ def _match_group(
         return results(db, ctx.shard, redact=redact), null_urls, invalid_urls
     finally:
         db.drop("raw", "hits", *(t for s in stages for t in s.temp))
+
+
+def _later_passes(db: Database, row: pa.Array, url: pa.Array) -> tuple[pa.Table, int, int]:
+    """The SQL escaped pass and the reference on URLs the kernel declined: (row, host, path, query)
+    of the valid ones, and the counts of blank and invalid URLs among them."""
+    d = len(row)
+    db.put(
+        "raw",
+        pa.table(
+            {
+                "row": row,
+                "url": url.cast(pa.string()),
+                "url_undecodable": pa.repeat(False, d),
+                "host": pa.nulls(d, pa.string()),
+                "path": pa.nulls(d, pa.string()),
+                "query": pa.nulls(d, pa.string()),
+            }
+        ),
+    )
+    rows.canonicalize_declined(db)
+    _, blank, invalid = rows.url_counts(db)
+    return db.arrow("SELECT row, host, path, query FROM raw WHERE host IS NOT NULL"), blank, invalid
+
+
+def _candidate_parts(db: Database, row: pa.Array, url: pa.Array, ids: pa.Array | None) -> list[pa.Table]:
+    """Full canonical parts of candidate rows whose host the kernel gave: its simple class cuts most;
+    the rest (escapes, dot segments, raw spaces in the path) take the later passes, which never
+    invalidate a URL whose authority is simple (:func:`~provscan.urls.native.simple_hosts`)."""
+    _, host_c, path_c, query_c = native.simple_parts(url)
+    host = host_c.combine_chunks()
+    cut = pc.is_valid(host)
+    parts = pa.table({"row": row, "host": host, "path": path_c.combine_chunks(), "query": query_c.combine_chunks()})
+    pieces = [_piece(parts.filter(cut), url.filter(cut), ids.filter(cut) if ids is not None else None)]
+    rest = pc.invert(cut)
+    if pc.any(rest).as_py():
+        fixed, _, invalid = _later_passes(db, row.filter(rest), url.filter(rest))
+        if invalid or fixed.num_rows != pc.sum(rest).as_py():
+            raise IntegrityError("a URL whose authority the native kernel took was refused by the reference")
+        at = pc.index_in(fixed.column("row"), value_set=row)
+        pieces.append(_piece(fixed, url.take(at), ids.take(at) if ids is not None else None))
+    return pieces
+
+
+def _piece(parts: pa.Table, url: pa.Array, ids: pa.Array | None) -> pa.Table:
+    """Candidate rows in ``raw``'s shape: (row, host, path, query) with their URL and id."""
+    piece = {
+        "row": parts.column("row"),
+        "url": url,
+        "host": parts.column("host"),
+        "path": parts.column("path"),
+        "query": parts.column("query"),
+    }
+    if ids is not None:
+        piece["id"] = ids
+    return pa.table(piece).cast(_schema(ids))
 
 
 def _schema(ids: pa.Array | None) -> pa.Schema:

@@ -34,37 +34,59 @@ static int is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A
 
 typedef struct { Py_ssize_t hs, he, ps, pe, qs, qe; int query; } Cut;
 
-/* 1 if s[0:n] is in the simple class; fills the cut (host without trailing dot, path, query). */
-static int simple(const unsigned char *s, Py_ssize_t n, Cut *cut) {
+/* The scheme and authority of the simple class: http(s)://host[:port]. Returns the index just after
+ * them and fills hs/he (the host without its trailing dot), or -1. */
+static Py_ssize_t simple_authority(const unsigned char *s, Py_ssize_t n, Py_ssize_t *hs_out, Py_ssize_t *he_out) {
     Py_ssize_t i;
     if (n >= 7 && (s[0] | 32) == 'h' && (s[1] | 32) == 't' && (s[2] | 32) == 't' && (s[3] | 32) == 'p') {
         i = 4;
         if ((s[i] | 32) == 's') i++;
     } else {
-        return 0;
+        return -1;
     }
-    if (i + 3 > n || s[i] != ':' || s[i + 1] != '/' || s[i + 2] != '/') return 0;
+    if (i + 3 > n || s[i] != ':' || s[i + 1] != '/' || s[i + 2] != '/') return -1;
     i += 3;
     /* host: labels of [A-Za-z0-9-], the last starting with a letter, one optional trailing dot */
     Py_ssize_t hs = i;
     while (i < n && host_char(s[i])) i++;
     Py_ssize_t he = i;
     if (he > hs && s[he - 1] == '.') he--;
-    if (he == hs) return 0;
+    if (he == hs) return -1;
     Py_ssize_t label = hs, last = hs;
     for (Py_ssize_t j = hs; j <= he; j++) {
         if (j == he || s[j] == '.') {
-            if (j == label) return 0; /* empty label: leading dot or '..' */
+            if (j == label) return -1; /* empty label: leading dot or '..' */
             last = label;
             label = j + 1;
         }
     }
-    if (!is_alpha(s[last])) return 0; /* the last label starts with a letter: never an IP */
+    if (!is_alpha(s[last])) return -1; /* the last label starts with a letter: never an IP */
     /* port */
     if (i < n && s[i] == ':') {
         i++;
         while (i < n && s[i] >= '0' && s[i] <= '9') i++;
     }
+    *hs_out = hs;
+    *he_out = he;
+    return i;
+}
+
+/* 1 if the URL's host is decided by its simple authority alone: http(s)://host[:port] followed by
+ * '/', '?', '#' or the end. The reference unescapes the whole URL before it splits it, but every
+ * escape is after that delimiter, so decoding (of any depth) cannot move the host's bytes or its end;
+ * tab, CR and LF (which it removes) and trimmed bytes are not host characters, so they decline here.
+ * Such a URL is always valid and its canonical host is this one, lowercased (held by a hypothesis
+ * test against provscan.urls.canonical). */
+static int simple_host(const unsigned char *s, Py_ssize_t n, Cut *cut) {
+    Py_ssize_t i = simple_authority(s, n, &cut->hs, &cut->he);
+    return i >= 0 && (i == n || s[i] == '/' || s[i] == '?' || s[i] == '#');
+}
+
+/* 1 if s[0:n] is in the simple class; fills the cut (host without trailing dot, path, query). */
+static int simple(const unsigned char *s, Py_ssize_t n, Cut *cut) {
+    Py_ssize_t hs, he;
+    Py_ssize_t i = simple_authority(s, n, &hs, &he);
+    if (i < 0) return 0;
     /* path: ('/' segment)* '/'?, a segment being units, not empty (but last), not '.' or '..' */
     Py_ssize_t ps = i;
     while (i < n && s[i] == '/') {
@@ -148,7 +170,7 @@ static int64_t offset_at(const unsigned char *offsets, Py_ssize_t k, int large) 
 typedef struct {
     const unsigned char *vbits, *offsets, *data;
     Py_ssize_t offset, length;
-    int large;
+    int large, hosts_only;
     unsigned char *valid, *qvalid;
     unsigned char *ho, *po, *qo; /* int64 offsets, written with memcpy (bytes objects' storage) */
     char *hd, *pd, *qd;
@@ -164,14 +186,17 @@ static void put_offset(unsigned char *out, Py_ssize_t r, int64_t v) { memcpy(out
 static int run(Job *j) {
     int64_t a = j->first;
     put_offset(j->ho, 0, 0);
-    put_offset(j->po, 0, 0);
-    put_offset(j->qo, 0, 0);
+    if (!j->hosts_only) {
+        put_offset(j->po, 0, 0);
+        put_offset(j->qo, 0, 0);
+    }
     for (Py_ssize_t r = 0; r < j->length; r++) {
         Py_ssize_t k = j->offset + r;
         int64_t b = offset_at(j->offsets, k + 1, j->large);
         if (b < a || b > j->last) return -1;
         Cut cut;
-        if ((j->vbits == NULL || BIT(j->vbits, k)) && simple(j->data + a, (Py_ssize_t)(b - a), &cut)) {
+        if ((j->vbits == NULL || BIT(j->vbits, k)) &&
+            (j->hosts_only ? simple_host : simple)(j->data + a, (Py_ssize_t)(b - a), &cut)) {
             const unsigned char *s = j->data + a;
             SET(j->valid, r);
             j->taken++;
@@ -179,21 +204,25 @@ static int run(Job *j) {
                 unsigned char c = s[i];
                 j->hd[j->hn++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
             }
-            if (cut.pe == cut.ps) {
-                j->pd[j->pn++] = '/';
-            } else {
-                memcpy(j->pd + j->pn, s + cut.ps, cut.pe - cut.ps);
-                j->pn += cut.pe - cut.ps;
-            }
-            if (cut.query) {
-                SET(j->qvalid, r);
-                memcpy(j->qd + j->qn, s + cut.qs, cut.qe - cut.qs);
-                j->qn += cut.qe - cut.qs;
+            if (!j->hosts_only) { /* simple_host fills only the host's cut */
+                if (cut.pe == cut.ps) {
+                    j->pd[j->pn++] = '/';
+                } else {
+                    memcpy(j->pd + j->pn, s + cut.ps, cut.pe - cut.ps);
+                    j->pn += cut.pe - cut.ps;
+                }
+                if (cut.query) {
+                    SET(j->qvalid, r);
+                    memcpy(j->qd + j->qn, s + cut.qs, cut.qe - cut.qs);
+                    j->qn += cut.qe - cut.qs;
+                }
             }
         }
         put_offset(j->ho, r + 1, j->hn);
-        put_offset(j->po, r + 1, j->pn);
-        put_offset(j->qo, r + 1, j->qn);
+        if (!j->hosts_only) {
+            put_offset(j->po, r + 1, j->pn);
+            put_offset(j->qo, r + 1, j->qn);
+        }
         a = b;
     }
     return 0;
@@ -204,11 +233,13 @@ static const unsigned char EMPTY[1] = {0};
 /* simple_parts(validity|None, offsets, data, offset, length, large) ->
  *   (taken_count, validity, host_offsets, host_data, path_offsets, path_data, query_validity,
  *    query_offsets, query_data) as bytes; offsets are int64 (large_string).
+ * simple_hosts(same arguments) -> (taken_count, validity, host_offsets, host_data): the host of every
+ * URL whose authority is simple (see simple_host), whatever follows it.
  * The results are written straight into the bytes objects returned (no copy of the buffers), the
  * data ones allocated at their upper bound and shrunk at the end: pages never written are never
  * touched. Every size is checked by division before it is multiplied: a caller's offset or length
  * near 2**63 must be refused, not wrapped into a small product. */
-static PyObject *simple_parts(PyObject *self, PyObject *args) {
+static PyObject *parts(PyObject *args, int hosts_only) {
     PyObject *vobj, *oobj, *dobj;
     Py_ssize_t offset, length;
     int large;
@@ -240,6 +271,7 @@ static PyObject *simple_parts(PyObject *self, PyObject *args) {
     j.offset = offset;
     j.length = length;
     j.large = large;
+    j.hosts_only = hosts_only;
     if (length > 0) {
         j.first = offset_at(j.offsets, offset, large);
         j.last = offset_at(j.offsets, end, large);
@@ -254,16 +286,18 @@ static PyObject *simple_parts(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_ssize_t nofs = (length + 1) * 8;
-    if (!(valid = PyBytes_FromStringAndSize(NULL, nbits)) || !(qvalid = PyBytes_FromStringAndSize(NULL, nbits)) ||
-        !(ho = PyBytes_FromStringAndSize(NULL, nofs)) || !(po = PyBytes_FromStringAndSize(NULL, nofs)) ||
-        !(qo = PyBytes_FromStringAndSize(NULL, nofs)) || !(hd = PyBytes_FromStringAndSize(NULL, total)) ||
-        !(pd = PyBytes_FromStringAndSize(NULL, total + length)) || /* '/' for an empty path: one byte per row */
-        !(qd = PyBytes_FromStringAndSize(NULL, total)))
+    Py_ssize_t rest = hosts_only ? 0 : nofs; /* hosts only: empty path and query buffers, never returned */
+    if (!(valid = PyBytes_FromStringAndSize(NULL, nbits)) ||
+        !(qvalid = PyBytes_FromStringAndSize(NULL, hosts_only ? 0 : nbits)) ||
+        !(ho = PyBytes_FromStringAndSize(NULL, nofs)) || !(po = PyBytes_FromStringAndSize(NULL, rest)) ||
+        !(qo = PyBytes_FromStringAndSize(NULL, rest)) || !(hd = PyBytes_FromStringAndSize(NULL, total)) ||
+        !(pd = PyBytes_FromStringAndSize(NULL, hosts_only ? 0 : total + length)) || /* '/' for an empty path */
+        !(qd = PyBytes_FromStringAndSize(NULL, hosts_only ? 0 : total)))
         goto done;
     j.valid = (unsigned char *)PyBytes_AS_STRING(valid);
     j.qvalid = (unsigned char *)PyBytes_AS_STRING(qvalid);
     memset(j.valid, 0, nbits);
-    memset(j.qvalid, 0, nbits);
+    memset(j.qvalid, 0, hosts_only ? 0 : nbits);
     j.ho = (unsigned char *)PyBytes_AS_STRING(ho);
     j.po = (unsigned char *)PyBytes_AS_STRING(po);
     j.qo = (unsigned char *)PyBytes_AS_STRING(qo);
@@ -282,13 +316,24 @@ static PyObject *simple_parts(PyObject *self, PyObject *args) {
         _PyBytes_Resize(&qd, (Py_ssize_t)j.qn) < 0)
         goto done; /* _PyBytes_Resize freed and NULLed the one it failed on */
     PyObject *taken = PyLong_FromSsize_t(j.taken);
-    if (taken == NULL || (result = PyTuple_New(9)) == NULL) {
+    int count = hosts_only ? 4 : 9;
+    if (taken == NULL || (result = PyTuple_New(count)) == NULL) {
         Py_XDECREF(taken);
         goto done;
     }
     PyObject *items[9] = {taken, valid, ho, hd, po, pd, qvalid, qo, qd};
-    for (int i = 0; i < 9; i++) PyTuple_SET_ITEM(result, i, items[i]); /* steals */
-    valid = qvalid = ho = po = qo = hd = pd = qd = NULL;
+    for (int i = 0; i < count; i++) {
+        PyTuple_SET_ITEM(result, i, items[i]); /* steals */
+        items[i] = NULL;
+    }
+    valid = items[1];
+    ho = items[2];
+    hd = items[3];
+    po = items[4];
+    pd = items[5];
+    qvalid = items[6];
+    qo = items[7];
+    qd = items[8]; /* those not returned (hosts only) are released below */
 done:
     Py_XDECREF(valid);
     Py_XDECREF(qvalid);
@@ -304,8 +349,13 @@ done:
     return result;
 }
 
+static PyObject *simple_parts(PyObject *self, PyObject *args) { return parts(args, 0); }
+
+static PyObject *simple_hosts(PyObject *self, PyObject *args) { return parts(args, 1); }
+
 static PyMethodDef methods[] = {
     {"simple_parts", simple_parts, METH_VARARGS, "Host, path, query buffers of the simple-class URLs of an Arrow string array."},
+    {"simple_hosts", simple_hosts, METH_VARARGS, "Host buffers of the URLs of an Arrow string array whose authority is simple."},
     {NULL, NULL, 0, NULL},
 };
 

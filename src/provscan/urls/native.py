@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["AVAILABLE", "fallback_note", "simple_parts", "status"]
+__all__ = ["AVAILABLE", "fallback_note", "simple_hosts", "simple_parts", "status"]
 
 SQL_EXTRA_CPU = "~0.8 CPU-s more per million URLs"
 """What the SQL fast path costs over the kernel (benchmarks/bench_native.py; load_rows on 1 M real
@@ -89,7 +89,8 @@ _LARGE = {
 }
 
 
-def _one(chunk: pa.Array) -> tuple[int, pa.Array, pa.Array, pa.Array]:
+def _buffers(chunk: pa.Array) -> tuple[Any, ...]:
+    """The kernel's arguments for one chunk: (validity, offsets, data, offset, length, large)."""
     if pa.types.is_dictionary(chunk.type):
         chunk = chunk.cast(chunk.type.value_type)
     if chunk.type in _LARGE:  # views have no offsets buffer; binary must be UTF-8 (the cast checks)
@@ -98,15 +99,24 @@ def _one(chunk: pa.Array) -> tuple[int, pa.Array, pa.Array, pa.Array]:
     if not (large or pa.types.is_string(chunk.type)):
         raise TypeError(f"expected a string or binary type, got {chunk.type}")
     validity, offsets, data = chunk.buffers()
-    taken, valid, ho, hd, po, pd, qvalid, qo, qd = _simple.simple_parts(
-        validity, offsets, data if data is not None else b"", chunk.offset, len(chunk), large
-    )
+    return validity, offsets, data if data is not None else b"", chunk.offset, len(chunk), large
+
+
+def _one(chunk: pa.Array) -> tuple[int, pa.Array, pa.Array, pa.Array]:
+    taken, valid, ho, hd, po, pd, qvalid, qo, qd = _simple.simple_parts(*_buffers(chunk))
     n = len(chunk)
     bits = pa.py_buffer(valid)
     host = pa.Array.from_buffers(pa.large_string(), n, [bits, pa.py_buffer(ho), pa.py_buffer(hd)])
     path = pa.Array.from_buffers(pa.large_string(), n, [bits, pa.py_buffer(po), pa.py_buffer(pd)])
     query = pa.Array.from_buffers(pa.large_string(), n, [pa.py_buffer(qvalid), pa.py_buffer(qo), pa.py_buffer(qd)])
     return taken, host, path, query
+
+
+def _chunks(urls: pa.Array | pa.ChunkedArray) -> list[pa.Array]:
+    if _simple is None:
+        raise RuntimeError("provscan.urls._simple is not built; use the SQL fast path")
+    chunks = urls.chunks if isinstance(urls, pa.ChunkedArray) else [urls]
+    return chunks or [pa.array([], pa.string())]
 
 
 def simple_parts(urls: pa.Array | pa.ChunkedArray) -> tuple[int, pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
@@ -116,9 +126,27 @@ def simple_parts(urls: pa.Array | pa.ChunkedArray) -> tuple[int, pa.ChunkedArray
     converted, binary is decoded as UTF-8 (pyarrow raises ArrowInvalid for bytes that are not).
     Raises RuntimeError when the kernel is not built.
     """
-    if _simple is None:
-        raise RuntimeError("provscan.urls._simple is not built; use the SQL fast path")
-    chunks = urls.chunks if isinstance(urls, pa.ChunkedArray) else [urls]
-    parts = [_one(c) for c in chunks] or [_one(pa.array([], pa.string()))]
+    parts = [_one(c) for c in _chunks(urls)]
     taken = sum(p[0] for p in parts)
     return (taken, *(pa.chunked_array([p[i] for p in parts], pa.large_string()) for i in (1, 2, 3)))
+
+
+def simple_hosts(urls: pa.Array | pa.ChunkedArray) -> tuple[int, pa.ChunkedArray]:
+    """(rows taken, canonical host) of the URLs whose ``http(s)://host[:port]`` is in the simple class
+    and ends at ``/``, ``?``, ``#`` or the end, whatever their path and query; NULL for the others.
+
+    A superset of :func:`simple_parts`' rows with the same hosts: what follows the authority cannot
+    change the canonical host (the reference's unescaping only reaches bytes after it), so a
+    candidate filter needs no path work on the ~5 % of real URLs whose path the fast class declines
+    (tests/test_url_native.py holds every host equal to :func:`provscan.urls.canonical.canonicalize`).
+    """
+    taken, hosts = 0, []
+    for chunk in _chunks(urls):
+        count, valid, ho, hd = _simple.simple_hosts(*_buffers(chunk))
+        taken += count
+        hosts.append(
+            pa.Array.from_buffers(
+                pa.large_string(), len(chunk), [pa.py_buffer(valid), pa.py_buffer(ho), pa.py_buffer(hd)]
+            )
+        )
+    return taken, pa.chunked_array(hosts, pa.large_string())
