@@ -38,6 +38,8 @@ from provscan.lists.compiled import CompiledLists
 from provscan.lists.store import read_lists
 from provscan.pipeline.commit import STATE_DIR
 from provscan.pipeline.session import Session
+from provscan.io.nopandas import keep_pandas_out
+keep_pandas_out()  # as executors._init_worker does first
 spec = pickle.loads(open(sys.argv[1], "rb").read())
 pa.set_cpu_count(1)
 lists = CompiledLists(tuple(read_lists(spec.out / STATE_DIR / "lists")))
