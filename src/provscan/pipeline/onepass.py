@@ -3,11 +3,12 @@
 The general path (:mod:`provscan.pipeline.shard`) loads every row into DuckDB and reads the shard
 again to export it. When every stage of the plan says which rows can match (``candidates`` in
 :mod:`provscan.stages.base`: rows whose host has a label suffix among a list's keys), most rows need
-none of that: per row group, the C kernel cuts host/path/query from the Arrow URL buffers, the few
-URLs it declines (~5 % of real rows) get the SQL and reference passes, the distinct hosts are
-checked against the candidate keys in DuckDB, and only candidate rows (~4 % of real rows against
-UT1) become ``raw``. The stages run on that, then the row group is filtered and written, its bytes
-hashed as they are written. Outputs are the bytes the general path writes (tests/test_onepass.py,
+none of that: per row group, the C kernel reads each URL's canonical host from the Arrow buffers
+(``simple_hosts``), the few whose authority it declines (~0.04 % of real rows) get the SQL and
+reference passes, the distinct hosts are checked against the candidate keys in DuckDB, and only
+candidate rows (~4 % of real rows against UT1) get their path and query cut and become ``raw``.
+The stages run on that, then the row group is filtered and written, its bytes hashed as they are
+written. Outputs are the bytes the general path writes (tests/test_onepass.py,
 benchmarks/check_identical.py).
 
 Taken only for plain string URL columns (string, large_string) and ids DuckDB casts the same from

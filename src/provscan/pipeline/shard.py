@@ -104,9 +104,9 @@ class Results:
 def results(db: Database, shard: Shard, *, redact: bool) -> Results:
     """The shard's findings and everything counted from them. One query reads the findings (distinct,
     ordered by row, with each row's host alongside); the dropped rows, the removal list and the
-    counts are taken from that table in Arrow, not from five more passes over ``hits`` and ``raw``
-    (which cost ~10 ms of DuckDB overhead each per row group, and a second SHA-256 of every dropped
-    row's expression)."""
+    counts are taken from that table in Arrow, not from seven more queries over ``hits`` and ``raw``
+    (a few ms of DuckDB overhead each per row group, and a second SHA-256 of every dropped row's
+    expression)."""
     table = _findings(db, shard, redact=redact)
     hosts = table.column("host")
     findings = table.drop_columns(["host"])

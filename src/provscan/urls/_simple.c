@@ -322,18 +322,9 @@ static PyObject *parts(PyObject *args, int hosts_only) {
         goto done;
     }
     PyObject *items[9] = {taken, valid, ho, hd, po, pd, qvalid, qo, qd};
-    for (int i = 0; i < count; i++) {
-        PyTuple_SET_ITEM(result, i, items[i]); /* steals */
-        items[i] = NULL;
-    }
-    valid = items[1];
-    ho = items[2];
-    hd = items[3];
-    po = items[4];
-    pd = items[5];
-    qvalid = items[6];
-    qo = items[7];
-    qd = items[8]; /* those not returned (hosts only) are released below */
+    for (int i = 0; i < count; i++) PyTuple_SET_ITEM(result, i, items[i]); /* steals */
+    valid = ho = hd = NULL;
+    if (!hosts_only) po = pd = qvalid = qo = qd = NULL; /* hosts only: the empty ones are released below */
 done:
     Py_XDECREF(valid);
     Py_XDECREF(qvalid);
