@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "provscan"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "kinds", "_version"),  # vocabulary: no provscan imports
+    ("errors", "kinds", "_version", "machine"),  # vocabulary and the CPUs we may use: no provscan imports
     ("config",),  # the frozen run settings
     ("io",),  # the DuckDB door, shard files, atomic writes
     ("urls",),  # canonical URLs (the oracle, SQL, native kernel)

@@ -18,6 +18,7 @@ from provscan.cli.scan import scan
 from provscan.cli.show import show
 from provscan.cli.verify import verify
 from provscan.io.nopandas import keep_pandas_out
+from provscan.machine import fit_pyarrow_pool
 
 __all__ = ["cli", "main", "format_estimates"]
 
@@ -34,4 +35,5 @@ for _command in (scan, show, merge, sample_command, hash_command, verify, report
 
 def main() -> None:
     keep_pandas_out()
+    fit_pyarrow_pool()
     cli(prog_name="provscan")

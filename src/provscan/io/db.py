@@ -8,7 +8,6 @@ file that caused them.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,8 +17,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from provscan.io.atomic import atomic_path
 from provscan.errors import EngineError, OutputError, ShardError
+from provscan.io.atomic import atomic_path
+from provscan.machine import usable_cpus
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 """DuckDB's own budget; with pyarrow's export buffers the process stays well under 2 GiB."""
@@ -48,7 +48,7 @@ class Database:
                 raise OutputError(temp_dir, f"cannot create the spill directory: {exc.strerror or exc}") from exc
         self.con = duckdb.connect(config={"memory_limit": memory_limit})
         self.con.execute(f"SET temp_directory = {sql_literal(str(temp_dir))}")
-        self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 2)}")
+        self.con.execute(f"SET threads = {int(threads or usable_cpus())}")
         # Findings must come out in a stable order run after run; DuckDB only promises that when asked.
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute("SET enable_progress_bar = false")  # provscan draws its own, or stays quiet

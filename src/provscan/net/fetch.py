@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -24,6 +23,7 @@ import httpx
 
 from provscan.config import FetchPolicy  # the run's [fetch] settings, validated there
 from provscan.errors import ConfigError
+from provscan.machine import usable_cpus
 from provscan.net.headers import header_pairs, header_values
 from provscan.net.transport import (
     BOUNDARY_ERRORS,
@@ -261,10 +261,10 @@ def fetch_all(
     The event loop runs in a worker thread, so callers stay synchronous. ``items`` is consumed
     lazily and at most ``concurrency + 4 * workers`` rows are in flight, so memory stays bounded
     over 10 M rows. ``handle`` (decode + hash: CPU work) runs on ``executor``, or on a thread pool
-    of ``workers`` (default: CPU count); pass a ``ProcessPoolExecutor`` to escape the GIL.
+    of ``workers`` (default: the CPUs this process may use); pass a ``ProcessPoolExecutor`` to escape the GIL.
     Exceptions from ``handle`` or ``items`` propagate; closing the generator cancels what is in flight.
     """
-    workers = workers or os.cpu_count() or 2
+    workers = workers or usable_cpus()
     pool = executor or ThreadPoolExecutor(workers, thread_name_prefix="provscan-handle")
     done: queue.SimpleQueue[tuple[K, bool, Any]] = queue.SimpleQueue()
 

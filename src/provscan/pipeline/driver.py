@@ -10,7 +10,6 @@ and the merge reads commits in plan order, whichever executor ran them.
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from provscan.io.export import count_rows
 from provscan.io.shards import detect_columns, expand_shards, read_schema
 from provscan.lists.compiled import CompiledLists, compile_lists, require_url_column
 from provscan.lists.store import save_lists
+from provscan.machine import usable_cpus
 from provscan.pipeline import signals
 from provscan.pipeline.commit import STATE_DIR, read_commit
 from provscan.pipeline.merge import MergeStream, RunState, merge
@@ -326,7 +326,7 @@ def _resources(workers: int) -> dict[str, Any]:
     """DuckDB threads and memory divided among the workers: the run keeps the one-process bound."""
     if workers <= 1:
         return {}
-    cpus = os.cpu_count() or 2
+    cpus = usable_cpus()
     limit_mb = int(DEFAULT_MEMORY_LIMIT.removesuffix("GB")) * 1000 // workers
     return {"threads": max(1, cpus // workers), "memory_limit": f"{max(limit_mb, 100)}MB"}
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from provscan.config import ScanConfig
 from provscan.errors import ConfigError, MissingDependency, ProvscanError
+from provscan.machine import usable_cpus
 from provscan.pipeline.raylog import ray_log
 from provscan.pipeline.session import RunSpec, Session, run_task
 from provscan.pipeline.shard import ShardTask
@@ -202,7 +203,7 @@ def _init(ray: Any, address: str | None) -> None:
         if address:
             ray.init(address=address, **options)
         else:
-            ray.init(num_cpus=os.cpu_count() or 2, object_store_memory=200 * 2**20, **options)
+            ray.init(num_cpus=usable_cpus(), object_store_memory=200 * 2**20, **options)
     except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError: Ray raises many kinds
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ConfigError(f"cannot start or join {where}: {_one_line(exc)}") from None

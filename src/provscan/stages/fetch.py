@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow as pa
 
 from provscan.lists.compiled import CompiledLists
 from provscan.config import ScanConfig
+from provscan.machine import usable_cpus
 from provscan.stages.base import BaseStage, BuildEnv, Output, ShardContext
 from provscan.stages.fetchcache import FetchCache, compact
 from provscan.io.db import Database
@@ -95,7 +95,7 @@ class FetchStage(BaseStage):
         from provscan.stages.image import image_kinds
 
         # With --workers the run is already one process per core: fetch in-process there.
-        processes = 2 if env.config.workers == 1 and (os.cpu_count() or 1) >= 2 else 1
+        processes = 2 if env.config.workers == 1 and usable_cpus() >= 2 else 1
         return cls(env.lists, env.config, image_kinds(env.lists), cache_dir=env.out / "cache", processes=processes)
 
     def __init__(
