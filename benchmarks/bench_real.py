@@ -24,9 +24,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_scan  # noqa: E402
+from benchenv import precompile  # noqa: E402
 from make_real_corpus import WORK, make_corpus, ut1_lists  # noqa: E402
 
 COPY = """
@@ -45,6 +47,12 @@ def timed(args: list[str], **kw) -> tuple[float, float, float]:
 
     CPU seconds are the steadier figure on a shared machine: other agents' load stretches wall time.
     """
+    elapsed, usage = timed_usage(args, **kw)
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def timed_usage(args: list[str], **kw) -> tuple[float, Any]:
+    """Wall seconds and the ``rusage`` of a child (user and system time apart, faults, peak RSS)."""
     t = time.perf_counter()
     proc = subprocess.Popen(args, **kw)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -52,7 +60,7 @@ def timed(args: list[str], **kw) -> tuple[float, float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"{args[:4]} exited {proc.returncode}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return elapsed, usage
 
 
 def copy_floor(shards: list[Path]) -> tuple[float, float, float]:
@@ -122,6 +130,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scan-args", default="", help="extra provscan scan options, e.g. '--workers 2'")
     args = ap.parse_args()
+    precompile()
     SCAN_ARGS.extend(args.scan_args.split())
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "empty.toml").write_text("")

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchenv import precompile  # noqa: E402
 from make_real_corpus import corpus_dir, make_corpus, ut1_lists  # noqa: E402
 
 WORKER = r"""
@@ -78,6 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
+    precompile()
     pin = ["taskset", "-c", "0"] if sys.platform.startswith("linux") else []
     with tempfile.TemporaryDirectory(
         prefix="provscan-bench-worker-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None

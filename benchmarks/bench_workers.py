@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_scan import WORK, copy_floor, make_hosts, make_lists, make_shard  # noqa: E402
+from benchenv import precompile  # noqa: E402
 
 LAION_ROWS = 5_850_000_000
 
@@ -65,6 +66,7 @@ def main() -> None:
             LAION_ROWS / 1e6 * args.project[0], bytes_per_row=args.project[1], merge_ms=args.merge_ms, tail_s=args.tail
         )
         return
+    precompile()
     work = WORK / f"workers-{args.rows}-{args.shards}"
     shards_dir, lists_dir = work / "shards", work / "lists"
     if not (work / "ready").exists():

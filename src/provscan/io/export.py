@@ -94,7 +94,8 @@ class CleanWriter:
         if dropped.size:
             keep = np.ones(group.num_rows, dtype=bool)
             keep[dropped] = False
-            group = _filter(group, pa.array(keep))
+            bits = pa.py_buffer(np.packbits(keep, bitorder="little"))  # not pa.array: that imports numpy.ma
+            group = _filter(group, pa.Array.from_buffers(pa.bool_(), group.num_rows, [None, bits]))
         if group.num_rows:
             try:
                 self.writer.write_table(group, row_group_size=max(group.num_rows, 1))

@@ -18,11 +18,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from provscan.errors import OutputError
 from provscan.io.atomic import write_json, write_parquet
-from provscan.io.shards import file_sha256
+from provscan.io.shards import file_sha256, read_parquet
 from provscan.pipeline.shard import ShardOutcome, ShardTask
 
 STATE_DIR = ".provscan"
@@ -48,11 +47,11 @@ class Commit:
     outputs: tuple[str, ...]  # the stages' per-shard files in this commit, by file name
 
     def findings(self) -> pa.Table:
-        return pq.read_table(self.directory / "findings.parquet")
+        return read_parquet(self.directory / "findings.parquet")
 
     def output(self, file: str) -> pa.Table | None:
         """A declared per-shard output (None when this commit has none by that name)."""
-        return pq.read_table(self.directory / file) if file in self.outputs else None
+        return read_parquet(self.directory / file) if file in self.outputs else None
 
     @property
     def removals_path(self) -> Path:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from provscan.io.nopandas import keep_pandas_out
@@ -81,6 +81,8 @@ def run_processes(
 ) -> None:
     """``workers`` processes (spawned: DuckDB and threads do not survive fork), tasks in plan order;
     ``lock_fds``, OUT's locks this process holds, are held by every worker too."""
+    from concurrent.futures import ProcessPoolExecutor  # 4 ms of imports a one-process run does not need
+
     context = multiprocessing.get_context("spawn")
     initargs = (spec, os.getpid(), lifeline.InheritedLocks(lock_fds))
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:

@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from provscan._version import __version__
 from provscan.errors import IntegrityError, OutputError, ProvscanError
 from provscan.io.atomic import is_temp, write_json
 from provscan.io.db import Database
-from provscan.io.shards import file_sha256
+from provscan.io.shards import file_sha256, read_parquet
 from provscan.pipeline.manifest_format import MANIFEST_FORMAT
 from provscan.pipeline.commit import STATE_DIR, Commit, read_commit
 from provscan.pipeline.outdir import output_files, remove_temp_files
@@ -145,7 +144,7 @@ class MergeStream:
             table = c.output(file)
             if table is not None:
                 sink.write(table)
-        removals = pq.read_table(c.removals_path).column("h")
+        removals = read_parquet(c.removals_path).column("h")
         if len(removals):
             self._removals.extend(removals.chunks)
             self._held += len(removals)

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from provscan.errors import OutputError
 from provscan.io.atomic import write_json, write_text
+from provscan.io.shards import read_parquet
 from provscan.kinds import PERCEPTUAL_KINDS
 from provscan.sinks.findings import read_findings
 from provscan.sinks.manifest import ListInfo, Manifest
@@ -194,8 +195,11 @@ def _distances(flagged: Path) -> dict[str, dict[int, int]]:
 
 def _dropped(flagged: Path, exclude: list[str]) -> dict[str, tuple[str, int]]:
     """Rows each policy dropped: distinct (shard, row) among its drop findings (lists in ``exclude`` skipped)."""
-    where = [("action", "==", "drop")] + ([("list", "not in", exclude)] if exclude else [])
-    table = pq.read_table(flagged, columns=["shard", "row", "list", "kind", "action"], filters=where)
+    table = read_parquet(flagged, columns=["shard", "row", "list", "kind", "action"])
+    keep = pc.equal(table.column("action"), "drop")
+    if exclude:
+        keep = pc.and_(keep, pc.invert(pc.is_in(table.column("list"), value_set=pa.array(exclude, pa.string()))))
+    table = table.filter(keep)
     if not table.num_rows:
         return {}
     distinct = table.group_by(["list", "kind", "shard", "row"]).aggregate([])
