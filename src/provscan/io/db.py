@@ -91,10 +91,11 @@ class Database:
             reader = self.con.sql(sql, params=params or None).to_arrow_reader(batch_rows)
             yield from reader
 
-    def put(self, name: str, table: pa.Table) -> None:
-        """Materialise an Arrow table as a DuckDB temp table (replacing one of the same name)."""
+    def put(self, name: str, table: pa.Table, *, select: str = "*") -> None:
+        """Materialise an Arrow table as a DuckDB temp table (replacing one of the same name);
+        ``select``: the column list to materialise instead of ``*`` (casts, constants)."""
         with self._registered(table) as view:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sql_ident(name)} AS SELECT * FROM {view}")
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {sql_ident(name)} AS SELECT {select} FROM {view}")
 
     def append(self, name: str, table: pa.Table) -> None:
         """Append an Arrow table to an existing table (which DuckDB may spill to disk)."""

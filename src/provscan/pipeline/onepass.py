@@ -186,12 +186,13 @@ def _match_group(
                 at = pc.subtract(hit.column("row"), pa.scalar(start, pa.int64()))
                 pieces.append(_piece(hit, url.take(at), ids.take(at) if ids is not None else None))
     source = pa.concat_tables(pieces).sort_by("row") if pieces else _schema(ids).empty_table()
-    db.put("cand_rows", source)
     id_sql = "TRY_CAST(id AS VARCHAR)" if ids is not None else "NULL::VARCHAR"
-    db.execute(f"""CREATE OR REPLACE TEMP TABLE raw AS
-        SELECT row, url::VARCHAR AS url, false AS url_undecodable, {id_sql} AS id,
-               host::VARCHAR AS host, path::VARCHAR AS path, query::VARCHAR AS query FROM cand_rows""")
-    db.drop("cand_rows")
+    db.put(  # in raw's shape straight from Arrow: one table materialised, not two
+        "raw",
+        source,
+        select=f"""row, url::VARCHAR AS url, false AS url_undecodable, {id_sql} AS id,
+                   host::VARCHAR AS host, path::VARCHAR AS path, query::VARCHAR AS query""",
+    )
     db.execute(HITS_DDL)
     ctx.rows_in = n
     try:
