@@ -1,9 +1,15 @@
-"""A worker's fixed cost (issue 23): CPU-s of a fresh process's imports and of its Session.
+"""A worker's fixed cost (issue 23): CPU-s of a worker's start, forked and spawned.
 
 Plans a run over the first real-corpus shard with every UT1 ``domains`` and ``urls`` list (as a
-``--workers 2`` run would, the lists written once to ``OUT/.provscan/lists``), then starts fresh
-processes pinned to one core that do what a ``--workers`` / Ray worker does before its first shard:
-import provscan's worker path, read the lists, open the Session (DuckDB, lists installed, stages).
+``--workers 2`` run would, the lists written once to ``OUT/.provscan/lists``), then, pinned to one core:
+
+* **forked** (what ``--workers`` does): a process starts the run's forkserver
+  (:mod:`provscan.pipeline.zygote`) and a one-worker pool through it, with the workers' own
+  initializer; the worker reports its CPU once ready for its first shard. The server's own CPU
+  (its imports, paid once per run, and the fork) and its thread count are read from ``/proc``.
+* **spawned** (what a Ray worker, or a run without a forkserver, pays): a fresh process imports
+  provscan's worker path, reads the lists and opens the Session (DuckDB, lists installed, stages).
+
 The floor (``pyarrow``, ``pyarrow.parquet``, ``pyarrow.compute``, ``duckdb`` alone) is measured the
 same way. Min and median of the rounds, with the load average.
 
@@ -49,6 +55,22 @@ Session(spec, lists)
 t3 = cpu()
 print(t1 - t0, t2 - t1, t3 - t2, t3)
 """
+FORKED = r"""
+import os, pickle, sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+from provscan.pipeline import executors, lifeline
+spec, preload = pickle.loads(open(sys.argv[1], "rb").read())
+initargs = (spec, os.getpid(), lifeline.InheritedLocks(()))
+with executors.forked_workers(preload) as context:
+    with ProcessPoolExecutor(1, mp_context=context, initializer=executors._init_worker, initargs=initargs) as pool:
+        worker = pool.submit(os.times).result()
+    server = forkserver._forkserver._forkserver_pid
+    stat = open(f"/proc/{server}/stat").read().rsplit(")", 1)[1].split()
+    threads = len(os.listdir(f"/proc/{server}/task"))
+    server_cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+print(worker.user + worker.system, server_cpu, threads)
+"""
 FLOOR = "import os, pyarrow, pyarrow.parquet, pyarrow.compute, duckdb; t = os.times(); print(t.user + t.system)"
 
 
@@ -61,8 +83,9 @@ def plan(work: Path) -> Path:
     class Planned(Exception):
         pass
 
-    def capture(spec, *args, **kwargs):
+    def capture(spec, *args, preload=(), **kwargs):
         (work / "spec.pkl").write_bytes(pickle.dumps(spec))
+        (work / "forked.pkl").write_bytes(pickle.dumps((spec, preload)))
         raise Planned
 
     executors.run_processes = capture
@@ -86,28 +109,39 @@ def main() -> None:
     ) as tmp:
         spec = plan(Path(tmp))
         print(f"load average before: {os.getloadavg()}")
-        rows, floor = [], []
+        rows, floor, forked = [], [], []
+
+        def child(*argv: str) -> list[float]:
+            done = subprocess.run([*pin, sys.executable, *argv], capture_output=True, text=True, check=True)
+            return [float(x) for x in done.stdout.split()]
+
         for _ in range(args.rounds):
-            floor.append(
-                float(
-                    subprocess.run(
-                        [*pin, sys.executable, "-c", FLOOR], capture_output=True, text=True, check=True
-                    ).stdout
-                )
-            )
-            out = subprocess.run(
-                [*pin, sys.executable, "-c", WORKER, str(spec)], capture_output=True, text=True, check=True
-            )
-            rows.append([float(x) for x in out.stdout.split()])
+            floor.append(child("-c", FLOOR)[0])
+            forked.append(child("-c", FORKED, str(spec.parent / "forked.pkl")))
+            rows.append(child("-c", WORKER, str(spec)))
     print(f"floor: pyarrow + duckdb imports  min {min(floor):.3f}  median {statistics.median(floor):.3f} CPU-s")
-    for name, i in (
-        ("imports (worker path)", 0),
-        ("lists read", 1),
-        ("Session: DuckDB, lists installed, stages", 2),
-        ("worker start, in-process total", 3),
+    for label, table, fields in (
+        (
+            "forked (--workers)",
+            forked,
+            (("worker start, ready for its first shard", 0), ("the server, once per run: imports and fork", 1)),
+        ),
+        (
+            "spawned (Ray, no forkserver)",
+            rows,
+            (
+                ("imports (worker path)", 0),
+                ("lists read", 1),
+                ("Session: DuckDB, lists installed, stages", 2),
+                ("worker start, in-process total", 3),
+            ),
+        ),
     ):
-        values = [r[i] for r in rows]
-        print(f"{name}: min {min(values):.3f}  median {statistics.median(values):.3f} CPU-s")
+        print(label)
+        for name, i in fields:
+            values = [r[i] for r in table]
+            print(f"  {name}: min {min(values):.3f}  median {statistics.median(values):.3f} CPU-s")
+    print(f"forkserver threads when forking: {sorted({int(r[2]) for r in forked})}")
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -1,5 +1,7 @@
 """kill -9 of a ``--workers N`` run (issue 16 item 5): its workers die with it, commit nothing more, hold
 OUT's lock while they live, and a ``--resume`` started at once finishes byte-identical to one process.
+The workers are forked by the run's forkserver (:mod:`provscan.pipeline.zygote`): it must die with
+the run too, and have no thread of its own when it forks.
 
 Real processes and a real SIGKILL; Linux only (workers are found through /proc).
 """
@@ -72,18 +74,24 @@ def test_kill_9_of_the_parent_ends_its_workers_and_resume_runs_alone(tmp_path: P
         deadline = time.monotonic() + 60
         while _commits(out) < 1 and parent.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        children = _children(parent.pid)  # the two workers and multiprocessing's resource tracker
-        workers = [pid for pid in children if "spawn_main" in _cmdline(pid)]
+        children = _children(parent.pid)  # the forkserver and multiprocessing's resource tracker
+        servers = [pid for pid in children if "multiprocessing.forkserver" in _cmdline(pid)]
+        workers = [pid for server in servers for pid in _children(server)]
         if parent.poll() is not None or _commits(out) == 8:
             pytest.skip("the run finished before the kill (machine too fast for this corpus)")
-        assert len(workers) == 2
+        assert len(servers) == 1 and len(workers) == 2
+        (server,) = servers
+        assert len(list((Path("/proc") / str(server) / "task").iterdir())) == 1, "a forking process has no thread"
         lock = (out / ".provscan" / "lock").resolve()
         assert all(_holds(pid, lock) for pid in workers), "every worker holds OUT's lock while it may write into OUT"
+        assert not _holds(server, lock), "the server writes nothing into OUT"
+        children += workers
         parent.send_signal(signal.SIGKILL)
         parent.communicate(timeout=30)
         deadline = time.monotonic() + 10
-        while any(map(_alive, workers)) and time.monotonic() < deadline:
+        while any(map(_alive, [server, *workers])) and time.monotonic() < deadline:
             time.sleep(0.02)
+        assert not _alive(server), "the forkserver outlived the run"
         assert not any(map(_alive, workers)), "workers outlived their parent"
         after_kill = _commits(out)
         time.sleep(1.0)

@@ -9,10 +9,11 @@ The library does the work; the ``provscan`` command only parses options and form
     audit.estimates["estimates"][0]  # {"dimension", "value", "share", "share_low", "share_high", ...}
 """
 
+from typing import TYPE_CHECKING
+
 from provscan._version import __version__
 
 from provscan.config import ConsentConfig, LicenseConfig, ListSpec, ScanConfig, load_config
-from provscan.pipeline.driver import ScanResult, scan
 from provscan.errors import (
     ConfigError,
     IntegrityError,
@@ -22,7 +23,11 @@ from provscan.errors import (
     ProvscanError,
     ShardError,
 )
-from provscan.lists.files import LoadedList, load_list, write_list
+
+if TYPE_CHECKING:
+    from provscan.lists.files import LoadedList, load_list, write_list
+    from provscan.pipeline.driver import ScanResult, scan
+    from provscan.sampling.run import SampleResult, sample
 
 __all__ = [
     "ConfigError",
@@ -48,11 +53,27 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # noqa: ANN202
-    """``sample`` and ``SampleResult`` load on first use: they bring in the HTTP stack (httpx),
-    which a local ``scan`` never needs."""
-    if name in ("sample", "SampleResult"):
-        from provscan.sampling import run
+_LAZY = {
+    "scan": "provscan.pipeline.driver",
+    "ScanResult": "provscan.pipeline.driver",
+    "LoadedList": "provscan.lists.files",
+    "load_list": "provscan.lists.files",
+    "write_list": "provscan.lists.files",
+    "sample": "provscan.sampling.run",
+    "SampleResult": "provscan.sampling.run",
+}
 
-        return getattr(run, name)
-    raise AttributeError(f"module 'provscan' has no attribute {name!r}")
+
+def __getattr__(name: str):  # noqa: ANN202
+    """The API's heavy half loads on first use. ``import provscan.x`` runs this package first: the
+    ``--workers`` forkserver (:mod:`provscan.pipeline.zygote`) must switch pyarrow's and numpy's
+    threads off before they load, and ``sample`` brings in the HTTP stack, which a local scan never
+    needs."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provscan' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -308,7 +308,8 @@ def _execute(
 
         run_ray(spec, tasks, on_commit, address=ray_address, cpus_per_task=ray_cpus)
     elif workers > 1:
-        executors.run_processes(spec, tasks, workers, on_commit, lock_fds=lock_fds)
+        preload = stage_plan.modules(stage_plan.select(spec.config, compiled))
+        executors.run_processes(spec, tasks, workers, on_commit, lock_fds=lock_fds, preload=preload)
     else:
         executors.run_serial(spec, compiled, tasks, on_commit, on_rows=on_rows)
 

@@ -6,9 +6,10 @@ reads the commits in plan order, so outputs are byte-identical whoever ran the s
 
 * ``run_serial``: one session; shard i's export and commit (pyarrow, releases the GIL) overlap
   shard i+1's matching (DuckDB).
-* ``run_processes``: ``--workers N``: N spawned processes, each with its own session, fed in plan
-  order; DuckDB threads and memory are divided among them by the driver (:class:`RunSpec`). Each
-  worker dies with the parent and holds OUT's lock with it (:mod:`provscan.pipeline.lifeline`).
+* ``run_processes``: ``--workers N``: N processes forked from a server that imported their code once
+  (:mod:`provscan.pipeline.zygote`), each with its own session, fed in plan order; DuckDB threads
+  and memory are divided among them by the driver (:class:`RunSpec`). Each worker dies with the
+  parent and holds OUT's lock with it (:mod:`provscan.pipeline.lifeline`).
 * ``run_ray``: ``--executor ray``: one Ray task per shard (see :mod:`provscan.pipeline.ray_exec`).
 """
 
@@ -16,8 +17,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from multiprocessing import forkserver
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from provscan.io.nopandas import keep_pandas_out
@@ -76,16 +81,58 @@ def _work(task: ShardTask) -> dict[str, Any]:
     return run_task(_WORKER, task)
 
 
+_lock = threading.Lock()
+_runs = 0  # runs of this process using the server: the last one to end stops it
+
+
+@contextmanager
+def forked_workers(preload: Sequence[str] = ()) -> Iterator[BaseContext]:
+    """The context to start workers with: the forkserver, preloaded by :mod:`~provscan.pipeline.zygote`
+    and ``preload`` (the run's stage modules), or spawn where there is no forkserver (Windows).
+
+    The server is started from the calling thread (it dies with the thread that started it) and
+    stopped, and waited for, when the last run using it ends: its CPU time and its workers' then
+    count as this process's children's, as ``time`` and ``wait4`` report them."""
+    global _runs
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        yield multiprocessing.get_context("spawn")
+        return
+    context = multiprocessing.get_context("forkserver")
+    with _lock:
+        if _runs == 0:
+            context.set_forkserver_preload(["provscan.pipeline.zygote", *preload])
+            forkserver.ensure_running()
+        _runs += 1
+    try:
+        yield context
+    finally:
+        with _lock:
+            _runs -= 1
+            if _runs == 0:
+                stop = getattr(forkserver._forkserver, "_stop", None)  # not public; present 3.8-3.14
+                if stop is not None:
+                    stop()
+
+
 def run_processes(
-    spec: RunSpec, tasks: Sequence[ShardTask], workers: int, on_commit: OnCommit, *, lock_fds: tuple[int, ...] = ()
+    spec: RunSpec,
+    tasks: Sequence[ShardTask],
+    workers: int,
+    on_commit: OnCommit,
+    *,
+    lock_fds: tuple[int, ...] = (),
+    preload: Sequence[str] = (),
 ) -> None:
-    """``workers`` processes (spawned: DuckDB and threads do not survive fork), tasks in plan order;
-    ``lock_fds``, OUT's locks this process holds, are held by every worker too."""
+    """``workers`` processes (never forked from this one: DuckDB and threads do not survive fork),
+    tasks in plan order; ``lock_fds``, OUT's locks this process holds, are held by every worker too;
+    ``preload``, modules the workers will import (the run's stages), are imported once for all."""
     from concurrent.futures import ProcessPoolExecutor  # 4 ms of imports a one-process run does not need
 
-    context = multiprocessing.get_context("spawn")
     initargs = (spec, os.getpid(), lifeline.InheritedLocks(lock_fds))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+    with (
+        forked_workers(preload) as context,
+        ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool,
+    ):
         pending = {pool.submit(_work, task) for task in tasks}
         try:
             while pending:

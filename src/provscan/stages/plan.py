@@ -75,6 +75,12 @@ def select(config: ScanConfig, lists: Any) -> list[str]:
     return [step.name for step in PLAN if step.wanted(config, lists)]
 
 
+def modules(names: Sequence[str]) -> list[str]:
+    """The modules of the named stages: what a ``--workers`` server imports once for its workers."""
+    where = {step.name: step.target.partition(":")[0] for step in PLAN}
+    return list(dict.fromkeys(where[name] for name in names if name in where))
+
+
 def build(db: Database, lists: Any, config: ScanConfig, out: Path) -> list[Stage]:
     """The run's stages, built once per session, their declared tables checked in order."""
     from provscan.lists.compiled import TABLES
