@@ -12,6 +12,7 @@ distinct while keeping each URL's shape. Also the UT1 list arguments shared by t
 from __future__ import annotations
 
 import argparse
+import shutil
 import os
 import time
 from pathlib import Path
@@ -44,7 +45,11 @@ def make_corpus(rows: int, shards: int) -> Path:
     out = corpus_dir(rows)
     if out.is_dir() and len(list(out.glob("*.parquet"))) == shards:
         return out
-    out.mkdir(parents=True, exist_ok=True)
+    # written beside it and renamed into place: an interrupted run, or one asking for another shard
+    # count, never leaves a mixed corpus behind
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     base = pq.read_table(SAMPLE)
     n = base.num_rows
     reps, per_shard = rows // n, rows // shards
@@ -57,8 +62,10 @@ def make_corpus(rows: int, shards: int) -> Path:
             parts.append(base.set_column(base.schema.get_field_index("URL"), "URL", url))
             rep += 1
         pq.write_table(
-            pa.concat_tables(parts), out / f"part-{s:05d}.parquet", compression="zstd", row_group_size=250_000
+            pa.concat_tables(parts), tmp / f"part-{s:05d}.parquet", compression="zstd", row_group_size=250_000
         )
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
     return out
 
 
