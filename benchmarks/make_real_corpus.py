@@ -12,8 +12,8 @@ distinct while keeping each URL's shape. Also the UT1 list arguments shared by t
 from __future__ import annotations
 
 import argparse
-import shutil
 import os
+import shutil
 import time
 from pathlib import Path
 

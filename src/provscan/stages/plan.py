@@ -45,9 +45,12 @@ class Step:
     target: str  # "module:Class"; the class has ``build(env) -> Stage``
     wanted: Callable[[ScanConfig, Any], bool]
 
+    @property
+    def module(self) -> str:
+        return self.target.partition(":")[0]
+
     def load(self) -> Any:
-        module, _, cls = self.target.partition(":")
-        return getattr(importlib.import_module(module), cls)
+        return getattr(importlib.import_module(self.module), self.target.partition(":")[2])
 
 
 PLAN: tuple[Step, ...] = (
@@ -77,7 +80,7 @@ def select(config: ScanConfig, lists: Any) -> list[str]:
 
 def modules(names: Sequence[str]) -> list[str]:
     """The modules of the named stages: what a ``--workers`` server imports once for its workers."""
-    where = {step.name: step.target.partition(":")[0] for step in PLAN}
+    where = {step.name: step.module for step in PLAN}
     return list(dict.fromkeys(where[name] for name in names if name in where))
 
 
